@@ -1,0 +1,22 @@
+//! easd — an Exchange ActiveSync server for routers, NAS boxes and home servers.
+//!
+//! The plan of the house (see `docs/ARCHITECTURE.md` for the long form):
+//! - [`wbxml`]: the hand-written WBXML codec and the EAS code pages as data tables.
+//! - [`http`]: the mio front door — sockets, TLS (rustls), limits, parked requests.
+//! - [`server`]: the blocking tiny_http loop behind it — MS-ASHTTP query, auth, dispatch.
+//! - [`eas`]: one module per EAS command.
+//! - [`autodiscover`]: the autodiscover / SmartDiscover endpoint.
+//! - [`store`]: the one SQLite file — schema, migrations, one module per kind of data.
+//! - [`admin`]: the `easd` command line.
+//! - [`config`]: start-up settings (`/etc/easd/easd.conf`).
+//! - [`clock`]: Unix seconds to the date forms EAS and the CLI print.
+
+pub mod admin;
+pub mod autodiscover;
+pub mod clock;
+pub mod config;
+pub mod eas;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod wbxml;
