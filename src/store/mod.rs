@@ -1,0 +1,424 @@
+//! The one SQLite file of easd: opening it with the right pragmas, migrating
+//! its schema, and the typed API every other part of the server uses to read
+//! and write accounts, devices, folders, sync states and runtime settings.
+//!
+//! One [`Store`] wraps one `rusqlite::Connection`; the server is
+//! single-threaded, so there is no pool. Every write is exactly one SQLite
+//! transaction (either an explicit `BEGIN IMMEDIATE` or a single statement,
+//! which SQLite runs as its own transaction), so a crash or power cut never
+//! leaves half an operation behind. The schema lives in [`schema`].
+
+pub mod accounts;
+pub mod devices;
+pub mod folders;
+pub mod schema;
+pub mod settings;
+pub mod sync_state;
+
+pub use accounts::{hash_password, verify_password, User, UserId};
+pub use devices::{Device, DeviceSeen};
+pub use folders::{Folder, FolderChange, FolderId, FolderType};
+pub use sync_state::{KeyMatch, SyncState};
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+/// How long a statement waits for another process (e.g. `easd` on the
+/// command line while the server runs) to release its lock.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Upper bound for the write-ahead log after a checkpoint, so the WAL file
+/// does not keep its high-water size on small flash storage.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+
+/// Tuning knobs for [`Store::open_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite page cache size in KiB (per connection).
+    pub cache_kib: u32,
+}
+
+impl Default for StoreOptions {
+    /// A small cache (2 MiB): routers have little RAM and the working set of a
+    /// household server is tiny.
+    fn default() -> Self {
+        StoreOptions { cache_kib: 2048 }
+    }
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug)]
+pub enum StoreError {
+    /// An error reported by SQLite.
+    Sqlite(rusqlite::Error),
+    /// The named thing does not exist (message says what).
+    NotFound(String),
+    /// The write would clash with existing data (duplicate name, stale key).
+    Conflict(String),
+    /// The input was rejected (message says why).
+    Invalid(String),
+    /// The database was written by a newer easd whose schema this code does
+    /// not know.
+    TooNew { found: i64, known: i64 },
+    /// Creating the database directory or file failed.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::NotFound(what) => write!(f, "not found: {what}"),
+            StoreError::Conflict(why) => write!(f, "conflict: {why}"),
+            StoreError::Invalid(why) => write!(f, "invalid: {why}"),
+            StoreError::TooNew { found, known } => write!(
+                f,
+                "database schema version {found} is newer than this easd understands \
+                 (up to {known}); run a newer easd"
+            ),
+            StoreError::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Sqlite(e) => Some(e),
+            StoreError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// The easd database: one SQLite connection with the schema migrated to the
+/// version this code knows.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` with default options.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, &StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// A missing parent directory is created with mode 0700 and a missing
+    /// file with mode 0600 (it holds password hashes). The schema is migrated
+    /// to the latest version; a database from a newer easd is refused with
+    /// [`StoreError::TooNew`].
+    pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        prepare_database_file(path)?;
+        let conn = Connection::open(path)?;
+        Store::configure_and_migrate(conn, options)
+    }
+
+    /// An in-memory database with the full schema, for tests.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::configure_and_migrate(Connection::open_in_memory()?, &StoreOptions::default())
+    }
+
+    fn configure_and_migrate(
+        conn: Connection,
+        options: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        // The busy timeout goes first so that switching to WAL waits for a
+        // concurrent opener instead of failing.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let journal_mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !journal_mode.eq_ignore_ascii_case("wal") && !journal_mode.eq_ignore_ascii_case("memory")
+        {
+            log::warn!(
+                "SQLite refused WAL mode (journal_mode is {journal_mode}); \
+                 the file system may not support shared memory"
+            );
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A negative cache_size is a size in KiB rather than in pages.
+        conn.pragma_update(None, "cache_size", -i64::from(options.cache_kib))?;
+        conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
+        schema::migrate(&conn)?;
+        Ok(Store { conn })
+    }
+
+    /// The schema version of the open database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        schema::user_version(&self.conn)
+    }
+
+    /// The underlying connection, for modules that add their own queries.
+    ///
+    /// Do not leave a transaction open on it across calls to `Store`
+    /// methods: each write method begins its own transaction, and SQLite
+    /// does not nest them.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts a write transaction. `IMMEDIATE` takes the write lock up front,
+    /// so a concurrent writer makes us wait (busy timeout) rather than fail
+    /// half-way when a read would have to be upgraded to a write.
+    pub(crate) fn write_transaction(&self) -> Result<Transaction<'_>, StoreError> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+
+    /// Starts a read transaction, so several queries see one snapshot.
+    pub(crate) fn read_transaction(&self) -> Result<Transaction<'_>, StoreError> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Deferred,
+        )?)
+    }
+}
+
+/// Creates the parent directory (0700) and the database file (0600) if they
+/// are missing, so SQLite never creates them with the process umask.
+fn prepare_database_file(path: &Path) -> Result<(), StoreError> {
+    let with_path = |e: std::io::Error| {
+        StoreError::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    };
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() && !parent.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(parent).map_err(with_path)?;
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(with_path)?;
+    Ok(())
+}
+
+/// The current time as Unix seconds (0 if the clock is before 1970).
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `bytes` random bytes from the operating system, as lower-case hex.
+///
+/// Panics only if the operating system cannot provide randomness at all, in
+/// which case no key or salt could be made safely anyway.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buffer);
+    let mut hex = String::with_capacity(bytes * 2);
+    for byte in buffer {
+        hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Shortens `text` to at most `max_chars` characters (never splits a char).
+pub(crate) fn clip(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((byte_index, _)) => &text[..byte_index],
+        None => text,
+    }
+}
+
+/// Whether a SQLite error is a UNIQUE / PRIMARY KEY constraint violation.
+pub(crate) fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error().map(|e| e.extended_code),
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+            | Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A uniquely named directory under the system temp dir, removed on drop.
+    pub struct TempDir {
+        path: PathBuf,
+    }
+
+    impl TempDir {
+        pub fn new() -> TempDir {
+            static COUNTER: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "easd-store-test-{}-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                super::random_hex(4)
+            ));
+            TempDir { path }
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::TempDir;
+    use super::*;
+
+    #[test]
+    fn open_creates_private_directory_and_file_and_migrates() {
+        let temp = TempDir::new();
+        let path = temp.path().join("nested").join("easd.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::latest_version());
+        let journal: String = store
+            .connection()
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let foreign_keys: i64 = store
+            .connection()
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert_eq!(foreign_keys, 1);
+        let cache: i64 = store
+            .connection()
+            .pragma_query_value(None, "cache_size", |row| row.get(0))
+            .unwrap();
+        assert_eq!(cache, -2048);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let file_mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(file_mode, 0o600);
+            let dir_mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(dir_mode, 0o700);
+        }
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_again() {
+        let temp = TempDir::new();
+        let path = temp.path().join("easd.db");
+        {
+            let store = Store::open_with(&path, &StoreOptions { cache_kib: 512 }).unwrap();
+            store.set_setting("push.heartbeat-max", "900").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::latest_version());
+        assert_eq!(
+            store.setting("push.heartbeat-max").unwrap().as_deref(),
+            Some("900")
+        );
+        drop(store);
+        // A third open is just as uneventful.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::latest_version());
+    }
+
+    #[test]
+    fn two_connections_to_one_file_see_each_others_writes() {
+        // The command line and the running server share the file.
+        let temp = TempDir::new();
+        let path = temp.path().join("easd.db");
+        let server = Store::open(&path).unwrap();
+        let cli = Store::open(&path).unwrap();
+        cli.add_user("pat@example.com", "Pat", "pw").unwrap();
+        assert!(server.user_by_email("pat@example.com").unwrap().is_some());
+        server.set_setting("a", "1").unwrap();
+        assert_eq!(cli.setting("a").unwrap().as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn database_from_newer_easd_is_refused() {
+        let temp = TempDir::new();
+        let path = temp.path().join("easd.db");
+        drop(Store::open(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", schema::latest_version() + 5)
+                .unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::TooNew { found, known }) => {
+                assert_eq!(found, schema::latest_version() + 5);
+                assert_eq!(known, schema::latest_version());
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_file_is_an_error_not_a_panic() {
+        let temp = TempDir::new();
+        std::fs::create_dir_all(temp.path()).unwrap();
+        let path = temp.path().join("easd.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        assert!(matches!(Store::open(&path), Err(StoreError::Sqlite(_))));
+    }
+
+    #[test]
+    fn random_hex_has_requested_length_and_varies() {
+        let a = random_hex(8);
+        let b = random_hex(8);
+        assert_eq!(a.len(), 16);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+        assert_eq!(random_hex(0), "");
+    }
+
+    #[test]
+    fn now_is_after_2020() {
+        assert!(now() > 1_577_836_800);
+    }
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("héllo", 2), "hé");
+        assert_eq!(clip("abc", 10), "abc");
+        assert_eq!(clip("", 0), "");
+    }
+}
