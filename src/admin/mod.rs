@@ -1,0 +1,87 @@
+//! The `easd` command line (argh): `serve`, account management and the WBXML tools. Every
+//! subcommand lives in its own module; this one parses the global options, loads the
+//! configuration and maps failures to sysexits-style exit codes.
+
+mod serve;
+mod user;
+mod wbxml_tool;
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+use crate::config::Config;
+
+/// Exit codes from sysexits.h, so mail systems and scripts can tell failures apart.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const USAGE: i32 = 64;
+    pub const DATAERR: i32 = 65;
+    pub const NOUSER: i32 = 67;
+    pub const SOFTWARE: i32 = 70;
+    pub const CANTCREAT: i32 = 73;
+    pub const IOERR: i32 = 74;
+    pub const TEMPFAIL: i32 = 75;
+    pub const CONFIG: i32 = 78;
+}
+
+/// easd — Exchange ActiveSync server: mail, contacts, calendar, tasks and notes for phones,
+/// from one binary and one SQLite file.
+#[derive(FromArgs)]
+pub struct Cli {
+    /// configuration file (default /etc/easd/easd.conf when it exists)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// the SQLite database file (overrides the configuration)
+    #[argh(option)]
+    pub db: Option<PathBuf>,
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(serve::ServeArgs),
+    User(user::UserArgs),
+    Wbxml(wbxml_tool::WbxmlArgs),
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn main() -> i32 {
+    let cli: Cli = argh::from_env();
+    run(cli)
+}
+
+pub fn run(cli: Cli) -> i32 {
+    if let Command::Wbxml(args) = &cli.command {
+        // The codec tools need neither configuration nor database.
+        return wbxml_tool::run(args);
+    }
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("easd: {e}");
+            return exit::CONFIG;
+        }
+    };
+    if let Some(db) = cli.db {
+        config.database = db;
+    }
+    match cli.command {
+        Command::Serve(args) => serve::run(config, args),
+        Command::User(args) => user::run(&config, args),
+        Command::Wbxml(_) => exit::SOFTWARE,
+    }
+}
+
+/// Opens the configured database (creating and migrating it), reporting failures on stderr.
+fn open_store(config: &Config) -> Result<crate::store::Store, i32> {
+    let options = crate::store::StoreOptions {
+        cache_kib: config.cache_kib,
+    };
+    crate::store::Store::open_with(&config.database, &options).map_err(|e| {
+        eprintln!("easd: cannot open {}: {e}", config.database.display());
+        exit::CANTCREAT
+    })
+}

@@ -1,0 +1,154 @@
+//! `easd user add|passwd|del|list`: accounts, by full e-mail address.
+
+use std::io::BufRead;
+
+use argh::FromArgs;
+
+use super::{exit, open_store};
+use crate::config::Config;
+use crate::store::StoreError;
+
+/// manage user accounts
+#[derive(FromArgs)]
+#[argh(subcommand, name = "user")]
+pub struct UserArgs {
+    #[argh(subcommand)]
+    action: UserAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum UserAction {
+    Add(AddArgs),
+    Passwd(PasswdArgs),
+    Del(DelArgs),
+    List(ListArgs),
+}
+
+/// add a user (the domain is created with its first user)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "add")]
+struct AddArgs {
+    /// the user's e-mail address, which is also the login name
+    #[argh(positional)]
+    email: String,
+    /// the password (visible in the process list: prefer --password-stdin)
+    #[argh(option)]
+    password: Option<String>,
+    /// read the password from the first line of standard input
+    #[argh(switch)]
+    password_stdin: bool,
+    /// display name shown on devices (default: the part before @)
+    #[argh(option)]
+    name: Option<String>,
+}
+
+/// set a user's password
+#[derive(FromArgs)]
+#[argh(subcommand, name = "passwd")]
+struct PasswdArgs {
+    /// the user's e-mail address
+    #[argh(positional)]
+    email: String,
+    /// the new password (visible in the process list: prefer --password-stdin)
+    #[argh(option)]
+    password: Option<String>,
+    /// read the new password from the first line of standard input
+    #[argh(switch)]
+    password_stdin: bool,
+}
+
+/// delete a user and all of the user's data
+#[derive(FromArgs)]
+#[argh(subcommand, name = "del")]
+struct DelArgs {
+    /// the user's e-mail address
+    #[argh(positional)]
+    email: String,
+}
+
+/// list users
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct ListArgs {}
+
+pub fn run(config: &Config, args: UserArgs) -> i32 {
+    let store = match open_store(config) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let outcome = match args.action {
+        UserAction::Add(a) => {
+            let password = match password_from(a.password, a.password_stdin) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let name = a
+                .name
+                .unwrap_or_else(|| a.email.split('@').next().unwrap_or_default().to_string());
+            store
+                .add_user(&a.email, &name, &password)
+                .map(|user| println!("added {}", user.email))
+        }
+        UserAction::Passwd(a) => {
+            let password = match password_from(a.password, a.password_stdin) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            store
+                .set_password(&a.email, &password)
+                .map(|()| println!("password changed for {}", a.email.to_lowercase()))
+        }
+        UserAction::Del(a) => store
+            .delete_user(&a.email)
+            .map(|()| println!("deleted {}", a.email.to_lowercase())),
+        UserAction::List(_) => store.list_users().map(|users| {
+            if users.is_empty() {
+                println!("no users (add one with: easd user add EMAIL --password-stdin)");
+            }
+            for user in users {
+                println!(
+                    "{}\t{}\t{}",
+                    user.email,
+                    user.display_name,
+                    crate::clock::iso_date(user.created)
+                );
+            }
+        }),
+    };
+    match outcome {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("easd: {e}");
+            match e {
+                StoreError::NotFound(_) => exit::NOUSER,
+                StoreError::Conflict(_) | StoreError::Invalid(_) => exit::DATAERR,
+                _ => exit::SOFTWARE,
+            }
+        }
+    }
+}
+
+/// The password from the option or the first line of standard input, never both.
+fn password_from(option: Option<String>, from_stdin: bool) -> Result<String, i32> {
+    match (option, from_stdin) {
+        (Some(p), false) => Ok(p),
+        (None, true) => {
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).is_err() {
+                eprintln!("easd: cannot read the password from standard input");
+                return Err(exit::IOERR);
+            }
+            let password = line.trim_end_matches(['\r', '\n']).to_string();
+            if password.is_empty() {
+                eprintln!("easd: empty password on standard input");
+                return Err(exit::DATAERR);
+            }
+            Ok(password)
+        }
+        _ => {
+            eprintln!("easd: give exactly one of --password PW or --password-stdin");
+            Err(exit::USAGE)
+        }
+    }
+}

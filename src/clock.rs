@@ -1,0 +1,51 @@
+//! Unix seconds and civil UTC dates, in the forms EAS and the command line print. Hand-written
+//! (days-from-civil arithmetic) because a date crate would be the largest dependency for it.
+
+/// `yyyy-mm-ddThh:mm:ss.000Z`, the MS-ASDTYPE dateTime form.
+pub fn eas_datetime(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.000Z")
+}
+
+/// `yyyy-mm-dd hh:mm:ss` (UTC) for tables on the command line.
+pub fn iso_date(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// (year, month, day, hour, minute, second) of a Unix time, UTC.
+fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (secs / 3600) as u32,
+        (secs % 3600 / 60) as u32,
+        (secs % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(eas_datetime(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_date(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(eas_datetime(1_795_000_000), "2026-11-18T11:06:40.000Z");
+        assert_eq!(iso_date(-1), "1969-12-31 23:59:59");
+    }
+}

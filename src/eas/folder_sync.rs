@@ -1,0 +1,107 @@
+//! FolderSync (MS-ASCMD 2.2.1.5): the folder hierarchy and its changes since the device's
+//! hierarchy sync key. Keys live in the store's sync state under the collection "" so that a
+//! device repeating its previous key (its last answer was lost) is answered again, not reset.
+
+use super::{CommandError, Reply, Request};
+use crate::store::{Folder, FolderChange, KeyMatch};
+use crate::wbxml::{tag::folder_hierarchy as fh, Element};
+
+/// The sync-state collection name of the folder hierarchy.
+pub const HIERARCHY: &str = "";
+
+/// FolderSync Status values (MS-ASCMD 2.2.3.177.5).
+mod status {
+    pub const SUCCESS: &str = "1";
+    pub const INVALID_SYNC_KEY: &str = "9";
+    pub const MALFORMED: &str = "10";
+}
+
+pub fn handle(request: &Request) -> Result<Reply, CommandError> {
+    let Some(sync_key) = request
+        .body
+        .filter(|body| body.tag == fh::FOLDER_SYNC)
+        .and_then(|body| body.child_text(fh::SYNC_KEY))
+    else {
+        return Ok(Reply::Document(status_only(status::MALFORMED)));
+    };
+    let store = request.store;
+    let user = request.user.id;
+    let device = request.device.id;
+    let current_seq = store.hierarchy_seq(user)?;
+
+    // (changes since, the key the device holds, whether that key is the newest one issued)
+    let (since, from_key, is_current) = if sync_key.trim() == "0" {
+        (None, None, false)
+    } else {
+        match store.match_sync_key(device, HIERARCHY, sync_key.trim())? {
+            KeyMatch::Current(state) => (Some(state.seq), Some(state.key), true),
+            // The answer to the previous request was lost: send those changes again.
+            KeyMatch::Previous(state) => match (state.previous_seq, state.previous_key) {
+                (Some(seq), Some(key)) => (Some(seq), Some(key), false),
+                _ => return Ok(Reply::Document(status_only(status::INVALID_SYNC_KEY))),
+            },
+            KeyMatch::Unknown => return Ok(Reply::Document(status_only(status::INVALID_SYNC_KEY))),
+        }
+    };
+
+    if since.is_none() {
+        // SyncKey 0 starts the device over: every collection it synced is forgotten too.
+        store.reset_all_sync_states(device)?;
+    }
+    let changes = match since {
+        None => store
+            .folders_of(user)?
+            .into_iter()
+            .map(FolderChange::Added)
+            .collect(),
+        Some(seq) => store.folder_changes_since(user, seq)?,
+    };
+
+    // Nothing new for a device that is up to date: keep its key and write nothing.
+    let key = match from_key {
+        Some(key) if is_current && changes.is_empty() && since == Some(current_seq) => key,
+        _ => store.advance_sync_key(device, HIERARCHY, from_key.as_deref(), current_seq, &[])?,
+    };
+
+    let mut doc = Element::new(fh::FOLDER_SYNC);
+    doc.push_text(fh::STATUS, status::SUCCESS);
+    doc.push_text(fh::SYNC_KEY, key);
+    let list = doc.push(Element::new(fh::CHANGES));
+    list.push_text(fh::COUNT, changes.len().to_string());
+    for change in &changes {
+        match change {
+            FolderChange::Added(folder) => {
+                list.push(folder_element(fh::ADD, folder));
+            }
+            FolderChange::Updated(folder) => {
+                list.push(folder_element(fh::UPDATE, folder));
+            }
+            FolderChange::Deleted(id) => {
+                list.push(Element::new(fh::DELETE))
+                    .push_text(fh::SERVER_ID, id.to_string());
+            }
+        }
+    }
+    Ok(Reply::Document(doc))
+}
+
+fn folder_element(tag: crate::wbxml::Tag, folder: &Folder) -> Element {
+    let mut element = Element::new(tag);
+    element
+        .push_text(fh::SERVER_ID, folder.id.to_string())
+        .push_text(
+            fh::PARENT_ID,
+            folder
+                .parent_id
+                .map_or_else(|| "0".to_string(), |p| p.to_string()),
+        )
+        .push_text(fh::DISPLAY_NAME, folder.name.clone())
+        .push_text(fh::TYPE, (folder.folder_type as u8).to_string());
+    element
+}
+
+fn status_only(code: &str) -> Element {
+    let mut doc = Element::new(fh::FOLDER_SYNC);
+    doc.push_text(fh::STATUS, code);
+    doc
+}

@@ -1,0 +1,79 @@
+//! The HTTP answer a request gets from the request loop, and the fixed headers of EAS answers.
+
+use std::io::Cursor;
+
+use crate::eas::{self, ProtocolVersion};
+
+/// A complete HTTP answer: status, headers and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// A bodiless answer with this status.
+    pub fn status(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: vec![("Server".to_string(), "easd".to_string())],
+            body: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn unauthorized() -> Answer {
+        Answer::status(401).header("WWW-Authenticate", "Basic realm=\"easd\"")
+    }
+
+    /// The answer to OPTIONS on the EAS endpoint: what versions and commands easd offers.
+    pub fn options() -> Answer {
+        Answer::eas_empty()
+            .header("Allow", "OPTIONS,POST")
+            .header("Public", "OPTIONS,POST")
+            .header("MS-ASProtocolVersions", &ProtocolVersion::header_list())
+            .header("MS-ASProtocolCommands", &eas::commands_header())
+    }
+
+    /// HTTP 200 with no body, with the headers every EAS answer carries.
+    pub fn eas_empty() -> Answer {
+        Answer::status(200)
+            .header("MS-Server-ActiveSync", ProtocolVersion::NEWEST.as_str())
+            .header("Cache-Control", "private")
+    }
+
+    pub fn wbxml(body: Vec<u8>) -> Answer {
+        let mut answer = Answer::eas_empty().header("Content-Type", super::WBXML_CONTENT_TYPE);
+        answer.body = body;
+        answer
+    }
+
+    pub fn xml(status: u16, body: String) -> Answer {
+        let mut answer = Answer::status(status).header("Content-Type", "text/xml; charset=utf-8");
+        answer.body = body.into_bytes();
+        answer
+    }
+
+    pub fn into_response(self) -> tiny_http::Response<Cursor<Vec<u8>>> {
+        let length = self.body.len();
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+            })
+            .collect();
+        tiny_http::Response::new(
+            tiny_http::StatusCode(self.status),
+            headers,
+            Cursor::new(self.body),
+            Some(length),
+            None,
+        )
+    }
+}

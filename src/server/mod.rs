@@ -1,0 +1,367 @@
+//! The blocking request loop behind the front door: one thread, `for request in
+//! server.incoming_requests()`, over tiny_http on a private Unix socket. It owns what a request
+//! *means*: the MS-ASHTTP query, Basic authentication, protocol version checks, device
+//! records, dispatch to the EAS commands and autodiscover, and the per-request log line.
+//! Sockets, TLS, limits and waiting requests belong to [`crate::http`].
+
+pub mod answer;
+pub mod auth;
+pub mod query;
+
+use std::io::Read;
+use std::time::Instant;
+
+use log::{debug, info, warn};
+
+use crate::autodiscover::{self, AccountInfo, AutodiscoverSettings};
+use crate::eas::{self, ProtocolVersion, Reply};
+use crate::store::{DeviceSeen, Store, User};
+use crate::wbxml;
+use answer::Answer;
+use auth::{AuthCache, Credentials};
+use query::{parse_query, QueryError};
+
+/// The path of the EAS endpoint, compared case-insensitively.
+const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
+/// The path of the autodiscover endpoint, compared case-insensitively.
+const AUTODISCOVER_PATH: &str = "/autodiscover/autodiscover.xml";
+/// The WBXML media type of EAS bodies.
+pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";
+
+/// What the request loop needs from the start-up configuration.
+pub struct BackendSettings {
+    /// Largest request body read; the front door already refuses larger ones.
+    pub max_body_bytes: u64,
+    /// Log every request and response decoded to XML (passwords redacted).
+    pub debug_wire: bool,
+    pub autodiscover: AutodiscoverSettings,
+}
+
+/// The request handler: the store plus what it remembers between requests.
+pub struct Backend {
+    store: Store,
+    settings: BackendSettings,
+    auth: AuthCache,
+}
+
+/// Facts about one request for its log line.
+#[derive(Default)]
+struct LogFields {
+    user: String,
+    device: String,
+    command: String,
+}
+
+impl Backend {
+    pub fn new(store: Store, settings: BackendSettings) -> Backend {
+        Backend {
+            store,
+            settings,
+            auth: AuthCache::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves requests until the server is unblocked (shutdown).
+    pub fn run(&mut self, server: &tiny_http::Server) {
+        for mut request in server.incoming_requests() {
+            let started = Instant::now();
+            let mut fields = LogFields::default();
+            let answer = self.handle(&mut request, &mut fields);
+            let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
+            info!(
+                "{} {} {} {} {} {} {}ms",
+                if peer.is_empty() { "-" } else { &peer },
+                or_dash(&fields.user),
+                or_dash(&fields.device),
+                if fields.command.is_empty() {
+                    request.method().as_str().to_string()
+                } else {
+                    fields.command.clone()
+                },
+                request.url().split('?').next().unwrap_or_default(),
+                answer.status,
+                started.elapsed().as_millis()
+            );
+            if let Err(e) = request.respond(answer.into_response()) {
+                debug!("response not delivered: {e}");
+            }
+        }
+    }
+
+    fn handle(&mut self, request: &mut tiny_http::Request, fields: &mut LogFields) -> Answer {
+        let url = request.url().to_string();
+        let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+        let path = path.trim_end_matches('/').to_ascii_lowercase();
+        if path == ACTIVESYNC_PATH {
+            self.activesync(request, query, fields)
+        } else if path == AUTODISCOVER_PATH {
+            self.autodiscover(request, fields)
+        } else {
+            Answer::status(404)
+        }
+    }
+
+    /// Checks the Basic credentials; `Err` is the 401 to send.
+    fn authenticate(
+        &mut self,
+        request: &tiny_http::Request,
+        fields: &mut LogFields,
+    ) -> Result<User, Answer> {
+        let credentials: Option<Credentials> =
+            header(request, "Authorization").and_then(|h| auth::parse_basic(&h));
+        let Some(credentials) = credentials else {
+            return Err(Answer::unauthorized());
+        };
+        fields.user = credentials.login.clone();
+        match self.auth.authenticate(&self.store, &credentials) {
+            Ok(Some(user)) => {
+                fields.user = user.email.clone();
+                Ok(user)
+            }
+            Ok(None) => {
+                warn!(
+                    "authentication failed for {:?} from {}",
+                    credentials.login,
+                    header(request, "X-Easd-Peer").unwrap_or_default()
+                );
+                Err(Answer::unauthorized())
+            }
+            Err(e) => {
+                warn!("authentication: {e}");
+                Err(Answer::status(500))
+            }
+        }
+    }
+
+    fn activesync(
+        &mut self,
+        request: &mut tiny_http::Request,
+        query_text: &str,
+        fields: &mut LogFields,
+    ) -> Answer {
+        let user = match self.authenticate(request, fields) {
+            Ok(user) => user,
+            Err(answer) => return answer,
+        };
+        match request.method() {
+            tiny_http::Method::Options => return Answer::options(),
+            tiny_http::Method::Post => {}
+            _ => return Answer::status(405).header("Allow", "OPTIONS,POST"),
+        }
+        let query = match parse_query(query_text) {
+            Ok(query) => query,
+            Err(QueryError::UnknownCommand(name)) => {
+                fields.command = name;
+                return Answer::status(501);
+            }
+            Err(e) => {
+                debug!("bad query {query_text:?}: {e}");
+                return Answer::status(400);
+            }
+        };
+        fields.command = query.command.name().to_string();
+        fields.device = query.device_id.clone();
+
+        // The query's User names whose mailbox is meant; it must be the one who logged in.
+        if let Some(named) = query.user.as_deref().filter(|u| !u.is_empty()) {
+            match self.store.find_login(named) {
+                Ok(Some(other)) if other.id == user.id => {}
+                Ok(_) => return Answer::status(403),
+                Err(e) => return internal_error(&e),
+            }
+        }
+
+        let version_text = query
+            .protocol_version
+            .clone()
+            .or_else(|| header(request, "MS-ASProtocolVersion"));
+        let Some(version) = version_text.as_deref().and_then(ProtocolVersion::parse) else {
+            return Answer::status(400)
+                .header("MS-ASProtocolVersions", &ProtocolVersion::header_list());
+        };
+
+        let user_agent = header(request, "User-Agent").unwrap_or_default();
+        let seen = DeviceSeen {
+            device_id: &query.device_id,
+            device_type: &query.device_type,
+            user_agent: &user_agent,
+            protocol_version: version.as_str(),
+            now: crate::store::now(),
+        };
+        let device = match self.store.record_device(user.id, &seen) {
+            Ok(device) => device,
+            Err(e) => return internal_error(&e),
+        };
+
+        let raw_body = match read_body(request, self.settings.max_body_bytes) {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
+        let body = if raw_body.is_empty() || !is_wbxml(request, &raw_body) {
+            None
+        } else {
+            match wbxml::decode(&raw_body) {
+                Ok(doc) => Some(doc),
+                Err(e) => {
+                    debug!("undecodable WBXML body: {e}");
+                    return Answer::status(400);
+                }
+            }
+        };
+        if self.settings.debug_wire {
+            if let Some(doc) = &body {
+                debug!("request {}:\n{}", fields.command, redacted_xml(doc));
+            }
+        }
+
+        let eas_request = eas::Request {
+            store: &self.store,
+            user: &user,
+            device: &device,
+            version,
+            query: &query,
+            body: body.as_ref(),
+        };
+        let Some(outcome) = eas::execute(query.command, &eas_request) else {
+            return Answer::status(501);
+        };
+        match outcome {
+            Ok(Reply::Document(doc)) => {
+                if self.settings.debug_wire {
+                    debug!("response {}:\n{}", fields.command, redacted_xml(&doc));
+                }
+                Answer::wbxml(wbxml::encode(&doc))
+            }
+            Ok(Reply::Empty) => Answer::eas_empty(),
+            Ok(Reply::HttpStatus(code)) => Answer::status(code),
+            Err(e) => {
+                warn!("{} for {}: {e}", fields.command, user.email);
+                Answer::status(500)
+            }
+        }
+    }
+
+    fn autodiscover(&mut self, request: &mut tiny_http::Request, fields: &mut LogFields) -> Answer {
+        fields.command = "Autodiscover".to_string();
+        let user = match self.authenticate(request, fields) {
+            Ok(user) => user,
+            Err(answer) => return answer,
+        };
+        if request.method() != &tiny_http::Method::Post {
+            return Answer::status(405).header("Allow", "POST");
+        }
+        let body = match read_body(request, self.settings.max_body_bytes) {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
+        let parsed = match autodiscover::parse_request(&body) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                debug!("autodiscover request not understood: {e}");
+                // MS-OXDSCLI answers a bad request with its error document, over HTTP 200.
+                let xml = autodiscover::error_response(e.error_code(), &self.settings.autodiscover);
+                return Answer::xml(200, xml);
+            }
+        };
+        // One user never learns about another: the address asked for must be the caller's.
+        let account = AccountInfo {
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+        };
+        let known = parsed.email.eq_ignore_ascii_case(&user.email);
+        let xml = autodiscover::respond(
+            &parsed,
+            known.then_some(&account),
+            &self.settings.autodiscover,
+        );
+        Answer::xml(200, xml)
+    }
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() {
+        "-"
+    } else {
+        text
+    }
+}
+
+fn internal_error(e: &dyn std::fmt::Display) -> Answer {
+    warn!("internal error: {e}");
+    Answer::status(500)
+}
+
+/// The first value of a request header, case-insensitively.
+pub fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+/// WBXML bodies are recognised by their media type, or by the WBXML 1.3 version byte when a
+/// client leaves the type out.
+fn is_wbxml(request: &tiny_http::Request, body: &[u8]) -> bool {
+    match header(request, "Content-Type") {
+        Some(media) => media.to_ascii_lowercase().starts_with(WBXML_CONTENT_TYPE),
+        None => body.first() == Some(&0x03),
+    }
+}
+
+/// Reads the request body, refusing one larger than `limit` with 413.
+fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>, Answer> {
+    if request.body_length().is_some_and(|len| len as u64 > limit) {
+        return Err(Answer::status(413));
+    }
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(1 << 20));
+    match request.as_reader().take(limit + 1).read_to_end(&mut body) {
+        Ok(_) if body.len() as u64 > limit => Err(Answer::status(413)),
+        Ok(_) => Ok(body),
+        Err(e) => {
+            debug!("request body unreadable: {e}");
+            Err(Answer::status(400))
+        }
+    }
+}
+
+/// The XML form of a document for the debug log, with secrets blanked out.
+fn redacted_xml(doc: &wbxml::Element) -> String {
+    let mut copy = doc.clone();
+    redact(&mut copy);
+    wbxml::xml::to_xml(&copy)
+}
+
+fn redact(element: &mut wbxml::Element) {
+    use wbxml::tag::settings;
+    if element.tag == settings::PASSWORD {
+        element.children = vec![wbxml::Node::Text("********".into())];
+        return;
+    }
+    for child in element.children.iter_mut() {
+        if let wbxml::Node::Element(e) = child {
+            redact(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wbxml::{tag::settings, Element};
+
+    #[test]
+    fn debug_xml_hides_device_passwords() {
+        let mut doc = Element::new(settings::SETTINGS);
+        doc.push(Element::new(settings::DEVICE_PASSWORD))
+            .push(Element::new(settings::SET))
+            .push_text(settings::PASSWORD, "hunter2");
+        let xml = redacted_xml(&doc);
+        assert!(!xml.contains("hunter2"), "{xml}");
+        assert!(xml.contains("********"), "{xml}");
+    }
+}
