@@ -1,0 +1,236 @@
+//! Helpers shared by the benchmark examples: a process's memory, thread, file-descriptor and
+//! CPU figures read from /proc, the open-files limit (read and raised), latency percentiles and
+//! the location of the `easd` binary next to the example's own executable.
+// Each benchmark uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A snapshot of one process, from /proc/PID/{status,stat,fd}.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessStats {
+    /// Resident set size (VmRSS).
+    pub rss_kib: u64,
+    /// Peak resident set size since the process started (VmHWM).
+    pub peak_rss_kib: u64,
+    /// Threads of the process (Threads).
+    pub threads: u64,
+    /// Open file descriptors (entries of /proc/PID/fd).
+    pub open_fds: usize,
+    /// User plus system CPU time, in clock ticks (see [`clock_ticks_per_second`]).
+    pub cpu_ticks: u64,
+}
+
+/// Reads the current figures of process `pid`.
+pub fn process_stats(pid: u32) -> io::Result<ProcessStats> {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let status = std::fs::read_to_string(proc_dir.join("status"))?;
+    let field = |name: &str| -> io::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no {name} in /proc/{pid}/status")))
+    };
+    let stat = std::fs::read_to_string(proc_dir.join("stat"))?;
+    Ok(ProcessStats {
+        rss_kib: field("VmRSS")?,
+        peak_rss_kib: field("VmHWM")?,
+        threads: field("Threads")?,
+        open_fds: std::fs::read_dir(proc_dir.join("fd"))?.count(),
+        cpu_ticks: cpu_ticks_from_stat(&stat)
+            .ok_or_else(|| io::Error::other(format!("unreadable /proc/{pid}/stat")))?,
+    })
+}
+
+/// utime + stime from the text of /proc/PID/stat. The command name (field 2) may hold spaces
+/// and parentheses, so the fields are counted from the last ')'.
+fn cpu_ticks_from_stat(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11); // field 3 (state) is index 0
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+/// The kernel's clock ticks per second for /proc CPU times (`getconf CLK_TCK`, usually 100).
+pub fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .filter(|&ticks: &u64| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// A soft and hard resource limit; `None` stands for "unlimited".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |value: Option<u64>| value.map_or("unlimited".to_string(), |v| v.to_string());
+        write!(f, "soft {}, hard {}", show(self.soft), show(self.hard))
+    }
+}
+
+/// The "Max open files" limit of process `pid` (or "self"), from /proc/PID/limits.
+pub fn open_files_limit(pid: &str) -> io::Result<Limit> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(parse_limit_values)
+        .ok_or_else(|| io::Error::other(format!("no open-files limit in /proc/{pid}/limits")))
+}
+
+fn parse_limit_values(rest: &str) -> Option<Limit> {
+    let mut values = rest.split_whitespace().map(|word| match word {
+        "unlimited" => Some(None),
+        number => number.parse().ok().map(Some),
+    });
+    Some(Limit {
+        soft: values.next()??,
+        hard: values.next()??,
+    })
+}
+
+/// Raises this process's open-files soft limit to its hard limit with util-linux `prlimit`
+/// (the examples have no libc binding), returning the limit before and after.
+pub fn raise_own_open_files_limit() -> io::Result<(Limit, Limit)> {
+    let before = open_files_limit("self")?;
+    if before.soft == before.hard {
+        return Ok((before, before));
+    }
+    let hard = before
+        .hard
+        .map_or("unlimited".to_string(), |v| v.to_string());
+    let status = Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!("prlimit failed: {status}")));
+    }
+    Ok((before, open_files_limit("self")?))
+}
+
+/// The value at percentile `p` (0–100) of `sorted` (ascending), by the nearest-rank method.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `kib` as mebibytes with one decimal, e.g. "12.3 MiB".
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// `d` in milliseconds with three decimals, e.g. "0.412 ms".
+pub fn millis(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The `easd` binary of the same build profile as the running example: examples live in
+/// target/PROFILE/examples/, the binary in target/PROFILE/.
+pub fn easd_beside_current_exe() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| io::Error::other(format!("{} has no profile directory", exe.display())))?;
+    Ok(profile_dir.join("easd"))
+}
+
+/// When the example was started by `cargo run`, (re)builds the `easd` binary in the example's
+/// profile so a benchmark never measures a stale server. Without cargo it does nothing.
+pub fn build_easd_with_cargo(manifest_dir: &str) -> io::Result<()> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return Ok(());
+    };
+    let exe = std::env::current_exe()?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|name| name.to_str())
+        .map(|name| if name == "debug" { "dev" } else { name })
+        .ok_or_else(|| io::Error::other("cannot tell the build profile"))?
+        .to_string();
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--bin", "easd", "--profile", &profile])
+        .arg("--manifest-path")
+        .arg(Path::new(manifest_dir).join("Cargo.toml"))
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "cargo build of easd failed: {status}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_counted_after_a_command_name_with_spaces_and_parentheses() {
+        let stat = "42 (easd (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 3 0 100 0";
+        assert_eq!(cpu_ticks_from_stat(stat), Some(12));
+        assert_eq!(cpu_ticks_from_stat("42 (easd) S 1"), None);
+    }
+
+    #[test]
+    fn open_files_limits_parse_numbers_and_unlimited() {
+        assert_eq!(
+            parse_limit_values("            1024                 4096                 files"),
+            Some(Limit {
+                soft: Some(1024),
+                hard: Some(4096)
+            })
+        );
+        assert_eq!(
+            parse_limit_values(" unlimited unlimited files"),
+            Some(Limit {
+                soft: None,
+                hard: None
+            })
+        );
+        assert_eq!(parse_limit_values(" many files"), None);
+        let own = open_files_limit("self").expect("own limits");
+        assert!(own.soft.is_some_and(|soft| soft > 0));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&sorted, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&sorted, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&sorted, 100.0), Duration::from_millis(100));
+        assert_eq!(percentile(&sorted[..1], 99.0), Duration::from_millis(1));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn own_process_stats_are_plausible() {
+        let stats = process_stats(std::process::id()).expect("own stats");
+        assert!(stats.rss_kib > 0 && stats.peak_rss_kib >= stats.rss_kib);
+        assert!(stats.threads >= 1);
+        assert!(stats.open_fds >= 3);
+    }
+}

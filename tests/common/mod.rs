@@ -1,0 +1,629 @@
+//! The test-side device: starts the real `easd` binary on loopback ports with a temporary
+//! database and speaks HTTP(S) to it the way a phone does, with WBXML built by the codec.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use easd::wbxml::{self, Element};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The server binary: `EASD_BIN` when set (benchmarks choose their build), else the one cargo
+/// built for these tests.
+pub fn easd_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("EASD_BIN") {
+        return PathBuf::from(path);
+    }
+    PathBuf::from(option_env!("CARGO_BIN_EXE_easd").unwrap_or("easd"))
+}
+
+/// A running `easd serve` with its own temporary directory.
+pub struct TestServer {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub db: PathBuf,
+    pub config: PathBuf,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub stdout_lines: Vec<String>,
+}
+
+fn unique_dir() -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!(
+        "easd-test-{}-{}-{}",
+        std::process::id(),
+        n,
+        Instant::now().elapsed().as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl TestServer {
+    /// Starts a server whose configuration file holds `extra_config` (key = value lines).
+    pub fn start_with(extra_config: &str) -> TestServer {
+        let dir = unique_dir();
+        let db = dir.join("easd.db");
+        let config = dir.join("easd.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "database = {}\nhostname = localhost\nhttps = 127.0.0.1:0\nhttp = 127.0.0.1:0\n{extra_config}\n",
+                db.display()
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(easd_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("server.log")).expect("log file"))
+            .spawn()
+            .expect("start easd");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut lines = Vec::new();
+        let (mut http, mut https) = (None, None);
+        while http.is_none() || https.is_none() {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read stdout") == 0 {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                panic!("easd exited before listening: {lines:?}\n{log}");
+            }
+            if let Some(rest) = line.trim().strip_prefix("easd: listening on ") {
+                let (scheme, rest) = rest.split_once("://").expect("url");
+                let addr: SocketAddr = rest
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .expect("address");
+                if scheme == "https" {
+                    https = Some(addr);
+                } else {
+                    http = Some(addr);
+                }
+            }
+            lines.push(line);
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        TestServer {
+            child: Some(child),
+            dir,
+            db,
+            config,
+            http: http.expect("http"),
+            https: https.expect("https"),
+            stdout_lines: lines,
+        }
+    }
+
+    pub fn start() -> TestServer {
+        Self::start_with("")
+    }
+
+    /// Runs the easd CLI against this server's configuration.
+    pub fn easd(&self, args: &[&str]) -> Output {
+        easd_cli(&self.config, args, None)
+    }
+
+    pub fn easd_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        easd_cli(&self.config, args, Some(input))
+    }
+
+    pub fn add_user(&self, email: &str) {
+        let out = self.easd(&["user", "add", email, "--password", PASSWORD]);
+        assert!(out.status.success(), "user add: {out:?}");
+    }
+
+    /// What the server has logged so far (its standard error).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("easd did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn client(&self) -> HttpClient {
+        HttpClient::plain(self.http)
+    }
+
+    pub fn tls_client(&self) -> HttpClient {
+        HttpClient::tls(self.https)
+    }
+
+    pub fn device(&self, email: &str, device_id: &str) -> TestDevice {
+        TestDevice::new(self.client(), email, PASSWORD, device_id)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn easd_cli(config: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    let mut command = Command::new(easd_binary());
+    command.arg("--config").arg(config).args(args);
+    command.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("easd cli");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+    }
+    child.wait_with_output().expect("easd output")
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// One keep-alive HTTP/1.1 connection (plain or TLS), reopened when the server closes it.
+pub struct HttpClient {
+    addr: SocketAddr,
+    tls: bool,
+    stream: Option<Box<dyn Stream>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl HttpClient {
+    pub fn plain(addr: SocketAddr) -> HttpClient {
+        HttpClient {
+            addr,
+            tls: false,
+            stream: None,
+        }
+    }
+
+    pub fn tls(addr: SocketAddr) -> HttpClient {
+        HttpClient {
+            addr,
+            tls: true,
+            stream: None,
+        }
+    }
+
+    fn connect(&self) -> Box<dyn Stream> {
+        let tcp = TcpStream::connect(self.addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        if self.tls {
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+            let conn = rustls::ClientConnection::new(tls_client_config(), name).expect("tls");
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        } else {
+            Box::new(tcp)
+        }
+    }
+
+    /// Sends raw bytes as one request and reads one response.
+    pub fn raw(&mut self, request: &[u8]) -> HttpResponse {
+        for attempt in 0..2 {
+            if self.stream.is_none() {
+                self.stream = Some(self.connect());
+            }
+            let stream = self.stream.as_mut().expect("stream");
+            let sent = stream.write_all(request).and_then(|()| stream.flush());
+            match sent.and_then(|()| read_response(stream.as_mut())) {
+                Ok(Some(response)) => {
+                    if response
+                        .header("Connection")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                    {
+                        self.stream = None;
+                    }
+                    return response;
+                }
+                // A keep-alive connection the server closed meanwhile: reconnect once.
+                Ok(None) | Err(_) if attempt == 0 => self.stream = None,
+                other => panic!("no HTTP response: {other:?}"),
+            }
+        }
+        unreachable!()
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
+    pub fn close(&mut self) {
+        self.stream = None;
+    }
+}
+
+/// Reads one HTTP response; `Ok(None)` when the connection was closed before any byte.
+pub fn read_response(stream: &mut dyn Stream) -> std::io::Result<Option<HttpResponse>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = parsed
+            .parse(&buf)
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+        {
+            let status = parsed.code.unwrap_or(0);
+            let headers: Vec<(String, String)> = parsed
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).to_string(),
+                    )
+                })
+                .collect();
+            let mut rest = buf[head_len..].to_vec();
+            let find = |n: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.clone())
+            };
+            if status == 100 {
+                buf = rest;
+                continue;
+            }
+            let body = if find("Transfer-Encoding").is_some_and(|v| v.contains("chunked")) {
+                read_chunked(stream, rest)?
+            } else {
+                let length: usize = find("Content-Length")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while rest.len() < length {
+                    let n = stream.read(&mut chunk)?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    rest.extend_from_slice(&chunk[..n]);
+                }
+                rest.truncate(length);
+                rest
+            };
+            return Ok(Some(HttpResponse {
+                status,
+                headers,
+                body,
+            }));
+        }
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if buf.is_empty() && e.kind() != std::io::ErrorKind::WouldBlock => {
+                return if e.kind() == std::io::ErrorKind::TimedOut {
+                    Err(e)
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn read_chunked(stream: &mut dyn Stream, mut data: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut fill = |data: &mut Vec<u8>| -> std::io::Result<()> {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.extend_from_slice(&chunk[..n]);
+        Ok(())
+    };
+    loop {
+        let line_end = loop {
+            if let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
+                break pos;
+            }
+            fill(&mut data)?;
+        };
+        let size_text = String::from_utf8_lossy(&data[..line_end]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| std::io::Error::other("bad chunk size"))?;
+        data.drain(..line_end + 2);
+        if size == 0 {
+            while !data.windows(2).any(|w| w == b"\r\n") {
+                fill(&mut data)?;
+            }
+            return Ok(body);
+        }
+        while data.len() < size + 2 {
+            fill(&mut data)?;
+        }
+        body.extend_from_slice(&data[..size]);
+        data.drain(..size + 2);
+    }
+}
+
+/// A TLS client configuration that accepts the server's self-signed certificate.
+pub fn tls_client_config() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+pub fn basic_auth(login: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"))
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// EAS
+
+/// A phone: one account on one device, speaking EAS over one keep-alive connection.
+pub struct TestDevice {
+    pub http: HttpClient,
+    pub login: String,
+    pub password: String,
+    pub device_id: String,
+    pub device_type: String,
+    pub version: String,
+    pub user_agent: String,
+    pub policy_key: Option<String>,
+}
+
+/// The answer to one EAS command.
+#[derive(Debug)]
+pub struct EasResponse {
+    pub http: HttpResponse,
+    pub doc: Option<Element>,
+}
+
+impl EasResponse {
+    pub fn status(&self) -> u16 {
+        self.http.status
+    }
+
+    pub fn doc(&self) -> &Element {
+        self.doc.as_ref().expect("a WBXML body")
+    }
+}
+
+impl TestDevice {
+    pub fn new(http: HttpClient, login: &str, password: &str, device_id: &str) -> TestDevice {
+        TestDevice {
+            http,
+            login: login.to_string(),
+            password: password.to_string(),
+            device_id: device_id.to_string(),
+            device_type: "TestPhone".to_string(),
+            version: "16.1".to_string(),
+            user_agent: "easd-test/1.0".to_string(),
+            policy_key: None,
+        }
+    }
+
+    /// The plain query string for a command.
+    pub fn query(&self, cmd: &str) -> String {
+        format!(
+            "Cmd={cmd}&User={}&DeviceId={}&DeviceType={}",
+            percent(&self.login),
+            percent(&self.device_id),
+            percent(&self.device_type)
+        )
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![
+            (
+                "Authorization".to_string(),
+                basic_auth(&self.login, &self.password),
+            ),
+            ("MS-ASProtocolVersion".to_string(), self.version.clone()),
+            ("User-Agent".to_string(), self.user_agent.clone()),
+            (
+                "Content-Type".to_string(),
+                "application/vnd.ms-sync.wbxml".to_string(),
+            ),
+        ];
+        if let Some(key) = &self.policy_key {
+            headers.push(("X-MS-PolicyKey".to_string(), key.clone()));
+        }
+        headers
+    }
+
+    /// POSTs a command with a WBXML body (or none) using the plain query form.
+    pub fn command(&mut self, cmd: &str, body: Option<&Element>) -> EasResponse {
+        let target = format!("/Microsoft-Server-ActiveSync?{}", self.query(cmd));
+        let bytes = body.map(wbxml::encode).unwrap_or_default();
+        self.post(&target, &bytes)
+    }
+
+    /// POSTs raw bytes to an EAS target with this device's headers.
+    pub fn post(&mut self, target: &str, body: &[u8]) -> EasResponse {
+        let headers = self.headers();
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let http = self.http.request("POST", target, &refs, body);
+        let doc = if http.status == 200 && !http.body.is_empty() {
+            Some(wbxml::decode(&http.body).expect("the server's WBXML decodes"))
+        } else {
+            None
+        };
+        EasResponse { http, doc }
+    }
+
+    pub fn options(&mut self) -> HttpResponse {
+        let auth = basic_auth(&self.login, &self.password);
+        self.http.request(
+            "OPTIONS",
+            "/Microsoft-Server-ActiveSync",
+            &[("Authorization", &auth)],
+            b"",
+        )
+    }
+}
+
+pub fn percent(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `bytes` with libwbxml's wbxml2xml, an implementation nobody here wrote; `None` when
+/// libwbxml2-utils is not installed.
+pub fn libwbxml_decode(bytes: &[u8]) -> Option<String> {
+    let dir = unique_dir();
+    let input = dir.join("in.wbxml");
+    let output = dir.join("out.xml");
+    std::fs::write(&input, bytes).expect("write");
+    let status = Command::new("wbxml2xml")
+        .args(["-l", "ACTIVESYNC", "-o"])
+        .arg(&output)
+        .arg(&input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let result = match status {
+        Ok(s) if s.success() => std::fs::read_to_string(&output).ok(),
+        Ok(s) => panic!("wbxml2xml could not decode our WBXML ({s})"),
+        Err(_) => None,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
