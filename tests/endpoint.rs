@@ -35,7 +35,10 @@ fn options_advertises_versions_and_exactly_the_implemented_commands() {
             response.header("MS-ASProtocolVersions"),
             Some("2.5,12.0,12.1,14.0,14.1,16.0,16.1")
         );
-        assert_eq!(response.header("MS-ASProtocolCommands"), Some("FolderSync"));
+        assert_eq!(
+            response.header("MS-ASProtocolCommands"),
+            Some("FolderSync,FolderCreate,FolderUpdate,FolderDelete")
+        );
         assert!(response.header("MS-Server-ActiveSync").is_some());
     }
 }

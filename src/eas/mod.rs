@@ -3,7 +3,11 @@
 //! and never touches HTTP itself. A command reports protocol problems through its own Status
 //! element; only failures of the store come back as [`CommandError`], which becomes HTTP 500.
 
+pub mod folder_create;
+pub mod folder_delete;
 pub mod folder_sync;
+pub mod folder_update;
+mod hierarchy;
 pub mod version;
 
 pub use version::ProtocolVersion;
@@ -57,7 +61,12 @@ impl std::fmt::Display for CommandError {
 
 /// The commands easd implements, in the order `MS-ASProtocolCommands` lists them. Only these
 /// are advertised in OPTIONS; everything else is answered 501.
-pub const IMPLEMENTED: &[Command] = &[Command::FolderSync];
+pub const IMPLEMENTED: &[Command] = &[
+    Command::FolderSync,
+    Command::FolderCreate,
+    Command::FolderUpdate,
+    Command::FolderDelete,
+];
 
 /// The `MS-ASProtocolCommands` header value.
 pub fn commands_header() -> String {
@@ -69,6 +78,9 @@ pub fn commands_header() -> String {
 pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, CommandError>> {
     match command {
         Command::FolderSync => Some(folder_sync::handle(request)),
+        Command::FolderCreate => Some(folder_create::handle(request)),
+        Command::FolderUpdate => Some(folder_update::handle(request)),
+        Command::FolderDelete => Some(folder_delete::handle(request)),
         _ => None,
     }
 }

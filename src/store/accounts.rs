@@ -185,17 +185,7 @@ fn check_password(password: &str) -> Result<(), StoreError> {
 }
 
 fn check_display_name(name: &str) -> Result<(), StoreError> {
-    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-        return Err(StoreError::Invalid(format!(
-            "the display name is longer than {MAX_DISPLAY_NAME_CHARS} characters"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(
-            "the display name contains control characters".into(),
-        ));
-    }
-    Ok(())
+    super::check_text_field("the display name", name, MAX_DISPLAY_NAME_CHARS)
 }
 
 const USER_COLUMNS: &str =

@@ -81,17 +81,7 @@ fn check_device_id(device_id: &str) -> Result<(), StoreError> {
     if device_id.is_empty() {
         return Err(StoreError::Invalid("the device id is empty".into()));
     }
-    if device_id.chars().count() > MAX_DEVICE_ID_CHARS {
-        return Err(StoreError::Invalid(format!(
-            "the device id is longer than {MAX_DEVICE_ID_CHARS} characters"
-        )));
-    }
-    if device_id.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(
-            "the device id contains control characters".into(),
-        ));
-    }
-    Ok(())
+    super::check_text_field("the device id", device_id, MAX_DEVICE_ID_CHARS)
 }
 
 /// Drops control characters (they have no place in these informational

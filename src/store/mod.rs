@@ -221,6 +221,26 @@ fn prepare_database_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checks a short text field that users and devices supply: at most `max_chars` characters
+/// and no control characters (they would garble logs and listings).
+pub(crate) fn check_text_field(
+    label: &str,
+    value: &str,
+    max_chars: usize,
+) -> Result<(), StoreError> {
+    if value.chars().count() > max_chars {
+        return Err(StoreError::Invalid(format!(
+            "{label} is longer than {max_chars} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "{label} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// The current time as Unix seconds (0 if the clock is before 1970).
 pub fn now() -> i64 {
     SystemTime::now()
