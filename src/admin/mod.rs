@@ -2,6 +2,9 @@
 //! subcommand lives in its own module; this one parses the global options, loads the
 //! configuration and maps failures to sysexits-style exit codes.
 
+mod backup;
+mod cert;
+mod doctor;
 mod serve;
 mod user;
 mod wbxml_tool;
@@ -45,6 +48,10 @@ pub enum Command {
     Serve(serve::ServeArgs),
     User(user::UserArgs),
     Wbxml(wbxml_tool::WbxmlArgs),
+    Cert(cert::CertArgs),
+    Backup(backup::BackupArgs),
+    Restore(backup::RestoreArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -57,6 +64,10 @@ pub fn run(cli: Cli) -> i32 {
     if let Command::Wbxml(args) = &cli.command {
         // The codec tools need neither configuration nor database.
         return wbxml_tool::run(args);
+    }
+    if let Command::Doctor(args) = &cli.command {
+        // The doctor loads the configuration itself: one that does not load is its first finding.
+        return doctor::run(cli.config.as_deref(), cli.db.as_deref(), args);
     }
     let mut config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -71,7 +82,10 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve(args) => serve::run(config, args),
         Command::User(args) => user::run(&config, args),
-        Command::Wbxml(_) => exit::SOFTWARE,
+        Command::Cert(args) => cert::run(&config, args),
+        Command::Backup(args) => backup::run_backup(&config, args),
+        Command::Restore(args) => backup::run_restore(&config, args),
+        Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }
 

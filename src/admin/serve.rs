@@ -1,19 +1,33 @@
-//! `easd serve`: opens the database, prepares TLS (a self-signed certificate when none is
-//! configured), starts the blocking request loop on a private Unix socket and runs the mio
-//! front door on the main thread until SIGINT/SIGTERM.
+//! `easd serve`: takes the database lock, opens the database, prepares TLS (a self-signed
+//! certificate when none is configured), starts the blocking request loop on a private Unix
+//! socket and runs the mio front door on the main thread until SIGINT/SIGTERM.
+//!
+//! Threads, all started here and fixed in number: the front door (main thread), the request
+//! loop (`easd-requests`), tiny_http's accept thread and its small task pool (it only ever
+//! serves the front door's 2 internal connections), ctrlc's SIGINT/SIGTERM waiter, and
+//! `easd-signals`. The last one owns SIGHUP: the signal is blocked in every thread before
+//! any is started, and `easd-signals` takes it with `sigtimedwait`, reloads the certificate
+//! and key, and hands the new TLS configuration to the front door (new handshakes use it;
+//! open connections, parked requests among them, keep theirs). Its wait times out once a day
+//! to warn about a certificate that expires within 14 days, so it sleeps in the kernel
+//! between events and never polls.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use log::{info, warn};
+use log::{error, info, warn};
+use rustls::pki_types::CertificateDer;
 
 use super::{exit, open_store};
 use crate::autodiscover::AutodiscoverSettings;
 use crate::config::Config;
-use crate::http::{self, FrontDoor, FrontDoorConfig, Limits, ListenerSpec};
+use crate::http::tls::Expiry;
+use crate::http::{self, FrontDoor, FrontDoorConfig, FrontDoorHandle, Limits, ListenerSpec};
 use crate::server::{Backend, BackendSettings};
+use crate::store::lock::DatabaseLock;
 
 /// run the server
 #[derive(FromArgs)]
@@ -34,6 +48,11 @@ pub struct ServeArgs {
 }
 
 pub fn run(mut config: Config, args: ServeArgs) -> i32 {
+    // First of all, before any thread exists: every thread started later inherits the mask.
+    if let Err(e) = block_reload_signal() {
+        eprintln!("easd: cannot set up SIGHUP handling: {e}");
+        return exit::SOFTWARE;
+    }
     if !args.http.is_empty() || !args.https.is_empty() {
         // Addresses on the command line replace the configured listeners.
         config.http = args.http;
@@ -68,6 +87,23 @@ pub fn run(mut config: Config, args: ServeArgs) -> i32 {
         return exit::CONFIG;
     }
 
+    // Held until this function returns: `easd restore` and a second server test it.
+    let database_lock = match DatabaseLock::try_acquire(&config.database) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            eprintln!(
+                "easd: another easd serve uses {} (it holds {}); stop that one first",
+                config.database.display(),
+                crate::store::lock::lock_path(&config.database).display()
+            );
+            return exit::TEMPFAIL;
+        }
+        Err(e) => {
+            eprintln!("easd: {e}");
+            return exit::CANTCREAT;
+        }
+    };
+
     let store = match open_store(&config) {
         Ok(store) => store,
         Err(code) => return code,
@@ -91,13 +127,14 @@ pub fn run(mut config: Config, args: ServeArgs) -> i32 {
     };
     let outcome = serve_with(config, store, tls, &run_dir);
     let _ = std::fs::remove_dir_all(&run_dir);
+    drop(database_lock);
     outcome
 }
 
 fn serve_with(
     mut config: Config,
     store: crate::store::Store,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<ServedCertificate>,
     run_dir: &Path,
 ) -> i32 {
     let backend_socket = run_dir.join("backend.sock");
@@ -113,7 +150,7 @@ fn serve_with(
     for addr in &config.https {
         listeners.push(ListenerSpec {
             addr: *addr,
-            tls: tls.clone(),
+            tls: tls.as_ref().map(|served| Arc::clone(&served.config)),
         });
     }
     for addr in &config.http {
@@ -154,6 +191,22 @@ fn serve_with(
     if let Err(e) = ctrlc::set_handler(move || handle.shutdown()) {
         warn!("cannot install the signal handler: {e}");
     }
+    let (cert, key) = config.cert_paths();
+    let watcher = CertificateWatcher {
+        front: front.handle(),
+        tls_listeners: if tls.is_some() { https_count } else { 0 },
+        cert,
+        key,
+        hostname: config.hostname.clone(),
+        served: tls.map(|served| served.leaf),
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("easd-signals".into())
+        .spawn(move || watcher.run())
+    {
+        // Serving matters more than reloading: go on, but say what is missing.
+        error!("cannot start the SIGHUP/certificate thread ({e}); SIGHUP will not reload");
+    }
 
     let settings = BackendSettings {
         max_body_bytes: config.max_body_bytes,
@@ -191,8 +244,14 @@ fn serve_with(
     }
 }
 
+/// The TLS configuration the front door starts with, and the certificate in it.
+struct ServedCertificate {
+    config: Arc<rustls::ServerConfig>,
+    leaf: CertificateDer<'static>,
+}
+
 /// Loads the configured certificate, or creates and uses a self-signed one next to the database.
-fn server_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, i32> {
+fn server_tls(config: &Config) -> Result<ServedCertificate, i32> {
     let (cert, key) = config.cert_paths();
     if config.cert.is_none() && !(cert.exists() && key.exists()) {
         let names = vec![config.hostname.clone()];
@@ -206,10 +265,160 @@ fn server_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, i32> {
             cert.display()
         );
     }
-    http::tls::load_server_config(&cert, &key).map_err(|e| {
-        eprintln!("easd: TLS certificate {}: {e}", cert.display());
-        exit::CONFIG
-    })
+    let loaded = http::tls::load_server_config(&cert, &key)
+        .and_then(|tls| Ok((tls, http::tls::read_leaf_certificate(&cert)?)));
+    match loaded {
+        Ok((config, leaf)) => Ok(ServedCertificate { config, leaf }),
+        Err(e) => {
+            eprintln!("easd: TLS certificate {}: {e}", cert.display());
+            Err(exit::CONFIG)
+        }
+    }
+}
+
+/// How often the served certificate's expiry is checked.
+const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The state of the `easd-signals` thread: where the certificate comes from and which one the
+/// front door serves.
+struct CertificateWatcher {
+    front: FrontDoorHandle,
+    /// The HTTPS listeners are the first `tls_listeners` of the front door's listeners.
+    tls_listeners: usize,
+    cert: PathBuf,
+    key: PathBuf,
+    hostname: String,
+    /// The leaf certificate being served; `None` without HTTPS.
+    served: Option<CertificateDer<'static>>,
+}
+
+impl CertificateWatcher {
+    /// Checks the expiry now and then daily, and reloads on every SIGHUP, until the process
+    /// ends (the thread is not joined: it holds nothing that needs closing).
+    fn run(mut self) {
+        let mut next_check = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_check {
+                self.warn_about_expiry();
+                next_check = now + EXPIRY_CHECK_INTERVAL;
+            }
+            match wait_for_reload_signal(next_check.saturating_duration_since(now)) {
+                Ok(true) => self.reload(),
+                Ok(false) => {}
+                Err(e) => {
+                    error!("waiting for SIGHUP failed ({e}); SIGHUP will not reload any more");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        if self.tls_listeners == 0 {
+            info!("SIGHUP: no HTTPS listener, no certificate to reload");
+            return;
+        }
+        let loaded = http::tls::load_server_config(&self.cert, &self.key)
+            .and_then(|tls| Ok((tls, http::tls::read_leaf_certificate(&self.cert)?)));
+        let (tls, leaf) = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                error!("SIGHUP: cannot load the certificate, still serving the previous one: {e}");
+                return;
+            }
+        };
+        for listener in 0..self.tls_listeners {
+            self.front.replace_tls_config(listener, Arc::clone(&tls));
+        }
+        info!(
+            "SIGHUP: new connections get the certificate {} (SHA-256 {})",
+            self.cert.display(),
+            http::tls::sha256_fingerprint(&leaf)
+        );
+        if let Err(why) = http::tls::check_names_host(&leaf, &self.hostname) {
+            warn!(
+                "{why}: phones that connect to {} will refuse it",
+                self.hostname
+            );
+        }
+        self.served = Some(leaf);
+        self.warn_about_expiry();
+    }
+
+    fn warn_about_expiry(&self) {
+        let Some(leaf) = &self.served else {
+            return;
+        };
+        let validity = match http::tls::certificate_validity(leaf) {
+            Ok(validity) => validity,
+            Err(why) => {
+                warn!("cannot read the certificate's validity dates: {why}");
+                return;
+            }
+        };
+        let until = crate::clock::iso_date(validity.not_after);
+        match validity.expiry(crate::store::now()) {
+            Expiry::Expired { .. } => error!(
+                "the TLS certificate {} expired on {until} UTC and phones refuse it; renew                  it and send SIGHUP (systemctl reload easd)",
+                self.cert.display()
+            ),
+            Expiry::Soon { days_left } => warn!(
+                "the TLS certificate {} expires on {until} UTC, in {days_left} days; renew                  it and send SIGHUP (systemctl reload easd)",
+                self.cert.display()
+            ),
+            Expiry::Fine { days_left } => log::debug!(
+                "the TLS certificate is valid until {until} UTC ({days_left} days)"
+            ),
+        }
+    }
+}
+
+fn reload_signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set it is given; sigaddset adds a valid signal.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        set
+    }
+}
+
+/// Blocks SIGHUP in the calling thread (and the threads it starts later), so it stays
+/// pending until `easd-signals` takes it: no handler runs, in particular not the ctrlc one
+/// (its `termination` feature would otherwise treat SIGHUP as "stop"). Child processes
+/// inherit the mask: one that should see SIGHUP must unblock it before exec.
+fn block_reload_signal() -> std::io::Result<()> {
+    let set = reload_signal_set();
+    // SAFETY: the set is initialised; the old mask is not asked for.
+    let result = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(result))
+    }
+}
+
+/// Waits up to `timeout` for SIGHUP: `Ok(true)` when it came, `Ok(false)` on time-out or an
+/// interruption (the caller recomputes the remaining time).
+fn wait_for_reload_signal(timeout: Duration) -> std::io::Result<bool> {
+    let set = reload_signal_set();
+    let timeout = libc::timespec {
+        // At most a day, far inside time_t.
+        tv_sec: timeout.as_secs().min(EXPIRY_CHECK_INTERVAL.as_secs()) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    // SAFETY: both pointers refer to initialised values that outlive the call; the info
+    // pointer may be null.
+    let signal = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
+    if signal == libc::SIGHUP {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(false),
+        _ => Err(error),
+    }
 }
 
 /// Prints where easd listens and, on a fresh database, how to add the first user.

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod devices;
 pub mod folders;
+pub mod lock;
 pub mod schema;
 pub mod settings;
 pub mod sync_state;
