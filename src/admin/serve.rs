@@ -445,10 +445,13 @@ fn init_logging(config: &Config) {
     } else {
         config.log_level
     };
-    let log_config = simplelog::ConfigBuilder::new()
-        .add_filter_allow_str("easd")
-        .set_time_format_rfc3339()
-        .build();
+    let mut builder = simplelog::ConfigBuilder::new();
+    builder.add_filter_allow_str("easd").set_time_format_rfc3339();
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        // Under systemd the journal stamps every line already.
+        builder.set_time_level(log::LevelFilter::Off);
+    }
+    let log_config = builder.build();
     // A second initialisation (tests calling in-process) is harmless.
     let _ = simplelog::WriteLogger::init(level, log_config, std::io::stderr());
 }
