@@ -6,6 +6,7 @@
 //! - [`server`]: the blocking tiny_http loop behind it — MS-ASHTTP query, auth, dispatch.
 //! - [`eas`]: one module per EAS command.
 //! - [`autodiscover`]: the autodiscover / SmartDiscover endpoint.
+//! - [`mime`]: MIME parsing into the fields EAS needs; mbox and Maildir formats.
 //! - [`store`]: the one SQLite file — schema, migrations, one module per kind of data.
 //! - [`admin`]: the `easd` command line.
 //! - [`config`]: start-up settings (`/etc/easd/easd.conf`).
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod eas;
 pub mod http;
+pub mod mime;
 pub mod server;
 pub mod store;
 pub mod wbxml;

@@ -4,7 +4,9 @@
 
 mod backup;
 mod cert;
+mod deliver;
 mod doctor;
+mod import;
 mod serve;
 mod user;
 mod wbxml_tool;
@@ -52,6 +54,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     Restore(backup::RestoreArgs),
     Doctor(doctor::DoctorArgs),
+    Deliver(deliver::DeliverArgs),
+    Import(import::ImportArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -85,6 +89,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Cert(args) => cert::run(&config, args),
         Command::Backup(args) => backup::run_backup(&config, args),
         Command::Restore(args) => backup::run_restore(&config, args),
+        Command::Deliver(args) => deliver::run(&config, args),
+        Command::Import(args) => import::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }

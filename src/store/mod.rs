@@ -1,6 +1,7 @@
 //! The one SQLite file of easd: opening it with the right pragmas, migrating
 //! its schema, and the typed API every other part of the server uses to read
-//! and write accounts, devices, folders, sync states and runtime settings.
+//! and write accounts, devices, folders, sync states, runtime settings, and the
+//! items inside folders (mail in [`mail`], change tracking in [`items`]).
 //!
 //! One [`Store`] wraps one `rusqlite::Connection`; the server is
 //! single-threaded, so there is no pool. Every write is exactly one SQLite
@@ -11,14 +12,22 @@
 pub mod accounts;
 pub mod devices;
 pub mod folders;
+pub mod items;
 pub mod lock;
+pub mod mail;
 pub mod schema;
 pub mod settings;
+pub mod sync_items;
 pub mod sync_state;
 
 pub use accounts::{hash_password, verify_password, User, UserId};
 pub use devices::{Device, DeviceSeen};
 pub use folders::{Folder, FolderChange, FolderId, FolderType};
+pub use items::{ChangeKind, Item, ItemChange, ItemChanges, ItemClass, ItemId};
+pub use mail::{
+    Filed, Flag, FlagStatus, LastVerb, MailBatch, MessageChange, MessageRecord, NewMessage,
+    StoredAttachment, StoredBody,
+};
 pub use sync_state::{KeyMatch, SyncState};
 
 use std::fmt;

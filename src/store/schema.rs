@@ -7,7 +7,7 @@
 //! version is higher than the number of steps was written by a newer easd and
 //! is refused. Never edit a released step: append a new one.
 //!
-//! # Schema (version 1)
+//! # Version 1: accounts, devices, folders, sync state, settings
 //!
 //! All timestamps are Unix seconds. Ids use `AUTOINCREMENT` so that an id is
 //! never reused after a delete (folder ids are handed to phones as ServerIds,
@@ -70,6 +70,83 @@
 //!
 //! **`settings`** — runtime key/value settings (`easd config set`).
 //! - `key` TEXT PRIMARY KEY, `value` TEXT NOT NULL, `updated` INTEGER NOT NULL; WITHOUT ROWID
+//!
+//! # Version 2: items and mail
+//!
+//! **`folders`** gains `item_seq` INTEGER NOT NULL DEFAULT 0 — the folder's item change
+//! counter: every item write in the folder bumps it once (see `store::items`).
+//!
+//! **`items`** — everything inside folders, whatever its class.
+//! - `id` INTEGER PRIMARY KEY AUTOINCREMENT — the ServerId; a moved item gets a new id
+//! - `user_id` INTEGER NOT NULL → `users(id)` ON DELETE CASCADE
+//! - `folder_id` INTEGER NOT NULL → `folders(id)` ON DELETE CASCADE
+//! - `class` TEXT NOT NULL — `Email`, `Contacts`, `Calendar`, `Tasks` or `Notes` (CHECK)
+//! - `created_seq` INTEGER NOT NULL — folder `item_seq` of the change that put it there
+//! - `changed_seq` INTEGER NOT NULL — folder `item_seq` of its latest change
+//! - `sort_date` INTEGER NULL — received date (mail), start (events): FilterType windows
+//! - index `items_changes` (`folder_id`, `changed_seq`);
+//!   index `items_window` (`folder_id`, `sort_date`)
+//! - Per-class tables reference `items(id) ON DELETE CASCADE ON UPDATE CASCADE`, so a move
+//!   (which renumbers the item) carries them along.
+//!
+//! **`item_tombstones`** — deleted or moved-away items, so Sync can report deletions.
+//! - `folder_id` INTEGER NOT NULL → `folders(id)` ON DELETE CASCADE
+//! - `item_id` INTEGER NOT NULL — the id the item had in that folder
+//! - `created_seq` INTEGER NOT NULL — copied from the item
+//! - `seq` INTEGER NOT NULL — folder `item_seq` of the deletion
+//! - PRIMARY KEY (`folder_id`, `seq`) (one change per counter value); WITHOUT ROWID
+//!
+//! **`message_blobs`** — the exact RFC 5322 bytes of each message, read incrementally.
+//! - `id` INTEGER PRIMARY KEY; `raw` BLOB NOT NULL
+//! - Kept apart from `messages` so that reading or renumbering a message's metadata never
+//!   walks or rewrites a blob's overflow pages; deleted by trigger `messages_drop_blob`.
+//!
+//! **`messages`** — the Email class data of an item.
+//! - `item_id` INTEGER PRIMARY KEY → `items(id)` ON DELETE CASCADE ON UPDATE CASCADE
+//! - `blob_id` INTEGER NOT NULL → `message_blobs(id)`; `size` INTEGER NOT NULL (bytes of raw);
+//!   `content_sha256` BLOB NOT NULL (import de-duplication, index `messages_content`)
+//! - `subject`, `from_addr`, `sender`, `to_addrs`, `cc_addrs`, `reply_to`, `display_to` TEXT
+//!   NOT NULL — decoded; address lists formatted `"Name" <addr>, …`; `''` when absent
+//! - `date_sent` INTEGER NULL (Date header); `date_received` INTEGER NOT NULL
+//! - `message_id`, `in_reply_to` TEXT NULL; `references_ids` TEXT NOT NULL (space-separated,
+//!   root first) — index `messages_message_id` (`message_id`) for threading
+//! - `importance` INTEGER NOT NULL (0 low, 1 normal, 2 high); `read` INTEGER NOT NULL
+//! - `flag_status` INTEGER NOT NULL (0 none, 1 complete, 2 active), `flag_type`,
+//!   `flag_subject`, `flag_sub_ordinal_date` TEXT NULL, `flag_start_date`,
+//!   `flag_utc_start_date`, `flag_due_date`, `flag_utc_due_date`, `flag_date_completed`,
+//!   `flag_complete_time`, `flag_reminder_time`, `flag_ordinal_date` INTEGER NULL,
+//!   `flag_reminder_set` INTEGER NOT NULL
+//! - `categories` TEXT NOT NULL — newline-separated
+//! - `last_verb` INTEGER NULL (1 reply, 2 reply all, 3 forward), `last_verb_time` INTEGER NULL
+//! - `conversation_id` BLOB NOT NULL (16 bytes), `conversation_index` BLOB NOT NULL (22 + 5n)
+//! - `content_class`, `message_class` TEXT NOT NULL; `internet_cpid`, `native_body_type`
+//!   INTEGER NOT NULL; `received_as_bcc`, `has_attachments`, `mime_broken` INTEGER NOT NULL
+//! - `preview` TEXT NOT NULL — up to 255 characters of text
+//!
+//! **`message_bodies`** — where each rendering's text parts are in the raw message.
+//! - `item_id` → `items(id)` CASCADE (delete and update); `kind` TEXT (`plain`, `html`,
+//!   `calendar`); `position` INTEGER — PRIMARY KEY (`item_id`, `kind`, `position`)
+//! - `content_type` TEXT NOT NULL, `charset` TEXT NULL, `size` INTEGER NOT NULL (UTF-8 bytes)
+//! - `mime_part_path` TEXT NOT NULL (IMAP section), `transfer_encoding` TEXT NOT NULL,
+//!   `body_start`, `body_end` INTEGER NOT NULL (byte range of the encoded body in raw)
+//!
+//! **`attachments`** — the attachments EAS lists, in order.
+//! - `item_id` → `items(id)` CASCADE (delete and update); `position` INTEGER (0-based) —
+//!   PRIMARY KEY (`item_id`, `position`)
+//! - `display_name`, `content_type` TEXT NOT NULL; `content_id`, `content_location` TEXT NULL
+//! - `is_inline` INTEGER NOT NULL; `size` INTEGER NOT NULL (decoded); `method` INTEGER NOT NULL
+//!   (EAS AttMethod: 1 file, 5 embedded message)
+//! - `mime_part_path`, `transfer_encoding` TEXT NOT NULL; `body_start`, `body_end` INTEGER
+//!
+//! # Version 3: Sync client ids
+//!
+//! **`sync_client_ids`** — the ServerId each client Add created, so that a repeated Add (the
+//! client lost the answer) finds its item instead of creating it twice (see `store::sync_items`).
+//! - `device` INTEGER NOT NULL → `devices(id)` ON DELETE CASCADE; `collection` TEXT NOT NULL
+//!   (the folder id as text); `client_id` TEXT NOT NULL — PRIMARY KEY of the three, WITHOUT ROWID
+//! - `item_id` INTEGER NOT NULL — the created item (not a foreign key: a lookup checks it is
+//!   still there, and moves renumber items)
+//! - `created` INTEGER NOT NULL
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -154,8 +231,135 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 2: items with per-folder change tracking, and mail.
+const V2: &str = "
+ALTER TABLE folders ADD COLUMN item_seq INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    class TEXT NOT NULL CHECK (class IN ('Email', 'Contacts', 'Calendar', 'Tasks', 'Notes')),
+    created_seq INTEGER NOT NULL,
+    changed_seq INTEGER NOT NULL,
+    sort_date INTEGER
+);
+CREATE INDEX items_changes ON items(folder_id, changed_seq);
+CREATE INDEX items_window ON items(folder_id, sort_date);
+
+CREATE TABLE item_tombstones (
+    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    item_id INTEGER NOT NULL,
+    created_seq INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (folder_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE message_blobs (
+    id INTEGER PRIMARY KEY,
+    raw BLOB NOT NULL
+);
+
+CREATE TABLE messages (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    blob_id INTEGER NOT NULL REFERENCES message_blobs(id),
+    size INTEGER NOT NULL,
+    content_sha256 BLOB NOT NULL,
+    subject TEXT NOT NULL,
+    from_addr TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    to_addrs TEXT NOT NULL,
+    cc_addrs TEXT NOT NULL,
+    reply_to TEXT NOT NULL,
+    display_to TEXT NOT NULL,
+    date_sent INTEGER,
+    date_received INTEGER NOT NULL,
+    message_id TEXT,
+    in_reply_to TEXT,
+    references_ids TEXT NOT NULL,
+    importance INTEGER NOT NULL,
+    read INTEGER NOT NULL,
+    flag_status INTEGER NOT NULL DEFAULT 0,
+    flag_type TEXT,
+    flag_subject TEXT,
+    flag_start_date INTEGER,
+    flag_utc_start_date INTEGER,
+    flag_due_date INTEGER,
+    flag_utc_due_date INTEGER,
+    flag_date_completed INTEGER,
+    flag_complete_time INTEGER,
+    flag_reminder_set INTEGER NOT NULL DEFAULT 0,
+    flag_reminder_time INTEGER,
+    flag_ordinal_date INTEGER,
+    flag_sub_ordinal_date TEXT,
+    categories TEXT NOT NULL DEFAULT '',
+    last_verb INTEGER,
+    last_verb_time INTEGER,
+    conversation_id BLOB NOT NULL,
+    conversation_index BLOB NOT NULL,
+    content_class TEXT NOT NULL,
+    message_class TEXT NOT NULL,
+    internet_cpid INTEGER NOT NULL,
+    native_body_type INTEGER NOT NULL,
+    received_as_bcc INTEGER NOT NULL,
+    has_attachments INTEGER NOT NULL,
+    mime_broken INTEGER NOT NULL,
+    preview TEXT NOT NULL
+);
+CREATE INDEX messages_message_id ON messages(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX messages_content ON messages(content_sha256);
+CREATE INDEX messages_blob ON messages(blob_id);
+
+CREATE TRIGGER messages_drop_blob AFTER DELETE ON messages BEGIN
+    DELETE FROM message_blobs WHERE id = OLD.blob_id;
+END;
+
+CREATE TABLE message_bodies (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('plain', 'html', 'calendar')),
+    position INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    charset TEXT,
+    size INTEGER NOT NULL,
+    mime_part_path TEXT NOT NULL,
+    transfer_encoding TEXT NOT NULL,
+    body_start INTEGER NOT NULL,
+    body_end INTEGER NOT NULL,
+    PRIMARY KEY (item_id, kind, position)
+) WITHOUT ROWID;
+
+CREATE TABLE attachments (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    position INTEGER NOT NULL,
+    display_name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content_id TEXT,
+    content_location TEXT,
+    is_inline INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    method INTEGER NOT NULL,
+    mime_part_path TEXT NOT NULL,
+    transfer_encoding TEXT NOT NULL,
+    body_start INTEGER NOT NULL,
+    body_end INTEGER NOT NULL,
+    PRIMARY KEY (item_id, position)
+) WITHOUT ROWID;
+";
+
+/// Schema version 3: the ServerIds of client Adds (Sync).
+const V3: &str = "
+CREATE TABLE sync_client_ids (
+    device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (device, collection, client_id)
+) WITHOUT ROWID;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -221,11 +425,18 @@ mod tests {
         assert_eq!(
             table_names(&conn),
             [
+                "attachments",
                 "devices",
                 "domains",
                 "folder_tombstones",
                 "folders",
+                "item_tombstones",
+                "items",
+                "message_blobs",
+                "message_bodies",
+                "messages",
                 "settings",
+                "sync_client_ids",
                 "sync_states",
                 "users"
             ]
