@@ -37,7 +37,7 @@ fn options_advertises_versions_and_exactly_the_implemented_commands() {
         );
         assert_eq!(
             response.header("MS-ASProtocolCommands"),
-            Some("FolderSync,FolderCreate,FolderUpdate,FolderDelete")
+            Some("Sync,FolderSync,FolderCreate,FolderUpdate,FolderDelete")
         );
         assert!(response.header("MS-Server-ActiveSync").is_some());
     }

@@ -8,6 +8,7 @@ pub mod folder_delete;
 pub mod folder_sync;
 pub mod folder_update;
 mod hierarchy;
+pub mod sync;
 pub mod version;
 
 pub use version::ProtocolVersion;
@@ -62,6 +63,7 @@ impl std::fmt::Display for CommandError {
 /// The commands easd implements, in the order `MS-ASProtocolCommands` lists them. Only these
 /// are advertised in OPTIONS; everything else is answered 501.
 pub const IMPLEMENTED: &[Command] = &[
+    Command::Sync,
     Command::FolderSync,
     Command::FolderCreate,
     Command::FolderUpdate,
@@ -77,6 +79,7 @@ pub fn commands_header() -> String {
 /// Runs one command. `None` means easd does not implement it (the caller answers 501).
 pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, CommandError>> {
     match command {
+        Command::Sync => Some(sync::handle(request)),
         Command::FolderSync => Some(folder_sync::handle(request)),
         Command::FolderCreate => Some(folder_create::handle(request)),
         Command::FolderUpdate => Some(folder_update::handle(request)),

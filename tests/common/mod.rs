@@ -258,6 +258,7 @@ impl HttpClient {
 
     /// Sends raw bytes as one request and reads one response.
     pub fn raw(&mut self, request: &[u8]) -> HttpResponse {
+        let mut first_failure = String::new();
         for attempt in 0..2 {
             if self.stream.is_none() {
                 self.stream = Some(self.connect());
@@ -275,11 +276,17 @@ impl HttpClient {
                     return response;
                 }
                 // A keep-alive connection the server closed meanwhile: reconnect once.
-                Ok(None) | Err(_) if attempt == 0 => self.stream = None,
-                other => panic!("no HTTP response: {other:?}"),
+                failure if attempt == 0 => {
+                    first_failure = format!("{failure:?}");
+                    self.stream = None;
+                }
+                failure => panic!(
+                    "no HTTP response from {} (tls: {}): {failure:?}; first try: {first_failure}",
+                    self.addr, self.tls
+                ),
             }
         }
-        unreachable!()
+        unreachable!("the second attempt returns or panics")
     }
 
     pub fn request(

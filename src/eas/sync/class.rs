@@ -1,0 +1,333 @@
+//! The item-class interface of Sync: what an item class (Email today; Contacts, Calendar,
+//! Tasks and Notes later) must provide so the generic engine can stream it.
+//!
+//! A class describes its ApplicationData as a **table of fields** ([`Field`]): the tag, the
+//! kind of value, the protocol versions the field exists in, and whether the field is part
+//! of a Change the server sends. The class's [`ClassAdapter`] reads an item into a
+//! [`Record`] (tag → value) and applies client changes; the engine alone turns records into
+//! ApplicationData (in table order, only the fields of the negotiated version) and client
+//! ApplicationData back into records. A new class adds a table and an adapter and registers
+//! it in [`adapter_for`]; the engine does not change.
+
+use super::collection::Options;
+use crate::eas::ProtocolVersion;
+use crate::store::{FolderId, ItemClass, ItemId, Store, StoreError, UserId};
+use crate::wbxml::{tag::airsync, Element, Tag};
+
+/// The kind of value a field holds, which fixes how it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    /// Unix seconds, written `yyyy-mm-ddThh:mm:ss.000Z`.
+    Date,
+    Int,
+    /// Written `0`/`1`.
+    Bool,
+    /// Bytes (OPAQUE where libwbxml expects base64, else text).
+    Opaque,
+    /// A list of texts, each in a child element with this tag (e.g. Categories/Category).
+    List(Tag),
+    /// An element the adapter builds (and reads) itself: Body, Attachments, Flag.
+    Nested,
+}
+
+/// One ApplicationData field of a class.
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub tag: Tag,
+    pub kind: FieldKind,
+    /// The first protocol version with this field.
+    pub since: ProtocolVersion,
+    /// The first protocol version without it (`None`: still there in the newest).
+    pub until: Option<ProtocolVersion>,
+    /// Sent in server Change commands (the mutable state, e.g. Read and Flag for mail).
+    pub in_change: bool,
+}
+
+impl Field {
+    /// A field present from `since` on, not part of Change commands.
+    pub const fn new(tag: Tag, kind: FieldKind, since: ProtocolVersion) -> Field {
+        Field {
+            tag,
+            kind,
+            since,
+            until: None,
+            in_change: false,
+        }
+    }
+
+    /// The same field, gone from `version` on.
+    pub const fn until(mut self, version: ProtocolVersion) -> Field {
+        self.until = Some(version);
+        self
+    }
+
+    /// The same field, also sent in Change commands.
+    pub const fn changeable(mut self) -> Field {
+        self.in_change = true;
+        self
+    }
+
+    pub fn exists_in(&self, version: ProtocolVersion) -> bool {
+        version >= self.since && self.until.is_none_or(|until| version < until)
+    }
+}
+
+/// A field's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Date(i64),
+    Int(i64),
+    Bool(bool),
+    Opaque(Vec<u8>),
+    List(Vec<String>),
+    Nested(Element),
+}
+
+/// An item's values by tag (what an adapter reads, or what a client sent).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    pub values: Vec<(Tag, Value)>,
+}
+
+impl Record {
+    pub fn set(&mut self, tag: Tag, value: Value) {
+        self.values.push((tag, value));
+    }
+
+    pub fn get(&self, tag: Tag) -> Option<&Value> {
+        self.values.iter().find(|(t, _)| *t == tag).map(|(_, v)| v)
+    }
+}
+
+/// What the adapter may look at when it reads an item.
+pub struct ReadContext<'a> {
+    pub store: &'a Store,
+    pub user: UserId,
+    pub version: ProtocolVersion,
+    pub options: &'a Options,
+}
+
+/// The per-item outcome of a client command (MS-ASCMD Sync Status values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemStatus {
+    Success = 1,
+    /// The item could not be converted (also: this class does not accept it).
+    ConversionError = 6,
+    ObjectNotFound = 8,
+}
+
+impl ItemStatus {
+    pub fn code(self) -> String {
+        (self as u8).to_string()
+    }
+}
+
+/// One item class as Sync sees it.
+pub trait ClassAdapter {
+    /// The class name the Class element carries.
+    fn class(&self) -> ItemClass;
+    /// The ApplicationData fields, in the order they are written.
+    fn fields(&self) -> &'static [Field];
+    /// Whether FilterType `filter` is valid for this class.
+    fn accepts_filter(&self, filter: u8) -> bool;
+    /// The item's values, or `None` when it is gone or not of this class.
+    fn read(&self, context: &ReadContext, item: ItemId) -> Result<Option<Record>, StoreError>;
+    /// Applies a client Change of the item.
+    fn change(
+        &self,
+        store: &Store,
+        user: UserId,
+        item: ItemId,
+        values: &Record,
+    ) -> Result<ItemStatus, StoreError>;
+    /// Creates an item from a client Add; `Err(status)` when the class does not accept it.
+    fn add(
+        &self,
+        store: &Store,
+        user: UserId,
+        folder: FolderId,
+        values: &Record,
+    ) -> Result<Result<ItemId, ItemStatus>, StoreError>;
+}
+
+/// The adapter of a class, `None` for a class Sync cannot carry items of yet (its folders
+/// sync empty and every client Add/Change there gets [`ItemStatus::ConversionError`]).
+pub fn adapter_for(class: ItemClass) -> Option<&'static dyn ClassAdapter> {
+    match class {
+        ItemClass::Email => Some(&super::email::EmailClass),
+        ItemClass::Contacts | ItemClass::Calendar | ItemClass::Tasks | ItemClass::Notes => None,
+    }
+}
+
+/// Writes ApplicationData from a record: the table's fields of `version`, in table order;
+/// with `changes_only` just the fields sent in Change commands.
+pub fn encode(
+    fields: &[Field],
+    record: &Record,
+    version: ProtocolVersion,
+    changes_only: bool,
+) -> Element {
+    let mut data = Element::new(airsync::APPLICATION_DATA);
+    for field in fields {
+        if !field.exists_in(version) || (changes_only && !field.in_change) {
+            continue;
+        }
+        let Some(value) = record.get(field.tag) else {
+            continue;
+        };
+        match value {
+            Value::Text(text) => {
+                data.push_text(field.tag, text.clone());
+            }
+            Value::Date(unix) => {
+                data.push_text(field.tag, crate::clock::eas_datetime(*unix));
+            }
+            Value::Int(number) => {
+                data.push_text(field.tag, number.to_string());
+            }
+            Value::Bool(flag) => {
+                data.push_text(field.tag, if *flag { "1" } else { "0" });
+            }
+            Value::Opaque(bytes) => {
+                data.push_opaque(field.tag, bytes.clone());
+            }
+            Value::List(texts) => {
+                let FieldKind::List(item_tag) = field.kind else {
+                    continue;
+                };
+                let list = data.push(Element::new(field.tag));
+                for text in texts {
+                    list.push_text(item_tag, text.clone());
+                }
+            }
+            Value::Nested(element) => {
+                data.push(element.clone());
+            }
+        }
+    }
+    data
+}
+
+/// Reads a client's ApplicationData into a record: only the table's fields of `version`;
+/// values that do not parse as their kind are left out.
+pub fn decode(fields: &[Field], data: &Element, version: ProtocolVersion) -> Record {
+    let mut record = Record::default();
+    for field in fields.iter().filter(|f| f.exists_in(version)) {
+        let Some(element) = data.child(field.tag) else {
+            continue;
+        };
+        let text = || element.text().unwrap_or_default();
+        let value = match field.kind {
+            FieldKind::Text => Some(Value::Text(text())),
+            FieldKind::Date => parse_eas_datetime(&text()).map(Value::Date),
+            FieldKind::Int => text().trim().parse().ok().map(Value::Int),
+            FieldKind::Bool => match text().trim() {
+                "1" => Some(Value::Bool(true)),
+                "0" | "" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            FieldKind::Opaque => element.bytes().map(Value::Opaque),
+            FieldKind::List(item_tag) => Some(Value::List(
+                element
+                    .children_with(item_tag)
+                    .map(|e| e.text().unwrap_or_default())
+                    .collect(),
+            )),
+            FieldKind::Nested => Some(Value::Nested(element.clone())),
+        };
+        if let Some(value) = value {
+            record.set(field.tag, value);
+        }
+    }
+    record
+}
+
+/// Parses MS-ASDTYPE dates (`yyyy-mm-ddThh:mm:ss[.fff]Z`, also the compact
+/// `yyyymmddThhmmssZ` of older clients) to Unix seconds.
+pub fn parse_eas_datetime(text: &str) -> Option<i64> {
+    let digits: String = text
+        .trim()
+        .split('.')
+        .next()?
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if digits.len() != 14 {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| digits[range].parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(8..10)?, number(10..12)?, number(12..14)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wbxml::tag::email;
+
+    #[test]
+    fn dates_round_trip() {
+        for unix in [0, 951_782_400, 1_700_000_000, 4_102_444_799] {
+            let text = crate::clock::eas_datetime(unix);
+            assert_eq!(parse_eas_datetime(&text), Some(unix), "{text}");
+        }
+        assert_eq!(parse_eas_datetime("20231114T221320Z"), Some(1_700_000_000));
+        assert_eq!(parse_eas_datetime("yesterday"), None);
+        assert_eq!(parse_eas_datetime("2023-13-01T00:00:00.000Z"), None);
+    }
+
+    #[test]
+    fn encoding_follows_the_table_and_the_version() {
+        const FIELDS: &[Field] = &[
+            Field::new(email::SUBJECT, FieldKind::Text, ProtocolVersion::V2_5),
+            Field::new(email::READ, FieldKind::Bool, ProtocolVersion::V2_5).changeable(),
+            Field::new(
+                email::CATEGORIES,
+                FieldKind::List(email::CATEGORY),
+                ProtocolVersion::V14_0,
+            ),
+            Field::new(email::BODY, FieldKind::Text, ProtocolVersion::V2_5)
+                .until(ProtocolVersion::V12_0),
+        ];
+        let mut record = Record::default();
+        record.set(email::READ, Value::Bool(true));
+        record.set(email::SUBJECT, Value::Text("Hi".into()));
+        record.set(email::CATEGORIES, Value::List(vec!["Red".into()]));
+        record.set(email::BODY, Value::Text("old body".into()));
+
+        let new = encode(FIELDS, &record, ProtocolVersion::V16_1, false);
+        let tags: Vec<Tag> = new.elements().map(|e| e.tag).collect();
+        assert_eq!(tags, [email::SUBJECT, email::READ, email::CATEGORIES]);
+        let old = encode(FIELDS, &record, ProtocolVersion::V2_5, false);
+        let tags: Vec<Tag> = old.elements().map(|e| e.tag).collect();
+        assert_eq!(tags, [email::SUBJECT, email::READ, email::BODY]);
+        let change = encode(FIELDS, &record, ProtocolVersion::V16_1, true);
+        assert_eq!(change.child_text(email::READ).as_deref(), Some("1"));
+        assert!(change.child(email::SUBJECT).is_none());
+
+        let back = decode(FIELDS, &new, ProtocolVersion::V16_1);
+        assert_eq!(back.get(email::READ), Some(&Value::Bool(true)));
+        assert_eq!(
+            back.get(email::CATEGORIES),
+            Some(&Value::List(vec!["Red".into()]))
+        );
+        assert_eq!(back.get(email::BODY), None);
+    }
+}

@@ -1,0 +1,284 @@
+//! One Collection of a Sync request: parsing it (SyncKey, CollectionId, GetChanges,
+//! WindowSize, DeletesAsMoves, Options, Commands), the defaults MS-ASCMD gives absent
+//! elements, and the per-collection state kept with each sync key (the options in force and
+//! the FilterType window the client was last brought to), stored as the sync state's `data`.
+
+use crate::wbxml::{tag::airsync, tag::airsyncbase, Element};
+
+/// Default and largest WindowSize (MS-ASCMD 2.2.3.199).
+pub const DEFAULT_WINDOW: usize = 100;
+pub const MAX_WINDOW: usize = 512;
+
+/// One AirSyncBase BodyPreference.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BodyPreference {
+    /// 1 plain, 2 HTML, 3 RTF, 4 MIME.
+    pub body_type: u8,
+    pub truncation_size: Option<u64>,
+    pub all_or_none: bool,
+    /// Characters of Preview wanted (14.0+), `None`: no preview.
+    pub preview: Option<u32>,
+}
+
+/// A collection's Options; they persist with the sync state, since clients send them only
+/// when they change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// 0 = everything; see [`filter_seconds`].
+    pub filter_type: u8,
+    pub body_preferences: Vec<BodyPreference>,
+    /// 0 never MIME, 1 MIME for S/MIME only, 2 MIME always.
+    pub mime_support: u8,
+    /// 2.5 truncation codes (`None`: absent).
+    pub mime_truncation: Option<u8>,
+    pub truncation: Option<u8>,
+}
+
+/// How far back FilterType `filter` reaches, in seconds; `None` for no limit (0) and for
+/// the values that are not about dates (8 = incomplete tasks).
+pub fn filter_seconds(filter: u8) -> Option<i64> {
+    const DAY: i64 = 86_400;
+    Some(match filter {
+        1 => DAY,
+        2 => 3 * DAY,
+        3 => 7 * DAY,
+        4 => 14 * DAY,
+        5 => 30 * DAY,
+        6 => 91 * DAY,
+        7 => 182 * DAY,
+        _ => return None,
+    })
+}
+
+/// What the server remembers with a sync key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CollectionState {
+    pub options: Options,
+    /// Items dated before this were outside the client's FilterType window when the key
+    /// was issued (`None`: no window).
+    pub cutoff: Option<i64>,
+}
+
+impl CollectionState {
+    /// The `data` blob of the sync state: `key=value` lines.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let o = &self.options;
+        let opt = |v: Option<u8>| v.map(|v| v.to_string()).unwrap_or_default();
+        let mut text = format!(
+            "filter={}\nmime_support={}\nmime_truncation={}\ntruncation={}\ncutoff={}\n",
+            o.filter_type,
+            o.mime_support,
+            opt(o.mime_truncation),
+            opt(o.truncation),
+            self.cutoff.map(|c| c.to_string()).unwrap_or_default()
+        );
+        for p in &o.body_preferences {
+            text.push_str(&format!(
+                "body={},{},{},{}\n",
+                p.body_type,
+                p.truncation_size.map(|t| t.to_string()).unwrap_or_default(),
+                u8::from(p.all_or_none),
+                p.preview.map(|t| t.to_string()).unwrap_or_default()
+            ));
+        }
+        text.into_bytes()
+    }
+
+    /// Reads [`CollectionState::to_bytes`]; unknown or damaged lines are skipped.
+    pub fn from_bytes(bytes: &[u8]) -> CollectionState {
+        let mut state = CollectionState::default();
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let o = &mut state.options;
+            match key {
+                "filter" => o.filter_type = value.parse().unwrap_or(0),
+                "mime_support" => o.mime_support = value.parse().unwrap_or(0),
+                "mime_truncation" => o.mime_truncation = value.parse().ok(),
+                "truncation" => o.truncation = value.parse().ok(),
+                "cutoff" => state.cutoff = value.parse().ok(),
+                "body" => {
+                    let parts: Vec<&str> = value.split(',').collect();
+                    if let [body_type, truncation, all_or_none, preview] = parts[..] {
+                        if let Ok(body_type) = body_type.parse() {
+                            o.body_preferences.push(BodyPreference {
+                                body_type,
+                                truncation_size: truncation.parse().ok(),
+                                all_or_none: all_or_none == "1",
+                                preview: preview.parse().ok(),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        state
+    }
+}
+
+/// A parsed Collection element of a request.
+#[derive(Clone, Debug)]
+pub struct CollectionRequest {
+    pub sync_key: String,
+    pub collection_id: String,
+    pub get_changes: bool,
+    pub window_size: usize,
+    pub deletes_as_moves: bool,
+    /// `None` when the request had no Options (the stored ones stay in force).
+    pub options: Option<Options>,
+    /// The Commands element's children, in order.
+    pub commands: Vec<Element>,
+}
+
+/// Reads a Collection element; `None` when SyncKey or CollectionId is missing or a number
+/// does not parse (Status 4).
+pub fn parse(element: &Element) -> Option<CollectionRequest> {
+    let sync_key = element.child_text(airsync::SYNC_KEY)?.trim().to_string();
+    let collection_id = element
+        .child_text(airsync::COLLECTION_ID)?
+        .trim()
+        .to_string();
+    if sync_key.is_empty() || collection_id.is_empty() {
+        return None;
+    }
+    let flag = |tag, absent: bool| -> Option<bool> {
+        match element.child(tag) {
+            None => Some(absent),
+            Some(e) => match e.text().unwrap_or_default().trim() {
+                "" | "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            },
+        }
+    };
+    // Absent GetChanges means "no" with SyncKey 0 and "yes" otherwise (MS-ASCMD 2.2.3.84).
+    let get_changes = flag(airsync::GET_CHANGES, sync_key != "0")?;
+    let deletes_as_moves = flag(airsync::DELETES_AS_MOVES, true)?;
+    let window_size = match element.child_text(airsync::WINDOW_SIZE) {
+        None => DEFAULT_WINDOW,
+        Some(text) => clamp_window(text.trim().parse().ok()?),
+    };
+    let options = match element.child(airsync::OPTIONS) {
+        None => None,
+        Some(options) => Some(parse_options(options)?),
+    };
+    let commands = element
+        .child(airsync::COMMANDS)
+        .map(|c| c.elements().cloned().collect())
+        .unwrap_or_default();
+    Some(CollectionRequest {
+        sync_key,
+        collection_id,
+        get_changes,
+        window_size,
+        deletes_as_moves,
+        options,
+        commands,
+    })
+}
+
+/// 0 and values above 512 mean 512.
+pub fn clamp_window(requested: usize) -> usize {
+    if requested == 0 || requested > MAX_WINDOW {
+        MAX_WINDOW
+    } else {
+        requested
+    }
+}
+
+fn parse_options(element: &Element) -> Option<Options> {
+    let number = |e: &Element, tag| -> Option<Option<u64>> {
+        match e.child_text(tag) {
+            None => Some(None),
+            Some(text) => text.trim().parse().ok().map(Some),
+        }
+    };
+    let small = |tag| -> Option<Option<u8>> {
+        number(element, tag)?
+            .map(|n| u8::try_from(n).ok())
+            .map_or(Some(None), |n| n.map(Some))
+    };
+    let mut options = Options {
+        filter_type: small(airsync::FILTER_TYPE)?.unwrap_or(0),
+        mime_support: small(airsync::MIME_SUPPORT)?.unwrap_or(0),
+        mime_truncation: small(airsync::MIME_TRUNCATION)?,
+        truncation: small(airsync::TRUNCATION)?,
+        body_preferences: Vec::new(),
+    };
+    if options.filter_type > 8 || options.mime_support > 2 {
+        return None;
+    }
+    for preference in element.children_with(airsyncbase::BODY_PREFERENCE) {
+        let body_type = number(preference, airsyncbase::TYPE)??;
+        if !(1..=4).contains(&body_type) {
+            return None;
+        }
+        let all_or_none = matches!(
+            preference.child_text(airsyncbase::ALL_OR_NONE).as_deref(),
+            Some("1")
+        );
+        options.body_preferences.push(BodyPreference {
+            body_type: body_type as u8,
+            truncation_size: number(preference, airsyncbase::TRUNCATION_SIZE)?,
+            all_or_none,
+            preview: number(preference, airsyncbase::PREVIEW)?.map(|p| p.min(255) as u32),
+        });
+    }
+    Some(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let state = CollectionState {
+            options: Options {
+                filter_type: 3,
+                body_preferences: vec![
+                    BodyPreference {
+                        body_type: 2,
+                        truncation_size: Some(512),
+                        all_or_none: true,
+                        preview: Some(100),
+                    },
+                    BodyPreference {
+                        body_type: 4,
+                        ..BodyPreference::default()
+                    },
+                ],
+                mime_support: 2,
+                mime_truncation: Some(8),
+                truncation: None,
+            },
+            cutoff: Some(1_700_000_000),
+        };
+        assert_eq!(CollectionState::from_bytes(&state.to_bytes()), state);
+        assert_eq!(
+            CollectionState::from_bytes(b"garbage\nfilter=x"),
+            CollectionState::default()
+        );
+    }
+
+    #[test]
+    fn defaults_and_limits() {
+        let mut element = Element::new(airsync::COLLECTION);
+        element
+            .push_text(airsync::SYNC_KEY, "0")
+            .push_text(airsync::COLLECTION_ID, "5")
+            .push_text(airsync::WINDOW_SIZE, "0");
+        let parsed = parse(&element).unwrap();
+        assert!(!parsed.get_changes);
+        assert!(parsed.deletes_as_moves);
+        assert_eq!(parsed.window_size, MAX_WINDOW);
+        assert!(parsed.options.is_none());
+        assert_eq!(clamp_window(600), MAX_WINDOW);
+        assert_eq!(clamp_window(50), 50);
+
+        element.push_text(airsync::GET_CHANGES, "maybe");
+        assert!(parse(&element).is_none());
+    }
+}
