@@ -446,7 +446,9 @@ fn init_logging(config: &Config) {
         config.log_level
     };
     let mut builder = simplelog::ConfigBuilder::new();
-    builder.add_filter_allow_str("easd").set_time_format_rfc3339();
+    builder
+        .add_filter_allow_str("easd")
+        .set_time_format_rfc3339();
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         // Under systemd the journal stamps every line already.
         builder.set_time_level(log::LevelFilter::Off);
