@@ -40,6 +40,8 @@ pub const KEYS: &[&str] = &[
     "cache-kib",
     "autodiscover-imap",
     "autodiscover-smtp",
+    "submission-command",
+    "notify",
 ];
 
 /// The start-up settings of one easd process.
@@ -83,6 +85,13 @@ pub struct Config {
     pub autodiscover_imap: Option<String>,
     /// `autodiscover-smtp`: like `autodiscover-imap`, for outgoing mail.
     pub autodiscover_smtp: Option<String>,
+    /// `submission-command`: the program (and its first arguments, split on whitespace, no
+    /// shell) that hands outgoing mail for other servers to the MTA. easd appends
+    /// `-f <sender> -- <recipients…>` and writes the message to its standard input.
+    pub submission_command: Vec<String>,
+    /// `notify`: the loopback UDP address where the server hears change notifications (one
+    /// datagram = one user's e-mail address) and where every easd writer sends them.
+    pub notify: SocketAddr,
 }
 
 /// Why the settings could not be loaded.
@@ -237,6 +246,8 @@ impl Config {
             cache_kib: 2048,
             autodiscover_imap: None,
             autodiscover_smtp: None,
+            submission_command: vec!["/usr/sbin/sendmail".to_string(), "-i".to_string()],
+            notify: SocketAddr::from(([127, 0, 0, 1], DEFAULT_NOTIFY_PORT)),
         }
     }
 
@@ -337,6 +348,8 @@ impl Config {
             "cache-kib" => self.cache_kib = parse_positive(value)?,
             "autodiscover-imap" => self.autodiscover_imap = parse_protocol("IMAP", value)?,
             "autodiscover-smtp" => self.autodiscover_smtp = parse_protocol("SMTP", value)?,
+            "submission-command" => self.submission_command = parse_command(value)?,
+            "notify" => self.notify = parse_notify(value)?,
             other => return Err(format!("{other} has no handler")),
         }
         Ok(())
@@ -392,6 +405,37 @@ impl Config {
     /// The ActiveSync endpoint URL that autodiscover hands out.
     pub fn mobilesync_url(&self) -> String {
         format!("{}{ACTIVESYNC_PATH}", self.public_base_url())
+    }
+}
+
+/// The default UDP port of change notifications (`notify`).
+pub const DEFAULT_NOTIFY_PORT: u16 = 2325;
+
+/// A loopback `ip:port` with a real port: writers must know where to send.
+fn parse_notify(value: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not an ip:port address"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address (notifications never leave this host)"
+        ));
+    }
+    if addr.port() == 0 {
+        return Err("the port must not be 0: writers need to know it".to_string());
+    }
+    Ok(addr)
+}
+
+/// A program with arguments, split on whitespace; the program must be an absolute path so
+/// that what runs does not depend on the server's `PATH`.
+fn parse_command(value: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+    match words.first() {
+        Some(program) if Path::new(program).is_absolute() => Ok(words),
+        _ => Err(format!(
+            "{value:?} does not start with an absolute program path"
+        )),
     }
 }
 
@@ -656,6 +700,7 @@ debug-wire = yes
 cache-kib = 8192
 autodiscover-imap = imap.example.com:993:ssl
 autodiscover-smtp = smtp.example.com:587:starttls
+submission-command = /usr/bin/msmtp --read-envelope-from
 ";
         let config = parse(text).unwrap();
         assert_eq!(config.config_path, Some(PathBuf::from("/test.conf")));
@@ -680,6 +725,12 @@ autodiscover-smtp = smtp.example.com:587:starttls
             config.autodiscover_smtp.as_deref(),
             Some("smtp.example.com:587:starttls")
         );
+        assert_eq!(
+            config.submission_command,
+            vec!["/usr/bin/msmtp", "--read-envelope-from"]
+        );
+        assert!(parse("submission-command = sendmail -i").is_err());
+        assert!(parse("submission-command =").is_err());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! - [`server`]: the blocking tiny_http loop behind it — MS-ASHTTP query, auth, dispatch.
 //! - [`eas`]: one module per EAS command.
 //! - [`autodiscover`]: the autodiscover / SmartDiscover endpoint.
+//! - [`mail_submit`]: outgoing mail handed to the local MTA (`submission-command`).
 //! - [`mime`]: MIME parsing into the fields EAS needs; mbox and Maildir formats.
 //! - [`store`]: the one SQLite file — schema, migrations, one module per kind of data.
 //! - [`admin`]: the `easd` command line.
 //! - [`config`]: start-up settings (`/etc/easd/easd.conf`).
 //! - [`clock`]: Unix seconds to the date forms EAS and the CLI print.
+//! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
 
 pub mod admin;
 pub mod autodiscover;
@@ -18,7 +20,9 @@ pub mod clock;
 pub mod config;
 pub mod eas;
 pub mod http;
+pub mod mail_submit;
 pub mod mime;
+pub mod push;
 pub mod server;
 pub mod store;
 pub mod wbxml;

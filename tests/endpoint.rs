@@ -35,13 +35,21 @@ fn options_advertises_versions_and_exactly_the_implemented_commands() {
             response.header("MS-ASProtocolVersions"),
             Some("2.5,12.0,12.1,14.0,14.1,16.0,16.1")
         );
-        assert_eq!(
-            response.header("MS-ASProtocolCommands"),
-            Some("Sync,FolderSync,FolderCreate,FolderUpdate,FolderDelete")
-        );
+        assert_eq!(response.header("MS-ASProtocolCommands"), Some(ADVERTISED));
         assert!(response.header("MS-Server-ActiveSync").is_some());
     }
+
+    // Every advertised command is really served: none of them answers 501.
+    let mut device = server.device(ALICE, "optionsall");
+    for command in ADVERTISED.split(',') {
+        let status = device.command(command, None).status();
+        assert_ne!(status, 501, "{command} is advertised but not implemented");
+    }
 }
+
+/// What OPTIONS must list: the commands easd implements, and no other.
+const ADVERTISED: &str = "Sync,FolderSync,FolderCreate,FolderUpdate,FolderDelete,MoveItems,\
+GetItemEstimate,Ping,ItemOperations,GetAttachment,SendMail,SmartForward,SmartReply";
 
 #[test]
 fn missing_or_wrong_credentials_get_401_with_a_challenge() {
@@ -276,7 +284,7 @@ fn bad_requests_get_the_http_status_of_ms_ashttp() {
     assert_eq!(missing.status(), 400);
     let unknown = device.command("Frobnicate", Some(&folder_sync("0")));
     assert_eq!(unknown.status(), 501);
-    let unimplemented = device.command("GetAttachment", None);
+    let unimplemented = device.command("ValidateCert", None);
     assert_eq!(unimplemented.status(), 501);
 
     // An unsupported protocol version: 400, with the versions that are supported.

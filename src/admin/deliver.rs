@@ -94,7 +94,11 @@ pub fn run(config: &Config, args: DeliverArgs) -> i32 {
         ..NewMessage::new(&raw)
     };
     match store.add_message(user.id, folder.id, &message) {
-        Ok(_) => exit::OK,
+        Ok(_) => {
+            // Committed: phones waiting in Ping or a hanging Sync hear of it now.
+            crate::push::notify(config.notify, &user.email);
+            exit::OK
+        }
         Err(e) => failure(&e),
     }
 }

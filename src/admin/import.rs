@@ -304,6 +304,9 @@ struct Batcher<'s> {
     /// Of those, the ones stored (lost if the batch rolls back).
     pending: u64,
     size: u64,
+    /// Where to announce each committed batch that stored something (push notification):
+    /// the notify address and the user.
+    notify: Option<(std::net::SocketAddr, String)>,
 }
 
 impl<'s> Batcher<'s> {
@@ -332,6 +335,11 @@ impl<'s> Batcher<'s> {
     fn commit(&mut self, tally: &mut Tally) -> Result<(), StoreError> {
         if let Some(batch) = self.batch.take() {
             batch.commit()?;
+            if self.pending > 0 {
+                if let Some((addr, email)) = &self.notify {
+                    crate::push::notify(*addr, email);
+                }
+            }
             tally.committed += self.pending;
             self.pending = 0;
             self.in_batch = 0;
@@ -598,6 +606,7 @@ pub fn run(config: &Config, args: ImportArgs) -> i32 {
             in_batch: 0,
             pending: 0,
             size: args.batch as u64,
+            notify: Some((config.notify, user.email.clone())),
         },
         tally: Tally::new(args.progress),
     };

@@ -4,6 +4,7 @@
 
 mod backup;
 mod cert;
+mod config_cmd;
 mod deliver;
 mod doctor;
 mod import;
@@ -56,6 +57,7 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     Deliver(deliver::DeliverArgs),
     Import(import::ImportArgs),
+    Config(config_cmd::ConfigArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -91,6 +93,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Restore(args) => backup::run_restore(&config, args),
         Command::Deliver(args) => deliver::run(&config, args),
         Command::Import(args) => import::run(&config, args),
+        Command::Config(args) => config_cmd::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }

@@ -171,6 +171,7 @@ fn serve_with(
         backend_connections: 2,
         limits,
         spool_dir: run_dir.to_path_buf(),
+        notify: Some(config.notify),
     }) {
         Ok(front) => front,
         Err(e) => {
@@ -212,6 +213,8 @@ fn serve_with(
         max_body_bytes: config.max_body_bytes,
         debug_wire: config.debug_wire,
         autodiscover: AutodiscoverSettings::from_config(&config),
+        submission_command: config.submission_command.clone(),
+        notify: Some(config.notify),
     };
     let loop_server = Arc::clone(&tiny);
     let request_loop = std::thread::Builder::new()

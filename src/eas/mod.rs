@@ -3,15 +3,26 @@
 //! and never touches HTTP itself. A command reports protocol problems through its own Status
 //! element; only failures of the store come back as [`CommandError`], which becomes HTTP 500.
 
+mod compose;
 pub mod folder_create;
 pub mod folder_delete;
 pub mod folder_sync;
 pub mod folder_update;
+pub mod get_attachment;
+pub mod get_item_estimate;
 mod hierarchy;
+pub mod item_operations;
+pub mod move_items;
+pub mod ping;
+pub mod send_mail;
+pub mod smart_forward;
+pub mod smart_reply;
 pub mod sync;
 pub mod version;
 
 pub use version::ProtocolVersion;
+
+use std::cell::Cell;
 
 use crate::server::query::{Command, EasQuery};
 use crate::store::{Device, Store, StoreError, User};
@@ -26,6 +37,58 @@ pub struct Request<'a> {
     pub version: ProtocolVersion,
     pub query: &'a EasQuery,
     pub body: Option<&'a Element>,
+    /// The request body as sent (SendMail 12.x sends the MIME itself, `message/rfc822`).
+    pub raw_body: &'a [u8],
+    /// The outgoing-mail program and its first arguments (config `submission-command`).
+    pub submission_command: &'a [String],
+    /// Why the front door sent this request again after parking it (`None` the first time).
+    pub resume: Option<Resume>,
+    /// Set by a command that committed a change other devices of the user should hear
+    /// about; the request loop then sends the push notification.
+    pub changed: Cell<bool>,
+    /// Where change notifications go (config `notify`), for [`Request::notify_user`].
+    pub notify: Option<std::net::SocketAddr>,
+}
+
+impl Request<'_> {
+    /// Records that this request changed the user's data (see [`Request::changed`]).
+    pub fn note_change(&self) {
+        self.changed.set(true);
+    }
+
+    /// Tells the server that another user's data changed (e.g. mail delivered locally), after
+    /// the transaction committed, so that user's waiting devices answer.
+    pub fn notify_user(&self, email: &str) {
+        if let Some(addr) = self.notify {
+            crate::push::notify(addr, email);
+        }
+    }
+}
+
+/// The `X-Easd-Resume` reasons of the parking protocol (docs/ARCHITECTURE.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// The wait ended.
+    Timeout,
+    /// A change notification for the user arrived.
+    Notify,
+    /// A newer waiting request of the same device replaced this one.
+    Superseded,
+    /// The server is stopping.
+    Shutdown,
+}
+
+impl Resume {
+    /// The header value; `None` for anything else (treated as a first request).
+    pub fn parse(text: &str) -> Option<Resume> {
+        match text.trim() {
+            "timeout" => Some(Resume::Timeout),
+            "notify" => Some(Resume::Notify),
+            "superseded" => Some(Resume::Superseded),
+            "shutdown" => Some(Resume::Shutdown),
+            _ => None,
+        }
+    }
 }
 
 /// What a command answers.
@@ -38,6 +101,15 @@ pub enum Reply {
     /// An answer that MS-ASHTTP gives as a bare HTTP status (e.g. 400 for a body that is not
     /// the command's document at all).
     HttpStatus(u16),
+    /// Nothing to say yet: the front door holds the request for up to `seconds` and sends it
+    /// again (with [`Request::resume`] set) when that time is up or the user's data changes.
+    Park { seconds: u64 },
+    /// HTTP 200 with these bytes as they are (an attachment, a multipart ItemOperations),
+    /// sent piece after piece so that a large piece is never copied into one buffer.
+    Binary {
+        content_type: String,
+        pieces: Vec<Vec<u8>>,
+    },
 }
 
 /// A failure that is not the client's fault.
@@ -68,6 +140,14 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::FolderCreate,
     Command::FolderUpdate,
     Command::FolderDelete,
+    Command::MoveItems,
+    Command::GetItemEstimate,
+    Command::Ping,
+    Command::ItemOperations,
+    Command::GetAttachment,
+    Command::SendMail,
+    Command::SmartForward,
+    Command::SmartReply,
 ];
 
 /// The `MS-ASProtocolCommands` header value.
@@ -84,6 +164,14 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::FolderCreate => Some(folder_create::handle(request)),
         Command::FolderUpdate => Some(folder_update::handle(request)),
         Command::FolderDelete => Some(folder_delete::handle(request)),
+        Command::MoveItems => Some(move_items::handle(request)),
+        Command::GetItemEstimate => Some(get_item_estimate::handle(request)),
+        Command::Ping => Some(ping::handle(request)),
+        Command::ItemOperations => Some(item_operations::handle(request)),
+        Command::GetAttachment => Some(get_attachment::handle(request)),
+        Command::SendMail => Some(send_mail::handle(request)),
+        Command::SmartForward => Some(smart_forward::handle(request)),
+        Command::SmartReply => Some(smart_reply::handle(request)),
         _ => None,
     }
 }

@@ -27,6 +27,7 @@ use super::conn::{
 use super::head::{
     error_response, forwarded_head, parse_request_head, BodyFraming, ParkRequest, CONTINUE_RESPONSE,
 };
+use super::notify::{NotifySocket, NOTIFY_TOKEN};
 use super::park::{ConnRef, ParkIndex};
 use super::timers::{poll_timeout, TimerHeap};
 use super::{Command, FrontDoorConfig, Limits};
@@ -78,6 +79,8 @@ enum Work {
     Client(ConnRef),
     Backend(usize),
     Dispatch,
+    /// Read change notifications (the UDP socket is readable).
+    Notify,
 }
 
 /// What one pass over a backend connection achieved.
@@ -107,6 +110,8 @@ pub(crate) struct EventLoop {
     backends: Vec<BackendConn>,
     queue: VecDeque<ConnRef>,
     parks: ParkIndex,
+    /// The UDP socket change notifications arrive on, if it could be bound.
+    notify: Option<NotifySocket>,
     /// Last wake-up per park key (see [`WAKE_MEMORY`]).
     recent_wakes: HashMap<String, Instant>,
     timers: TimerHeap<ConnRef>,
@@ -184,6 +189,7 @@ impl EventLoop {
         poll: Poll,
         listeners: Vec<Listener>,
         commands: Receiver<Command>,
+        notify: Option<NotifySocket>,
         config: FrontDoorConfig,
     ) -> Self {
         let backend_count = config.backend_connections.max(1);
@@ -205,6 +211,7 @@ impl EventLoop {
             backends: (0..backend_count).map(|_| BackendConn::new()).collect(),
             queue: VecDeque::new(),
             parks: ParkIndex::new(),
+            notify,
             recent_wakes: HashMap::new(),
             timers: TimerHeap::new(),
             work: VecDeque::new(),
@@ -272,6 +279,8 @@ impl EventLoop {
         let index = token.0;
         if token == WAKER_TOKEN {
             // Commands are read after every poll anyway.
+        } else if token == NOTIFY_TOKEN {
+            self.work.push_back(Work::Notify);
         } else if index < self.backend_token_base {
             self.accept(index - 1);
         } else if index < self.client_token_base {
@@ -338,6 +347,7 @@ impl EventLoop {
                 Work::Client(cref) => self.drive_client(cref),
                 Work::Backend(index) => self.drive_backend(index),
                 Work::Dispatch => self.dispatch(),
+                Work::Notify => self.read_notifications(),
             }
         }
         self.work.extend(self.deferred.drain(..));
@@ -945,6 +955,22 @@ impl EventLoop {
         self.work.push_back(Work::Client(cref));
         if let Some(older) = superseded {
             self.resume(older, ResumeReason::Superseded);
+        }
+    }
+
+    /// Wakes the users named by waiting change notifications.
+    fn read_notifications(&mut self) {
+        let Some(socket) = &self.notify else {
+            return;
+        };
+        let mut more = false;
+        let users = socket.receive(&mut self.scratch, &mut more);
+        if more {
+            // Edge-triggered: datagrams may be left, so come back after the next poll.
+            self.deferred.push(Work::Notify);
+        }
+        for user in users {
+            self.wake(user);
         }
     }
 

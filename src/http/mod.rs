@@ -2,6 +2,8 @@
 //! client connection, terminates TLS (rustls), parses and limits request heads and
 //! bodies, and forwards each complete request over a small pool of keep-alive
 //! Unix-socket connections to the blocking tiny_http loop behind it.
+//! It also owns the loopback UDP socket of change notifications (`notify.rs`): a
+//! datagram naming a user resumes that user's parked requests.
 //!
 //! The backend therefore only ever sees complete, in-flight requests: idle keep-alive
 //! connections, slow clients and parked DirectPush requests (`X-Easd-Park`) cost a little
@@ -21,6 +23,7 @@ mod conn;
 mod event_loop;
 mod head;
 mod limits;
+mod notify;
 mod park;
 mod timers;
 pub mod tls;
@@ -57,6 +60,8 @@ pub struct FrontDoorConfig {
     pub limits: Limits,
     /// Where request bodies larger than 256 KiB are spooled (as unlinked files).
     pub spool_dir: PathBuf,
+    /// Loopback UDP address for change notifications (see [`crate::push`]); `None`: none.
+    pub notify: Option<SocketAddr>,
 }
 
 impl FrontDoorConfig {
@@ -68,6 +73,7 @@ impl FrontDoorConfig {
             backend_connections: DEFAULT_BACKEND_CONNECTIONS,
             limits: Limits::default(),
             spool_dir,
+            notify: None,
         }
     }
 }
@@ -86,6 +92,7 @@ pub struct FrontDoor {
     waker: Arc<Waker>,
     commands_tx: Sender<Command>,
     commands_rx: Receiver<Command>,
+    notify: Option<notify::NotifySocket>,
     config: FrontDoorConfig,
 }
 
@@ -129,8 +136,12 @@ impl FrontDoor {
                 addr,
             });
         }
+        let notify = config
+            .notify
+            .and_then(|addr| notify::NotifySocket::bind(addr, poll.registry()));
         let (commands_tx, commands_rx) = mpsc::channel();
         Ok(FrontDoor {
+            notify,
             poll,
             listeners,
             waker,
@@ -155,7 +166,14 @@ impl FrontDoor {
     /// Runs the event loop on the calling thread until [`FrontDoorHandle::shutdown`]
     /// has been handled completely.
     pub fn run(self) -> io::Result<()> {
-        event_loop::EventLoop::new(self.poll, self.listeners, self.commands_rx, self.config).run()
+        event_loop::EventLoop::new(
+            self.poll,
+            self.listeners,
+            self.commands_rx,
+            self.notify,
+            self.config,
+        )
+        .run()
     }
 }
 

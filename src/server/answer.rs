@@ -1,6 +1,6 @@
 //! The HTTP answer a request gets from the request loop, and the fixed headers of EAS answers.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use crate::eas::{self, ProtocolVersion};
 
@@ -10,6 +10,9 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// More body bytes, sent after `body` piece by piece (binary answers: a multipart
+    /// answer's parts go out as they are, never joined into one buffer).
+    pub tail: Vec<Vec<u8>>,
 }
 
 impl Answer {
@@ -19,6 +22,7 @@ impl Answer {
             status,
             headers: vec![("Server".to_string(), "easd".to_string())],
             body: Vec::new(),
+            tail: Vec::new(),
         }
     }
 
@@ -59,8 +63,12 @@ impl Answer {
         answer
     }
 
-    pub fn into_response(self) -> tiny_http::Response<Cursor<Vec<u8>>> {
-        let length = self.body.len();
+    pub fn into_response(self) -> tiny_http::Response<Box<dyn Read + Send>> {
+        let length = self.body.len() + self.tail.iter().map(Vec::len).sum::<usize>();
+        let mut reader: Box<dyn Read + Send> = Box::new(Cursor::new(self.body));
+        for piece in self.tail {
+            reader = Box::new(reader.chain(Cursor::new(piece)));
+        }
         let headers = self
             .headers
             .iter()
@@ -71,7 +79,7 @@ impl Answer {
         tiny_http::Response::new(
             tiny_http::StatusCode(self.status),
             headers,
-            Cursor::new(self.body),
+            reader,
             Some(length),
             None,
         )

@@ -19,7 +19,7 @@ use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
 use auth::{AuthCache, Credentials};
-use query::{parse_query, QueryError};
+use query::{parse_query, Command, QueryError};
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
@@ -35,6 +35,10 @@ pub struct BackendSettings {
     /// Log every request and response decoded to XML (passwords redacted).
     pub debug_wire: bool,
     pub autodiscover: AutodiscoverSettings,
+    /// Where change notifications go (config `notify`); `None`: nobody is told.
+    pub notify: Option<std::net::SocketAddr>,
+    /// The outgoing-mail program and its first arguments (config `submission-command`).
+    pub submission_command: Vec<String>,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -152,7 +156,7 @@ impl Backend {
             tiny_http::Method::Post => {}
             _ => return Answer::status(405).header("Allow", "OPTIONS,POST"),
         }
-        let query = match parse_query(query_text) {
+        let mut query = match parse_query(query_text) {
             Ok(query) => query,
             Err(QueryError::UnknownCommand(name)) => {
                 fields.command = name;
@@ -165,6 +169,12 @@ impl Backend {
         };
         fields.command = query.command.name().to_string();
         fields.device = query.device_id.clone();
+        // The plain query form asks for a multipart ItemOperations answer with this header.
+        if header(request, "MS-ASAcceptMultiPart")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("T"))
+        {
+            query.accept_multipart = true;
+        }
 
         // The query's User names whose mailbox is meant; it must be the one who logged in.
         if let Some(named) = query.user.as_deref().filter(|u| !u.is_empty()) {
@@ -225,10 +235,25 @@ impl Backend {
             version,
             query: &query,
             body: body.as_ref(),
+            raw_body: &raw_body,
+            submission_command: &self.settings.submission_command,
+            resume: header(request, "X-Easd-Resume").and_then(|text| eas::Resume::parse(&text)),
+            changed: std::cell::Cell::new(false),
+            notify: self.settings.notify,
         };
         let Some(outcome) = eas::execute(query.command, &eas_request) else {
             return Answer::status(501);
         };
+        let hierarchy_command = matches!(
+            query.command,
+            Command::FolderCreate | Command::FolderUpdate | Command::FolderDelete
+        );
+        if eas_request.changed.get() || hierarchy_command {
+            // After the command's transaction committed: the user's other devices may wait.
+            if let Some(addr) = self.settings.notify {
+                crate::push::notify(addr, &user.email);
+            }
+        }
         match outcome {
             Ok(Reply::Document(doc)) => {
                 if self.settings.debug_wire {
@@ -238,6 +263,21 @@ impl Backend {
             }
             Ok(Reply::Empty) => Answer::eas_empty(),
             Ok(Reply::HttpStatus(code)) => Answer::status(code),
+            Ok(Reply::Binary {
+                content_type,
+                pieces,
+            }) => {
+                let mut answer = Answer::eas_empty().header("Content-Type", &content_type);
+                answer.tail = pieces;
+                answer
+            }
+            Ok(Reply::Park { seconds }) => Answer::status(200)
+                .header("X-Easd-Park", &seconds.to_string())
+                .header("X-Easd-Park-Key", &user.email.to_ascii_lowercase())
+                .header(
+                    "X-Easd-Park-Device",
+                    &format!("{}+{}", user.email.to_ascii_lowercase(), device.device_id),
+                ),
             Err(e) => {
                 warn!("{} for {}: {e}", fields.command, user.email);
                 Answer::status(500)

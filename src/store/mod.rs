@@ -10,12 +10,14 @@
 //! leaves half an operation behind. The schema lives in [`schema`].
 
 pub mod accounts;
+pub mod conversations;
 pub mod devices;
 pub mod folders;
 pub mod items;
 pub mod lock;
 pub mod mail;
 pub mod schema;
+pub mod sent_mail;
 pub mod settings;
 pub mod sync_items;
 pub mod sync_state;

@@ -50,6 +50,13 @@ pub fn filter_seconds(filter: u8) -> Option<i64> {
     })
 }
 
+/// The oldest date inside FilterType `filter`'s window at time `now`, `None` for no window.
+/// Whole hours, so that a window sliding with the clock does not make every request a change
+/// of state.
+pub fn window_cutoff(filter: u8, now: i64) -> Option<i64> {
+    filter_seconds(filter).map(|span| (now - span).div_euclid(3600) * 3600)
+}
+
 /// What the server remembers with a sync key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CollectionState {

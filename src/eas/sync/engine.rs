@@ -101,11 +101,7 @@ fn change_command(
 ) -> Result<Option<Element>, StoreError> {
     let id = change.item_id;
     Ok(match change.kind {
-        ChangeKind::Added | ChangeKind::Changed
-            if !in_window(cursor.new_cutoff, change.sort_date) || added.contains(&id) =>
-        {
-            None
-        }
+        ChangeKind::Added | ChangeKind::Changed if !reaches_client(cursor, added, change) => None,
         // The client's own Add, Change or Delete: it knows.
         _ if echo.contains(&id) => None,
         ChangeKind::Added => add_command(context, adapter, id)?,
@@ -121,6 +117,48 @@ fn change_command(
         }
         ChangeKind::Deleted => Some(server_id_command(airsync::DELETE, id)),
     })
+}
+
+/// Whether an Add or Change reaches the client: it is inside the window asked for now and
+/// was not already sent as a window move (`added`).
+fn reaches_client(cursor: &Cursor, added: &HashSet<ItemId>, change: &ItemChange) -> bool {
+    in_window(cursor.new_cutoff, change.sort_date) && !added.contains(&change.item_id)
+}
+
+/// How many commands [`server_changes`] would send from `cursor` with no window limit (the
+/// client's own commands aside): GetItemEstimate. Counts from the change list and the window
+/// moves without reading or encoding any item.
+pub fn count_changes(
+    context: &ReadContext,
+    adapter: Option<&dyn ClassAdapter>,
+    cursor: &Cursor,
+) -> Result<usize, StoreError> {
+    let mut count = 0;
+    let mut added: HashSet<ItemId> = HashSet::new();
+    if cursor.since > 0 && cursor.old_cutoff != cursor.new_cutoff {
+        for (item, inside) in window_moves(context, cursor)? {
+            if !inside {
+                count += 1;
+            } else if adapter.is_some() {
+                added.insert(item.id);
+                count += 1;
+            }
+        }
+    }
+    let page = context
+        .store
+        .item_changes_since(context.user, cursor.folder, cursor.since, 0)?;
+    count += page
+        .changes
+        .iter()
+        .filter(|change| match change.kind {
+            ChangeKind::Deleted => true,
+            ChangeKind::Added | ChangeKind::Changed => {
+                adapter.is_some() && reaches_client(cursor, &added, change)
+            }
+        })
+        .count();
+    Ok(count)
 }
 
 /// Items the client saw (created at or before `since`) that crossed the window edge:

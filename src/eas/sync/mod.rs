@@ -7,8 +7,8 @@
 //! item class, [`class`] is the interface an item class implements and [`email`] (with
 //! [`body`]) the Email class.
 //!
-//! Wait and HeartbeatInterval (a hanging Sync) are accepted and ignored for now: the answer
-//! comes at once.
+//! Wait and HeartbeatInterval (a hanging Sync) are handled by [`hanging`]: a Sync with
+//! nothing to send waits in the front door until the user's data changes.
 
 pub mod body;
 pub mod class;
@@ -16,6 +16,7 @@ pub mod client;
 pub mod collection;
 pub mod email;
 pub mod engine;
+pub mod hanging;
 
 use super::{CommandError, ProtocolVersion, Reply, Request};
 use crate::store::{now, FolderId, ItemClass, KeyMatch, StoreError};
@@ -30,6 +31,7 @@ mod status {
     pub const PROTOCOL_ERROR: &str = "4";
     pub const HIERARCHY_CHANGED: &str = "12";
     pub const INCOMPLETE_REQUEST: &str = "13";
+    pub const INVALID_WAIT: &str = "14";
     pub const TOO_MANY_COLLECTIONS: &str = "15";
 }
 
@@ -43,6 +45,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let body = match request.body {
         Some(body) if body.tag != airsync::SYNC => return Ok(top_status(status::PROTOCOL_ERROR)),
         other => other,
+    };
+    let wait = match hanging::requested(request, body)? {
+        Ok(wait) => wait,
+        Err(reply) => return Ok(reply),
     };
     let listed = body.and_then(|b| b.child(airsync::COLLECTIONS));
     let partial = body.is_some_and(|b| b.child(airsync::PARTIAL).is_some());
@@ -113,6 +119,13 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         let (answer, news) = sync_collection(request, wanted, &mut budget)?;
         anything |= news;
         answers.push(answer);
+    }
+    if let Some(seconds) = wait {
+        if hanging::nothing_to_say(&collections, &answers) {
+            if let Some(reply) = hanging::park_or_end(request, seconds)? {
+                return Ok(reply);
+            }
+        }
     }
     if empty && !anything {
         return Ok(Reply::Empty);
@@ -230,6 +243,10 @@ fn sync_collection(
         replay,
     };
     let applied = client::apply(&client_context, &wanted.commands)?;
+    if !wanted.commands.is_empty() {
+        // The user's other devices may be waiting in Ping: they hear of it after this request.
+        request.note_change();
+    }
     let read = client_context.read;
 
     // Whole hours, so that a window sliding with the clock does not make every request a

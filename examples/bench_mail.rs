@@ -1,0 +1,458 @@
+//! Benchmark of easd's mail path: the initial Sync of a 10,000-message Inbox in windows of 100
+//! (the BodyPreference iOS asks for), the latency of an incremental Sync with nothing new, and
+//! — when the server advertises ItemOperations — the time and the server's peak memory growth
+//! for fetching a 50 MB attachment.
+//!
+//! Run: `cargo run --release --example bench_mail -- [--messages N] [--easd PATH]`. It starts
+//! its own server on loopback with a temporary database, fills the mailbox with `easd import`
+//! (a generated mbox), prints one figure per line next to its target and stops the server at
+//! the end.
+
+mod bench_util;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bench_util::{mib, millis, percentile, process_stats};
+use common::{basic_auth, TestDevice, TestServer, PASSWORD};
+use easd::store::{FolderId, FolderType, Store};
+use easd::wbxml::tag::{airsync, airsyncbase as base, item_operations as io};
+use easd::wbxml::Element;
+
+const ACCOUNT: &str = "bench@example.com";
+const WINDOW: usize = 100;
+const TRUNCATION: usize = 5120;
+const INCREMENTAL_REQUESTS: usize = 100;
+const ATTACHMENT_BYTES: usize = 50 * 1024 * 1024;
+/// Targets from the mail issue.
+const INITIAL_SYNC_TARGET: Duration = Duration::from_secs(2);
+const RSS_GROWTH_TARGET_KIB: u64 = 8 * 1024;
+
+struct Options {
+    messages: usize,
+    easd: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: bench_mail [--messages N] [--easd PATH]
+  --messages N  messages in the Inbox for the initial Sync (default 10000)
+  --easd PATH   the easd binary (default: target/PROFILE/easd, rebuilt under cargo run)";
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        messages: 10_000,
+        easd: None,
+    };
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word == "--help" || word == "-h" {
+            return Err(String::new());
+        }
+        let value = words
+            .next()
+            .ok_or_else(|| format!("{word} needs a value"))?;
+        match word.as_str() {
+            "--messages" => {
+                options.messages = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or_else(|| format!("--messages needs a positive number, not {value:?}"))?
+            }
+            "--easd" => options.easd = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown option {word}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let options = match parse_options(args.get(1..).unwrap_or_default()) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("bench_mail: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args, &options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bench_mail: FAILED: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String], options: &Options) -> Result<(), String> {
+    let binary = match &options.easd {
+        Some(path) => path.clone(),
+        None => {
+            bench_util::build_easd_with_cargo(env!("CARGO_MANIFEST_DIR"))
+                .map_err(|e| e.to_string())?;
+            bench_util::easd_beside_current_exe().map_err(|e| e.to_string())?
+        }
+    };
+    if !binary.is_file() {
+        return Err(format!(
+            "no easd binary at {} (build it with `cargo build --release` or pass --easd PATH)",
+            binary.display()
+        ));
+    }
+    std::env::set_var("EASD_BIN", &binary);
+    println!("easd mail benchmark");
+    println!("command: {}", args.join(" "));
+    println!(
+        "settings: messages={} window={WINDOW} body-preference=2/{TRUNCATION} easd={}",
+        options.messages,
+        binary.display()
+    );
+
+    let server = TestServer::start_with("log-level = warn");
+    server.add_user(ACCOUNT);
+    // A failed request panics inside the test-side client: turn that into a failure that
+    // shows what the server logged.
+    let outcome = catch_unwind(AssertUnwindSafe(|| measure(&server, options)))
+        .unwrap_or_else(|_| Err("a request got no answer".to_string()));
+    if outcome.is_err() {
+        let log = server.log();
+        let lines: Vec<&str> = log.lines().collect();
+        eprintln!("bench_mail: the server's last log lines:");
+        for line in &lines[lines.len().saturating_sub(20)..] {
+            eprintln!("  {line}");
+        }
+    }
+    outcome
+}
+
+fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
+    let pid = server.pid();
+    let inbox = {
+        let store = Store::open(&server.db).map_err(|e| e.to_string())?;
+        let user = store
+            .user_by_email(ACCOUNT)
+            .map_err(|e| e.to_string())?
+            .ok_or("the account was not created")?
+            .id;
+        store
+            .folders_of(user)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|f| f.folder_type == FolderType::Inbox)
+            .ok_or("no Inbox")?
+            .id
+    };
+
+    // --- Fill the mailbox ---------------------------------------------------------------
+    let mbox = server.dir.join("bench.mbox");
+    write_mbox(&mbox, options.messages).map_err(|e| format!("writing the mbox: {e}"))?;
+    let started = Instant::now();
+    let out = server.easd(&["import", ACCOUNT, mbox.to_str().ok_or("path")?]);
+    if !out.status.success() {
+        return Err(format!(
+            "easd import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    println!();
+    println!(
+        "[0] import of {} messages: {:.2} s",
+        options.messages,
+        started.elapsed().as_secs_f64()
+    );
+
+    // --- 1. Initial Sync ----------------------------------------------------------------
+    let mut device = server.device(ACCOUNT, "benchphone");
+    device.device_type = "iPhone".to_string();
+    let started = Instant::now();
+    let first = sync_collection(&mut device, "0", inbox)?;
+    let mut key = first.key;
+    let mut items = 0;
+    let mut requests = 1;
+    loop {
+        let answer = sync_collection(&mut device, &key, inbox)?;
+        requests += 1;
+        key = answer.key;
+        items += answer.adds;
+        if !answer.more_available {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    if items != options.messages {
+        return Err(format!(
+            "the initial Sync sent {items} items, the Inbox holds {}",
+            options.messages
+        ));
+    }
+    let target = INITIAL_SYNC_TARGET.as_secs_f64() * options.messages as f64 / 10_000.0;
+    println!();
+    println!("[1] initial Sync, WindowSize {WINDOW}, BodyPreference 2 truncated at {TRUNCATION}");
+    println!(
+        "{items} items in {requests} requests: {:.2} s, {:.0} items/s (target: 10,000 in under \
+         2 s, i.e. under {target:.2} s here) {}",
+        elapsed.as_secs_f64(),
+        items as f64 / elapsed.as_secs_f64(),
+        verdict(elapsed.as_secs_f64() < target)
+    );
+
+    // --- 2. Incremental Sync with no changes --------------------------------------------
+    let mut latencies = Vec::with_capacity(INCREMENTAL_REQUESTS);
+    for _ in 0..INCREMENTAL_REQUESTS {
+        let started = Instant::now();
+        let answer = sync_collection(&mut device, &key, inbox)?;
+        latencies.push(started.elapsed());
+        if answer.adds > 0 || answer.more_available {
+            return Err("an incremental Sync with no changes sent changes".into());
+        }
+        key = answer.key;
+    }
+    latencies.sort();
+    println!();
+    println!("[2] incremental Sync with no changes ({INCREMENTAL_REQUESTS} requests)");
+    println!(
+        "p50 {}  p99 {}",
+        millis(percentile(&latencies, 50.0)),
+        millis(percentile(&latencies, 99.0))
+    );
+
+    // --- 3. ItemOperations fetch of a 50 MB attachment ----------------------------------
+    println!();
+    println!("[3] ItemOperations fetch of a 50 MB attachment");
+    let auth = basic_auth(ACCOUNT, PASSWORD);
+    let options_answer = server.client().request(
+        "OPTIONS",
+        "/Microsoft-Server-ActiveSync",
+        &[("Authorization", auth.as_str())],
+        b"",
+    );
+    let advertised = options_answer
+        .header("MS-ASProtocolCommands")
+        .is_some_and(|list| list.split(',').any(|c| c.trim() == "ItemOperations"));
+    if !advertised {
+        println!("skipped: this server does not advertise ItemOperations");
+        return Ok(());
+    }
+    let out = server.easd_stdin(&["deliver", ACCOUNT], &big_message());
+    if !out.status.success() {
+        return Err(format!(
+            "easd deliver of the big message failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let answer = sync_collection(&mut device, &key, inbox)?;
+    let reference = answer
+        .file_reference
+        .ok_or("the Sync of the big message named no attachment FileReference")?;
+    // Forget the peak so far (the initial Sync), so VmHWM measures this fetch alone.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .map_err(|e| format!("resetting the peak RSS of {pid}: {e}"))?;
+    let before = process_stats(pid).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let (status, bytes) = fetch_attachment(&mut device, &reference);
+    let elapsed = started.elapsed();
+    let after = process_stats(pid).map_err(|e| e.to_string())?;
+    if status != 200 || bytes < ATTACHMENT_BYTES {
+        return Err(format!(
+            "the fetch answered HTTP {status} with {bytes} bytes (expected the 50 MB attachment)"
+        ));
+    }
+    let growth = after.peak_rss_kib.saturating_sub(before.rss_kib);
+    println!(
+        "{:.2} s for {bytes} response bytes; server peak RSS {} over {} before: growth {} \
+         (target: under {}) {}",
+        elapsed.as_secs_f64(),
+        mib(after.peak_rss_kib),
+        mib(before.rss_kib),
+        mib(growth),
+        mib(RSS_GROWTH_TARGET_KIB),
+        verdict(growth < RSS_GROWTH_TARGET_KIB)
+    );
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "[target met]"
+    } else {
+        "[TARGET MISSED]"
+    }
+}
+
+/// What the benchmark needs from one Sync answer.
+struct SyncAnswer {
+    key: String,
+    adds: usize,
+    more_available: bool,
+    file_reference: Option<String>,
+}
+
+/// One Sync of the Inbox as iOS sends it: WindowSize and Options in every request.
+fn sync_collection(
+    device: &mut TestDevice,
+    key: &str,
+    inbox: FolderId,
+) -> Result<SyncAnswer, String> {
+    let mut doc = Element::new(airsync::SYNC);
+    let collection = doc
+        .push(Element::new(airsync::COLLECTIONS))
+        .push(Element::new(airsync::COLLECTION));
+    collection
+        .push_text(airsync::SYNC_KEY, key)
+        .push_text(airsync::COLLECTION_ID, inbox.to_string());
+    if key != "0" {
+        collection
+            .push_text(airsync::DELETES_AS_MOVES, "1")
+            .push_text(airsync::GET_CHANGES, "1")
+            .push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
+    }
+    collection
+        .push(Element::new(airsync::OPTIONS))
+        .push_text(airsync::FILTER_TYPE, "0")
+        .push(Element::new(base::BODY_PREFERENCE))
+        .push_text(base::TYPE, "2")
+        .push_text(base::TRUNCATION_SIZE, TRUNCATION.to_string());
+    let response = device.command("Sync", Some(&doc));
+    if response.status() != 200 {
+        return Err(format!("Sync answered HTTP {}", response.status()));
+    }
+    let answer = response
+        .doc
+        .as_ref()
+        .and_then(|d| d.child(airsync::COLLECTIONS))
+        .and_then(|l| l.child(airsync::COLLECTION))
+        .ok_or("a Sync answer without a Collection")?;
+    if answer.child_text(airsync::STATUS).as_deref() != Some("1") {
+        return Err(format!(
+            "Sync Status {:?}",
+            answer.child_text(airsync::STATUS)
+        ));
+    }
+    let commands: Vec<&Element> = answer
+        .child(airsync::COMMANDS)
+        .map(|c| c.elements().collect())
+        .unwrap_or_default();
+    let file_reference = commands
+        .iter()
+        .filter_map(|c| c.child(airsync::APPLICATION_DATA))
+        .filter_map(|data| data.child(base::ATTACHMENTS))
+        .flat_map(|list| list.children_with(base::ATTACHMENT))
+        .find_map(|attachment| attachment.child_text(base::FILE_REFERENCE));
+    Ok(SyncAnswer {
+        key: answer.child_text(airsync::SYNC_KEY).ok_or("no SyncKey")?,
+        adds: commands.iter().filter(|c| c.tag == airsync::ADD).count(),
+        more_available: answer.child(airsync::MORE_AVAILABLE).is_some(),
+        file_reference,
+    })
+}
+
+/// ItemOperations Fetch of an attachment, multipart allowed; (HTTP status, body bytes).
+fn fetch_attachment(device: &mut TestDevice, reference: &str) -> (u16, usize) {
+    let mut doc = Element::new(io::ITEM_OPERATIONS);
+    doc.push(Element::new(io::FETCH))
+        .push_text(io::STORE, "Mailbox")
+        .push_text(base::FILE_REFERENCE, reference);
+    let target = format!(
+        "/Microsoft-Server-ActiveSync?{}",
+        device.query("ItemOperations")
+    );
+    let auth = basic_auth(&device.login, PASSWORD);
+    let body = easd::wbxml::encode(&doc);
+    let response = device.http.request(
+        "POST",
+        &target,
+        &[
+            ("Authorization", auth.as_str()),
+            ("MS-ASProtocolVersion", device.version.as_str()),
+            ("Content-Type", "application/vnd.ms-sync.wbxml"),
+            ("MS-ASAcceptMultiPart", "T"),
+        ],
+        &body,
+    );
+    (response.status, response.body.len())
+}
+
+/// An mbox of `count` plausible messages (multipart/alternative, about 3 KB each), a minute
+/// apart (the benchmark syncs with FilterType 0, so the dates only order them).
+fn write_mbox(path: &std::path::Path, count: usize) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let paragraph = "The quarterly figures are in and the team has reviewed them. \
+                     We will discuss the details on Thursday; please bring your notes.\n";
+    for n in 0..count {
+        let date = format!(
+            "Tue, 14 Nov 2023 {:02}:{:02}:00 +0000",
+            (n / 60) % 24,
+            n % 60
+        );
+        let text: String = paragraph.repeat(8);
+        let html = format!(
+            "<html><body><p>{}</p></body></html>",
+            text.replace('\n', "<br>")
+        );
+        write!(
+            out,
+            "From sender{m}@example.org Mon Jan  1 00:00:00 2024\n\
+             From: Sender {m} <sender{m}@example.org>\n\
+             To: Bench <{ACCOUNT}>\n\
+             Subject: Report number {n}\n\
+             Date: {date}\n\
+             Message-ID: <bench-{n}@example.org>\n\
+             MIME-Version: 1.0\n\
+             Content-Type: multipart/alternative; boundary=\"b{n}\"\n\
+             \n\
+             --b{n}\n\
+             Content-Type: text/plain; charset=utf-8\n\
+             \n\
+             {text}\n\
+             --b{n}\n\
+             Content-Type: text/html; charset=utf-8\n\
+             \n\
+             {html}\n\
+             --b{n}--\n\
+             \n",
+            m = n % 50
+        )?;
+    }
+    out.flush()
+}
+
+/// A message with a 50 MB attachment of incompressible bytes, base64 in 76-column lines.
+fn big_message() -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut message = format!(
+        "From: Sender <sender@example.org>\r\nTo: Bench <{ACCOUNT}>\r\n\
+         Subject: The big one\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"big\"\r\n\r\n--big\r\n\
+         Content-Type: text/plain\r\n\r\nSee the attachment.\r\n--big\r\n\
+         Content-Type: application/octet-stream; name=\"data.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    // Every 3 bytes become 4 characters; a simple xorshift gives bytes that do not compress.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut line = 0;
+    for _ in 0..ATTACHMENT_BYTES.div_ceil(3) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for shift in [0, 6, 12, 18] {
+            message.push(ALPHABET[((state >> shift) & 63) as usize]);
+        }
+        line += 4;
+        if line == 76 {
+            message.extend_from_slice(b"\r\n");
+            line = 0;
+        }
+    }
+    message.extend_from_slice(b"\r\n--big--\r\n");
+    message
+}

@@ -1,0 +1,60 @@
+//! GetAttachment (MS-ASCMD 2.2.1.7, protocol 2.5 and 12.x): `AttachmentName=item:position`
+//! (the name Sync writes in the 2.5 AttName and the 12.x FileReference) answers HTTP 200 with
+//! the attachment's Content-Type and its decoded bytes. An attachment that does not exist,
+//! or is not the caller's, is HTTP 500, as MS-ASCMD prescribes for a deleted attachment.
+
+use std::io::Read;
+
+use super::{CommandError, Reply, Request};
+use crate::server::query::QueryParam;
+use crate::store::mail::MAX_MESSAGE_BYTES;
+use crate::store::{ItemId, StoreError};
+
+pub fn handle(request: &Request) -> Result<Reply, CommandError> {
+    let Some(name) = request.query.param(&QueryParam::AttachmentName) else {
+        return Ok(Reply::HttpStatus(400));
+    };
+    let Some((item, position)) = parse_name(name) else {
+        return Ok(Reply::HttpStatus(500));
+    };
+    let (attachment, mut reader) =
+        match request
+            .store
+            .open_attachment(request.user.id, item, position)
+        {
+            Ok(found) => found,
+            Err(StoreError::NotFound(_)) => return Ok(Reply::HttpStatus(500)),
+            Err(e) => return Err(e.into()),
+        };
+    // Sized once: an attachment is never larger than the message that carries it.
+    let capacity = attachment.part.size.min(MAX_MESSAGE_BYTES as u64);
+    let mut body = Vec::with_capacity(capacity as usize);
+    reader.read_to_end(&mut body).map_err(StoreError::from)?;
+    let content_type = if attachment.part.content_type.is_empty() {
+        "application/octet-stream".to_string()
+    } else {
+        attachment.part.content_type
+    };
+    Ok(Reply::Binary {
+        content_type,
+        pieces: vec![body],
+    })
+}
+
+/// `item:position`.
+fn parse_name(name: &str) -> Option<(ItemId, u32)> {
+    let (item, position) = name.trim().split_once(':')?;
+    Some((item.parse().ok()?, position.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_item_and_position() {
+        assert_eq!(parse_name("7:0"), Some((7, 0)));
+        assert_eq!(parse_name("7"), None);
+        assert_eq!(parse_name("../etc:1"), None);
+    }
+}
