@@ -554,3 +554,63 @@ fn another_users_mail_is_never_found() {
     );
     assert_eq!(raw_post(&mut bob, &query, &[], b"").status, 500);
 }
+
+/// Answers far larger than the front door's buffers (it relays them with back-pressure)
+/// arrive whole, one after another on the same keep-alive connection, over plain HTTP and
+/// TLS, in all three forms: GetAttachment, multipart, and base64 inside the WBXML document.
+/// Each is read from the database while it is sent.
+#[test]
+fn large_attachments_arrive_whole_in_every_form_and_connection_kind() {
+    let (server, store, user) = start();
+    let original = attachment_bytes(12 * 1024 * 1024 + 5);
+    deliver(&server, ALICE, &message_with_attachment("Large", &original));
+    for tls in [false, true] {
+        let http = if tls {
+            server.tls_client()
+        } else {
+            server.client()
+        };
+        let mut device = TestDevice::new(http, ALICE, common::PASSWORD, &format!("large{tls}"));
+        let adds = sync_adds(&mut device, inbox(&store, user));
+        let reference = file_reference(&adds[0].1);
+        for round in 0..2 {
+            let query = format!(
+                "{}&AttachmentName={}",
+                device.query("GetAttachment"),
+                common::percent(&reference)
+            );
+            let plain = raw_post(&mut device, &query, &[], b"");
+            assert_eq!(plain.status, 200, "tls {tls} round {round}");
+            assert!(
+                plain.body == original,
+                "GetAttachment, tls {tls} round {round}"
+            );
+
+            let doc = wbxml::encode(&operations(vec![fetch_attachment(&reference, None)]));
+            let query = device.query("ItemOperations");
+            let multipart = raw_post(&mut device, &query, &[("MS-ASAcceptMultiPart", "T")], &doc);
+            assert_eq!(multipart.status, 200);
+            let body = &multipart.body;
+            let word = |i: usize| u32::from_le_bytes(body[i * 4..i * 4 + 4].try_into().unwrap());
+            let (offset, length) = (word(3) as usize, word(4) as usize);
+            assert_eq!(offset + length, body.len());
+            assert!(
+                &body[offset..] == original.as_slice(),
+                "multipart, tls {tls}"
+            );
+
+            let inline = item_operations(
+                &mut device,
+                &operations(vec![fetch_attachment(&reference, None)]),
+            );
+            let data = inline[0]
+                .child(io::PROPERTIES)
+                .and_then(|p| p.child_text(io::DATA))
+                .expect("Data");
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .expect("base64 Data");
+            assert!(decoded == original, "inline base64, tls {tls}");
+        }
+    }
+}

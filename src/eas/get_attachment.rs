@@ -3,11 +3,8 @@
 //! the attachment's Content-Type and its decoded bytes. An attachment that does not exist,
 //! or is not the caller's, is HTTP 500, as MS-ASCMD prescribes for a deleted attachment.
 
-use std::io::Read;
-
-use super::{CommandError, Reply, Request};
+use super::{CommandError, Piece, Reply, Request};
 use crate::server::query::QueryParam;
-use crate::store::mail::MAX_MESSAGE_BYTES;
 use crate::store::{ItemId, StoreError};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {
@@ -17,19 +14,22 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let Some((item, position)) = parse_name(name) else {
         return Ok(Reply::HttpStatus(500));
     };
-    let (attachment, mut reader) =
-        match request
-            .store
-            .open_attachment(request.user.id, item, position)
-        {
-            Ok(found) => found,
-            Err(StoreError::NotFound(_)) => return Ok(Reply::HttpStatus(500)),
-            Err(e) => return Err(e.into()),
-        };
-    // Sized once: an attachment is never larger than the message that carries it.
-    let capacity = attachment.part.size.min(MAX_MESSAGE_BYTES as u64);
-    let mut body = Vec::with_capacity(capacity as usize);
-    reader.read_to_end(&mut body).map_err(StoreError::from)?;
+    let attachment = match request.store.message_attachments(request.user.id, item) {
+        Ok(attachments) => attachments.into_iter().find(|a| a.position == position),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(attachment) = attachment else {
+        return Ok(Reply::HttpStatus(500));
+    };
+    let body = Piece::Stored {
+        user: request.user.id,
+        item,
+        location: attachment.part.location,
+        skip: 0,
+        length: attachment.part.size,
+        base64: false,
+    };
     let content_type = if attachment.part.content_type.is_empty() {
         "application/octet-stream".to_string()
     } else {

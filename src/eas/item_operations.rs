@@ -10,13 +10,11 @@
 
 use std::io::Read;
 
-use base64::Engine;
-
 use super::sync::class::{self, adapter_for, ReadContext};
 use super::sync::collection::{self, Options};
-use super::{CommandError, Reply, Request};
-use crate::store::mail::MAX_MESSAGE_BYTES;
-use crate::store::{FolderType, ItemClass, ItemId, StoreError};
+use super::{CommandError, Piece, Reply, Request};
+use crate::server::stream::PieceReader;
+use crate::store::{FolderType, ItemClass, ItemId, Store, StoreError};
 use crate::wbxml::tag::{airsync, airsyncbase as base, item_operations as io, search};
 use crate::wbxml::{self, Element};
 
@@ -49,13 +47,10 @@ const KEPT_IN_PLACE: [FolderType; 4] = [
 /// when it is sent (see [`Parts::read`]).
 struct Parts {
     multipart: bool,
-    data: Vec<Vec<u8>>,
+    data: Vec<Piece>,
     /// Per request: what a stand-in text starts with (see [`Parts::stand_in`]).
     stand_in_prefix: String,
 }
-
-/// Bytes of attachment encoded to base64 at a time (a multiple of 3: no padding between).
-const BASE64_CHUNK: usize = 3 * 16 * 1024;
 
 impl Parts {
     fn new(multipart: bool) -> Parts {
@@ -74,47 +69,39 @@ impl Parts {
         format!("{}{index}\u{FFFF}", self.stand_in_prefix)
     }
 
-    /// Reads attachment data (`length` bytes expected) into the element that carries it:
-    /// `Part` in a multipart answer, else `Data` with the data as base64 text. The base64
-    /// text is encoded chunk by chunk as it is read and kept aside, so the request never
-    /// holds both the bytes and their base64 form, nor the text twice.
-    fn read(&mut self, mut reader: impl Read, length: u64) -> std::io::Result<Element> {
-        let capacity = length.min(MAX_MESSAGE_BYTES as u64) as usize;
+    /// The element that carries stored attachment data: `Part` in a multipart answer, else
+    /// `Data` whose base64 text stands in the document as a stand-in until it is sent. The
+    /// data itself is read from the database only while the answer goes out
+    /// ([`Piece::Stored`]), so the request never holds it.
+    fn stored(&mut self, piece: Piece) -> Element {
         if self.multipart {
-            let mut bytes = Vec::with_capacity(capacity);
-            reader.read_to_end(&mut bytes)?;
-            return Ok(self.add_part(bytes));
+            return self.add_part(piece);
         }
-        let mut text = Vec::with_capacity(capacity.div_ceil(3) * 4);
-        let mut chunk = vec![0u8; BASE64_CHUNK];
-        loop {
-            let mut filled = 0;
-            while filled < chunk.len() {
-                match reader.read(&mut chunk[filled..])? {
-                    0 => break,
-                    n => filled += n,
-                }
-            }
-            let engine = &base64::engine::general_purpose::STANDARD;
-            let start = text.len();
-            text.resize(start + filled.div_ceil(3) * 4, 0);
-            engine
-                .encode_slice(&chunk[..filled], &mut text[start..])
-                .map_err(std::io::Error::other)?;
-            if filled < chunk.len() {
-                break;
-            }
-        }
-        self.data.push(text);
-        Ok(Element::with_text(
-            io::DATA,
-            self.stand_in(self.data.len() - 1),
-        ))
+        let piece = match piece {
+            Piece::Stored {
+                user,
+                item,
+                location,
+                skip,
+                length,
+                ..
+            } => Piece::Stored {
+                user,
+                item,
+                location,
+                skip,
+                length,
+                base64: true,
+            },
+            bytes => bytes,
+        };
+        self.data.push(piece);
+        Element::with_text(io::DATA, self.stand_in(self.data.len() - 1))
     }
 
-    /// Makes `bytes` the next part of a multipart answer; the `Part` element names it.
-    fn add_part(&mut self, bytes: Vec<u8>) -> Element {
-        self.data.push(bytes);
+    /// Makes `piece` the next part of a multipart answer; the `Part` element names it.
+    fn add_part(&mut self, piece: Piece) -> Element {
+        self.data.push(piece);
         Element::with_text(io::PART, self.data.len().to_string())
     }
 }
@@ -140,24 +127,23 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         list.push(response);
     }
     if !parts.multipart {
-        return Ok(ordinary_answer(doc, parts));
+        return ordinary_answer(request.store, doc, parts);
     }
     let mut pieces = Vec::with_capacity(parts.data.len() + 2);
-    pieces.push(Vec::new());
-    pieces.push(wbxml::encode(&doc));
+    pieces.push(Piece::Bytes(wbxml::encode(&doc)));
     pieces.extend(parts.data);
-    pieces[0] = multipart_table(&pieces[1..]);
+    pieces.insert(0, Piece::Bytes(multipart_table(&pieces)));
     Ok(Reply::Binary {
         content_type: MULTIPART_CONTENT_TYPE.to_string(),
         pieces,
     })
 }
 
-/// A WBXML answer; base64 texts kept aside by [`Parts::read`] go into the encoded document
-/// in place of their stand-ins, as pieces of their own.
-fn ordinary_answer(mut doc: Element, parts: Parts) -> Reply {
+/// A WBXML answer; attachment texts kept aside by [`Parts::stored`] go into the encoded
+/// document in place of their stand-ins, as pieces of their own.
+fn ordinary_answer(store: &Store, mut doc: Element, parts: Parts) -> Result<Reply, CommandError> {
     if parts.data.is_empty() {
-        return Reply::Document(doc);
+        return Ok(Reply::Document(doc));
     }
     let encoded = wbxml::encode(&doc);
     let mut pieces = Vec::with_capacity(2 * parts.data.len() + 1);
@@ -167,27 +153,29 @@ fn ordinary_answer(mut doc: Element, parts: Parts) -> Reply {
         let found: Vec<usize> = find_all(rest, stand_in.as_bytes());
         let [at] = found[..] else {
             // A stand-in text also occurs in the message itself: put the texts in place.
-            replace_stand_ins(&mut doc, &parts);
-            return Reply::Document(doc);
+            replace_stand_ins(store, &mut doc, &parts)?;
+            return Ok(Reply::Document(doc));
         };
-        pieces.push(rest[..at].to_vec());
+        pieces.push(Piece::Bytes(rest[..at].to_vec()));
         rest = &rest[at + stand_in.len()..];
     }
-    pieces.push(rest.to_vec());
+    pieces.push(Piece::Bytes(rest.to_vec()));
     drop(encoded);
     // Interleave: before, text 0, between, text 1, …, after.
     let mut texts = parts.data.into_iter();
     let mut interleaved = Vec::with_capacity(pieces.len() * 2);
     for (i, piece) in pieces.into_iter().enumerate() {
         if i > 0 {
-            interleaved.push(texts.next().unwrap_or_default());
+            if let Some(text) = texts.next() {
+                interleaved.push(text);
+            }
         }
         interleaved.push(piece);
     }
-    Reply::Binary {
+    Ok(Reply::Binary {
         content_type: crate::server::WBXML_CONTENT_TYPE.to_string(),
         pieces: interleaved,
-    }
+    })
 }
 
 /// Where `needle` starts in `haystack`, every time.
@@ -201,21 +189,28 @@ fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
 }
 
 /// Puts the kept base64 texts into the document where their stand-ins are: only in Data
-/// elements, which nothing but [`Parts::read`] writes.
-fn replace_stand_ins(element: &mut Element, parts: &Parts) {
+/// elements, which nothing but [`Parts::stored`] writes.
+fn replace_stand_ins(
+    store: &Store,
+    element: &mut Element,
+    parts: &Parts,
+) -> Result<(), StoreError> {
     let is_data = element.tag == io::DATA;
     for node in &mut element.children {
         match node {
-            wbxml::Node::Element(child) => replace_stand_ins(child, parts),
+            wbxml::Node::Element(child) => replace_stand_ins(store, child, parts)?,
             wbxml::Node::Text(text) if is_data && text.starts_with(&parts.stand_in_prefix) => {
                 let index = (0..parts.data.len()).find(|&i| *text == parts.stand_in(i));
-                if let Some(index) = index {
-                    *text = String::from_utf8_lossy(&parts.data[index]).into_owned();
+                if let Some(piece) = index.and_then(|i| parts.data.get(i)) {
+                    let mut bytes = Vec::new();
+                    PieceReader::new(store, vec![piece.clone()]).read_to_end(&mut bytes)?;
+                    *text = String::from_utf8_lossy(&bytes).into_owned();
                 }
             }
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// `<ItemOperations><Status>code</Status></ItemOperations>`.
@@ -228,15 +223,17 @@ fn top_status(code: &str) -> Element {
 /// The head of the MS-ASCMD 2.2.2.9 layout: the number of parts, then each part's offset
 /// and length (little-endian 32-bit, offsets from the start of the body). The parts follow
 /// it in order.
-fn multipart_table(parts: &[Vec<u8>]) -> Vec<u8> {
-    let header = 4 + 8 * parts.len();
-    let mut out = Vec::with_capacity(header);
+fn multipart_table(parts: &[Piece]) -> Vec<u8> {
+    let header = 4 + 8 * parts.len() as u64;
+    let mut out = Vec::with_capacity(header as usize);
     out.extend_from_slice(&(parts.len() as u32).to_le_bytes());
     let mut offset = header;
     for part in parts {
+        let length = part.wire_len();
+        // Attachments are capped far below 4 GiB (MAX_MESSAGE_BYTES), so these fit.
         out.extend_from_slice(&(offset as u32).to_le_bytes());
-        out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-        offset += part.len();
+        out.extend_from_slice(&(length as u32).to_le_bytes());
+        offset += length;
     }
     out
 }
@@ -311,18 +308,16 @@ fn fetch_attachment(
     };
     let found = match parse_file_reference(reference) {
         None => None,
-        Some((item, position)) => {
-            match request
-                .store
-                .open_attachment(request.user.id, item, position)
-            {
-                Ok(found) => Some(found),
-                Err(StoreError::NotFound(_)) => None,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Some((item, position)) => match request.store.message_attachments(request.user.id, item) {
+            Ok(attachments) => attachments
+                .into_iter()
+                .find(|a| a.position == position)
+                .map(|a| (item, a)),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
     };
-    let Some((attachment, mut reader)) = found else {
+    let Some((item, attachment)) = found else {
         answer.push_text(io::STATUS, status::BAD_ATTACHMENT);
         answer.push_text(base::FILE_REFERENCE, reference);
         return Ok(());
@@ -337,10 +332,14 @@ fn fetch_attachment(
         Some((start, end)) => (start, end.min(total - 1) - start + 1),
         None => (0, total),
     };
-    std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).map_err(StoreError::from)?;
-    let data = parts
-        .read((&mut reader).take(length), length)
-        .map_err(StoreError::from)?;
+    let data = parts.stored(Piece::Stored {
+        user: request.user.id,
+        item,
+        location: attachment.part.location.clone(),
+        skip,
+        length,
+        base64: false,
+    });
     let returned = range.map(|_| (skip, skip + length.max(1) - 1));
     answer.push_text(io::STATUS, status::SUCCESS);
     answer.push_text(base::FILE_REFERENCE, reference);
@@ -438,7 +437,7 @@ fn move_body_to_part(body: &mut Element, parts: &mut Parts) {
     };
     if let wbxml::Node::Element(data) = &body.children[position] {
         let bytes = data.bytes().unwrap_or_default();
-        body.children[position] = wbxml::Node::Element(parts.add_part(bytes));
+        body.children[position] = wbxml::Node::Element(parts.add_part(Piece::Bytes(bytes)));
     }
 }
 
@@ -563,50 +562,61 @@ mod tests {
 
     #[test]
     fn multipart_layout_counts_offsets_and_lengths() {
-        let parts = [b"doc".to_vec(), b"hello".to_vec(), Vec::new()];
-        let mut body = multipart_table(&parts);
+        let parts = [
+            Piece::Bytes(b"doc".to_vec()),
+            Piece::Bytes(b"hello".to_vec()),
+            Piece::Bytes(Vec::new()),
+        ];
+        let body = multipart_table(&parts);
         assert_eq!(body.len(), 28);
-        body.extend(parts.concat());
         let word = |i: usize| u32::from_le_bytes(body[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!(word(0), 3);
         assert_eq!((word(1), word(2)), (28, 3));
         assert_eq!((word(3), word(4)), (31, 5));
         assert_eq!((word(5), word(6)), (36, 0));
-        assert_eq!(&body[28..], b"dochello");
     }
 
-    /// Reads `bytes` as an attachment of an ordinary answer into `<Properties>`.
-    fn answer_with(parts: &mut Parts, bytes: &[u8], extra: Option<String>) -> Element {
+    /// Puts `piece` (an attachment's base64 text) into `<Properties>` of an ordinary answer.
+    fn answer_with(parts: &mut Parts, piece: Piece, extra: Option<String>) -> Element {
         let mut doc = top_status(status::SUCCESS);
         let properties = doc.push(Element::new(io::PROPERTIES));
         if let Some(text) = extra {
             properties.push_text(io::VERSION, text);
         }
-        properties.push(parts.read(bytes, bytes.len() as u64).unwrap());
+        properties.push(parts.stored(piece));
         doc
     }
 
+    fn concat(store: &Store, pieces: Vec<Piece>) -> Vec<u8> {
+        let mut out = Vec::new();
+        PieceReader::new(store, pieces)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
     #[test]
-    fn kept_base64_goes_into_the_encoded_document() {
-        let bytes: Vec<u8> = (0..=255u8).cycle().take(BASE64_CHUNK * 2 + 7).collect();
-        let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    fn kept_texts_go_into_the_encoded_document() {
+        let store = Store::open_in_memory().unwrap();
+        let text = "QUJD".repeat(40_000);
         let mut expected = top_status(status::SUCCESS);
         expected
             .push(Element::new(io::PROPERTIES))
             .push_text(io::DATA, text.clone());
 
         let mut parts = Parts::new(false);
-        let doc = answer_with(&mut parts, &bytes, None);
-        let Reply::Binary { pieces, .. } = ordinary_answer(doc, parts) else {
+        let doc = answer_with(&mut parts, Piece::Bytes(text.clone().into_bytes()), None);
+        let Reply::Binary { pieces, .. } = ordinary_answer(&store, doc, parts).unwrap() else {
             panic!("pieces expected");
         };
-        assert_eq!(pieces.concat(), wbxml::encode(&expected));
+        assert_eq!(concat(&store, pieces), wbxml::encode(&expected));
 
         // A stand-in that also occurs elsewhere: the text goes into the document instead.
         let mut parts = Parts::new(false);
         let stand_in = parts.stand_in(0);
-        let doc = answer_with(&mut parts, &bytes, Some(stand_in.clone()));
-        let Reply::Document(doc) = ordinary_answer(doc, parts) else {
+        let piece = Piece::Bytes(text.clone().into_bytes());
+        let doc = answer_with(&mut parts, piece, Some(stand_in.clone()));
+        let Reply::Document(doc) = ordinary_answer(&store, doc, parts).unwrap() else {
             panic!("a document expected");
         };
         let properties = doc.child(io::PROPERTIES).unwrap();

@@ -108,8 +108,37 @@ pub enum Reply {
     /// sent piece after piece so that a large piece is never copied into one buffer.
     Binary {
         content_type: String,
-        pieces: Vec<Vec<u8>>,
+        pieces: Vec<Piece>,
     },
+}
+
+/// One piece of a [`Reply::Binary`] answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes already in memory (a document, a multipart table).
+    Bytes(Vec<u8>),
+    /// A part of one of the user's stored messages (an attachment), decoded from the
+    /// database while it is sent, so the request loop never holds it whole: `skip` decoded
+    /// bytes are passed over, then `length` bytes go out — as base64 text when `base64`.
+    Stored {
+        user: crate::store::UserId,
+        item: crate::store::ItemId,
+        location: crate::mime::PartLocation,
+        skip: u64,
+        length: u64,
+        base64: bool,
+    },
+}
+
+impl Piece {
+    /// How many bytes this piece puts on the wire.
+    pub fn wire_len(&self) -> u64 {
+        match self {
+            Piece::Bytes(bytes) => bytes.len() as u64,
+            Piece::Stored { length, base64, .. } if *base64 => length.div_ceil(3) * 4,
+            Piece::Stored { length, .. } => *length,
+        }
+    }
 }
 
 /// A failure that is not the client's fault.

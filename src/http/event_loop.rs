@@ -1205,7 +1205,12 @@ impl EventLoop {
         }
         if conn.pending_out() > 0 {
             match conn.flush() {
-                Ok(moved) => note_output(timers, conn, cref.slot, limits.head_timeout, moved),
+                Ok(moved) => {
+                    note_output(timers, conn, cref.slot, limits.head_timeout, moved);
+                    // Room made for the client may be what the backend read above waited
+                    // for; readiness is edge-triggered, so nothing else would ask again.
+                    progress |= moved;
+                }
                 Err(error) => {
                     log::debug!("{}: write failed: {error}", conn.peer);
                     return BackendStep::ClientWriteFailed(cref);

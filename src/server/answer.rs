@@ -2,7 +2,9 @@
 
 use std::io::{Cursor, Read};
 
-use crate::eas::{self, ProtocolVersion};
+use super::stream::PieceReader;
+use crate::eas::{self, Piece, ProtocolVersion};
+use crate::store::Store;
 
 /// A complete HTTP answer: status, headers and body.
 #[derive(Debug)]
@@ -10,9 +12,9 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// More body bytes, sent after `body` piece by piece (binary answers: a multipart
-    /// answer's parts go out as they are, never joined into one buffer).
-    pub tail: Vec<Vec<u8>>,
+    /// More body, sent after `body` piece by piece (binary answers: stored attachments are
+    /// decoded from the database as they go out, never held whole).
+    pub tail: Vec<Piece>,
 }
 
 impl Answer {
@@ -63,12 +65,17 @@ impl Answer {
         answer
     }
 
-    pub fn into_response(self) -> tiny_http::Response<Box<dyn Read + Send>> {
-        let length = self.body.len() + self.tail.iter().map(Vec::len).sum::<usize>();
-        let mut reader: Box<dyn Read + Send> = Box::new(Cursor::new(self.body));
-        for piece in self.tail {
-            reader = Box::new(reader.chain(Cursor::new(piece)));
-        }
+    /// The tiny_http response; stored pieces of the tail are read from `store` as it is sent.
+    pub fn into_response(self, store: &Store) -> tiny_http::Response<Box<dyn Read + '_>> {
+        let length = self.body.len() as u64 + self.tail.iter().map(Piece::wire_len).sum::<u64>();
+        let reader: Box<dyn Read + '_> = if self.tail.is_empty() {
+            Box::new(Cursor::new(self.body))
+        } else {
+            let mut pieces = Vec::with_capacity(self.tail.len() + 1);
+            pieces.push(Piece::Bytes(self.body));
+            pieces.extend(self.tail);
+            Box::new(PieceReader::new(store, pieces))
+        };
         let headers = self
             .headers
             .iter()
@@ -80,7 +87,7 @@ impl Answer {
             tiny_http::StatusCode(self.status),
             headers,
             reader,
-            Some(length),
+            usize::try_from(length).ok(),
             None,
         )
     }

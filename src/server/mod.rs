@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod auth;
 pub mod query;
+pub(crate) mod stream;
 
 use std::io::Read;
 use std::time::Instant;
@@ -90,7 +91,7 @@ impl Backend {
                 answer.status,
                 started.elapsed().as_millis()
             );
-            if let Err(e) = request.respond(answer.into_response()) {
+            if let Err(e) = request.respond(answer.into_response(&self.store)) {
                 debug!("response not delivered: {e}");
             }
         }
