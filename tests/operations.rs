@@ -230,6 +230,14 @@ fn verdict<'a>(report: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {check:?} line in:\n{report}"))
 }
 
+/// A UDP port free right now, for a server's change notifications.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("udp port")
+        .port()
+}
+
 /// A configuration naming the real (bound) ports of `server`, for the doctor to probe.
 fn config_with_real_ports(server: &TestServer, extra: &str) -> PathBuf {
     let config = server.dir.join("doctor.conf");
@@ -489,9 +497,10 @@ fn a_killed_server_leaves_no_stale_lock() {
 
 #[test]
 fn doctor_on_a_running_server_finds_everything_in_order() {
-    let server = TestServer::start();
+    let notify = format!("notify = 127.0.0.1:{}", free_udp_port());
+    let server = TestServer::start_with(&notify);
     server.add_user("pat@localhost");
-    let doctor = easd_cli(&config_with_real_ports(&server, ""), &["doctor"], None);
+    let doctor = easd_cli(&config_with_real_ports(&server, &notify), &["doctor"], None);
     let report = stdout(&doctor);
     for check in [
         "configuration",
@@ -510,13 +519,35 @@ fn doctor_on_a_running_server_finds_everything_in_order() {
     }
     assert!(report.contains("easd serve is running"), "{report}");
     assert!(report.contains("reachable"), "{report}");
-    assert_eq!(verdict(&report, "push notifications"), "skip");
+    assert_eq!(verdict(&report, "push notifications"), "ok", "{report}");
     let sendmail = if Path::new("/usr/sbin/sendmail").exists() {
         "ok"
     } else {
         "warn"
     };
     assert_eq!(verdict(&report, "mail submission"), sendmail);
+
+    // A doctor told another notification address than the server's, and a submission
+    // command that is not there: both are named.
+    let other = format!(
+        "notify = 127.0.0.1:{}\nsubmission-command = /nonexistent/sendmail -i",
+        free_udp_port()
+    );
+    let report = stdout(&easd_cli(
+        &config_with_real_ports(&server, &other),
+        &["doctor"],
+        None,
+    ));
+    assert_eq!(verdict(&report, "push notifications"), "FAIL", "{report}");
+    assert_eq!(verdict(&report, "mail submission"), "warn", "{report}");
+    assert!(report.contains("/nonexistent/sendmail"), "{report}");
+    let found = format!("{notify}\nsubmission-command = /bin/sh -c true");
+    let report = stdout(&easd_cli(
+        &config_with_real_ports(&server, &found),
+        &["doctor"],
+        None,
+    ));
+    assert_eq!(verdict(&report, "mail submission"), "ok", "{report}");
     assert!(!report.contains("certificate in use"), "{report}");
     assert_eq!(doctor.status.code(), Some(0), "{report}");
 

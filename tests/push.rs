@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store};
-use easd::wbxml::tag::{airsync, email, ping};
+use easd::wbxml::tag::{airsync, email, move_items, ping};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -232,6 +232,49 @@ fn a_change_from_a_second_device_wakes_the_first() {
             .push_text(email::READ, "1");
     });
     assert_eq!(changed.child_text(airsync::STATUS).as_deref(), Some("1"));
+    let answer = parked.join().unwrap();
+    assert_eq!(answer.status, "2");
+    assert_eq!(answer.folders, vec![push.inbox.to_string()]);
+    assert!(answer.took < Duration::from_secs(10), "{:?}", answer.took);
+}
+
+#[test]
+fn a_move_from_a_second_device_wakes_the_first() {
+    let push = start();
+    deliver(&push.server, ALICE, "to move");
+    let mut phone = push.server.device(ALICE, "phone");
+    let mut tablet = push.server.device(ALICE, "tablet");
+    sync_up(&mut phone, push.inbox);
+    let (_, answer) = sync_up(&mut tablet, push.inbox);
+    let item = answer
+        .child(airsync::COMMANDS)
+        .and_then(|c| c.child(airsync::ADD))
+        .and_then(|a| a.child_text(airsync::SERVER_ID))
+        .expect("the message on the tablet");
+    let store = Store::open(&push.server.db).expect("open the server's database");
+    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let deleted = store
+        .folders_of(user)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.folder_type == FolderType::DeletedItems)
+        .expect("Deleted Items")
+        .id;
+
+    let parked = ping_in_background(&push.server, ALICE, "phone", 60, vec![push.inbox]);
+    wait_parked(&push.server, 1);
+    let mut doc = Element::new(move_items::MOVE_ITEMS);
+    doc.push(Element::new(move_items::MOVE))
+        .push_text(move_items::SRC_MSG_ID, item)
+        .push_text(move_items::SRC_FLD_ID, push.inbox.to_string())
+        .push_text(move_items::DST_FLD_ID, deleted.to_string());
+    let moved = tablet.command("MoveItems", Some(&doc));
+    assert_eq!(moved.status(), 200);
+    let status = moved
+        .doc()
+        .child(move_items::RESPONSE)
+        .and_then(|r| r.child_text(move_items::STATUS));
+    assert_eq!(status.as_deref(), Some("3"), "MoveItems succeeded");
     let answer = parked.join().unwrap();
     assert_eq!(answer.status, "2");
     assert_eq!(answer.folders, vec![push.inbox.to_string()]);

@@ -5,13 +5,14 @@
 //! The doctor only looks: it never creates or migrates the database, never writes a
 //! certificate, and binds test sockets only when no server is running. With a server running
 //! (it holds the database lock) it connects to each listener instead and expects the answer
-//! every unauthenticated OPTIONS gets: 401.
+//! every unauthenticated OPTIONS gets: 401. The notification port is probed by trying to
+//! bind it, which fails while the server holds it (a successful probe is released at once).
 
 use std::fmt::Display;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,8 +23,6 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::http::tls::{self, Expiry, TlsError};
 use crate::store::{lock, schema};
 
-/// The command easd will hand outgoing mail to once mail sending lands (not configurable yet).
-const SENDMAIL: &str = "/usr/sbin/sendmail";
 /// How long one connection attempt or answer may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The status line of the probe's answer must arrive within this many bytes.
@@ -98,12 +97,8 @@ pub fn run(config_path: Option<&Path>, database: Option<&Path>, _args: &DoctorAr
     let served = check_listeners(&mut report, &config, running);
     check_certificate(&mut report, &config, &served);
     check_autodiscover(&mut report, db.as_ref());
-    report.say(
-        Verdict::Skip,
-        "push notifications",
-        "the notification socket arrives with DirectPush (Ping); nothing to check yet",
-    );
-    check_submission(&mut report, Path::new(SENDMAIL));
+    check_notification_socket(&mut report, &config, running);
+    check_submission(&mut report, &config.submission_command);
     report.finish()
 }
 
@@ -763,29 +758,73 @@ fn resolve(host: &str) -> Option<IpAddr> {
         .map(|addr| addr.ip())
 }
 
-fn check_submission(report: &mut Report, sendmail: &Path) {
-    let executable = std::fs::metadata(sendmail)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false);
-    if executable {
+/// The running server's UDP notification socket (DirectPush): taken means it listens.
+fn check_notification_socket(report: &mut Report, config: &Config, running: bool) {
+    let addr = config.notify;
+    if !running {
         report.say(
+            Verdict::Skip,
+            "push notifications",
+            format!("the server is not running, so nothing listens on {addr}"),
+        );
+        return;
+    }
+    match std::net::UdpSocket::bind(addr) {
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => report.say(
+            Verdict::Ok,
+            "push notifications",
+            format!("{addr} is taken by the running server: deliveries wake waiting phones"),
+        ),
+        Ok(_) => report.say(
+            Verdict::Fail,
+            "push notifications",
+            format!(
+                "nothing listens on {addr}: phones see new mail only when their heartbeat \
+                 ends — does the server's configuration name another `notify` address?"
+            ),
+        ),
+        Err(error) => report.say(
+            Verdict::Warn,
+            "push notifications",
+            format!("cannot tell whether the server listens on {addr}: {error}"),
+        ),
+    }
+}
+
+/// The program of `submission-command` exists and may be run.
+fn check_submission(report: &mut Report, command: &[String]) {
+    let Some(program) = command.first() else {
+        report.say(
+            Verdict::Fail,
+            "mail submission",
+            "submission-command is empty: phones cannot send mail",
+        );
+        return;
+    };
+    // The configuration only accepts an absolute program path.
+    let path = PathBuf::from(program);
+    let found = std::fs::metadata(&path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+        .then_some(path);
+    match found {
+        Some(path) => report.say(
             Verdict::Ok,
             "mail submission",
             format!(
-                "{} is present; easd hands outgoing mail to it once mail sending lands",
-                sendmail.display()
+                "{} is present: mail from phones to other servers goes through it",
+                path.display()
             ),
-        );
-    } else {
-        report.say(
+        ),
+        None => report.say(
             Verdict::Warn,
             "mail submission",
             format!(
-                "{} is missing: once mail sending lands, phones cannot send mail — install a \
-                 mail transfer agent that provides it (e.g. msmtp-mta, nullmailer or postfix)",
-                sendmail.display()
+                "{program} (submission-command) is missing: phones can send only to users of \
+                 this server — install a mail transfer agent that provides it (e.g. \
+                 msmtp-mta, nullmailer or postfix) or set submission-command"
             ),
-        );
+        ),
     }
 }
 
@@ -829,12 +868,15 @@ mod tests {
     #[test]
     fn a_missing_submission_command_is_a_warning() {
         let mut report = Report::default();
-        check_submission(&mut report, Path::new("/nonexistent/sendmail"));
+        check_submission(&mut report, &["/nonexistent/sendmail".to_string()]);
         assert_eq!((report.ok, report.warn), (0, 1));
         let mut report = Report::default();
         // /bin/sh exists and is executable everywhere these tests run.
-        check_submission(&mut report, Path::new("/bin/sh"));
+        check_submission(&mut report, &["/bin/sh".to_string(), "-c".to_string()]);
         assert_eq!((report.ok, report.warn), (1, 0));
+        let mut report = Report::default();
+        check_submission(&mut report, &[]);
+        assert_eq!(report.fail, 1);
     }
 
     #[test]

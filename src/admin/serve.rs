@@ -409,7 +409,8 @@ fn wait_for_reload_signal(timeout: Duration) -> std::io::Result<bool> {
     let timeout = libc::timespec {
         // At most a day, far inside time_t.
         tv_sec: timeout.as_secs().min(EXPIRY_CHECK_INTERVAL.as_secs()) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos().into(),
+        // Below a billion: fits c_long on 32-bit targets too (armv7's is i32).
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: both pointers refer to initialised values that outlive the call; the info
     // pointer may be null.

@@ -34,6 +34,8 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         response.push_text(mv::SRC_MSG_ID, source_text.trim());
         match move_one(request, one)? {
             Ok(new_id) => {
+                // The user's other devices (and this one's Ping) learn of the move at once.
+                request.note_change();
                 response
                     .push_text(mv::STATUS, status::SUCCESS)
                     .push_text(mv::DST_MSG_ID, new_id.to_string());
