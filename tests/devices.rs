@@ -10,7 +10,7 @@ use std::process::Output;
 
 use common::{TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
-use easd::wbxml::tag::{airsync, folder_hierarchy as fh};
+use easd::wbxml::tag::{airsync, folder_hierarchy as fh, item_estimate as ie};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -132,6 +132,30 @@ fn full_sync(
     let (status, key, commands) = sync(device, &key, id, None);
     assert_eq!(status, "1");
     (key, commands)
+}
+
+/// GetItemEstimate for one collection with the device's key and FilterType 0.
+fn estimate(device: &mut TestDevice, id: FolderId, key: &str) -> Option<u64> {
+    let mut doc = Element::new(ie::GET_ITEM_ESTIMATE);
+    let c = doc
+        .push(Element::new(ie::COLLECTIONS))
+        .push(Element::new(ie::COLLECTION));
+    c.push_text(airsync::SYNC_KEY, key)
+        .push_text(ie::COLLECTION_ID, id.to_string());
+    c.push(Element::new(airsync::OPTIONS))
+        .push_text(airsync::FILTER_TYPE, "0");
+    let response = device.command("GetItemEstimate", Some(&doc));
+    assert_eq!(response.status(), 200);
+    let answer = response
+        .doc()
+        .child(ie::RESPONSE)
+        .cloned()
+        .expect("Response");
+    assert_eq!(answer.child_text(ie::STATUS).as_deref(), Some("1"));
+    answer
+        .child(ie::COLLECTION)
+        .and_then(|c| c.child_text(ie::ESTIMATE))
+        .map(|e| e.parse().expect("a number"))
 }
 
 #[test]
@@ -366,6 +390,25 @@ fn default_mail_folders_hide_user_folders_from_that_device_only() {
     assert!(all.iter().any(|(_, name)| name == "Projects"));
     assert!(all.iter().any(|(_, name)| name == "Later"));
 
+    // folders=default on another device hides user-created folders of every kind.
+    let contacts = store
+        .create_folder(alice, None, "Club", FolderType::UserContacts)
+        .unwrap();
+    let mut third = server.device(ALICE, "third");
+    let (_, _, all) = folder_sync(&mut third, "0");
+    assert!(all.iter().any(|(id, _)| *id == contacts.id.to_string()));
+    let out = server.easd(&["device", "set", ALICE, "third", "folders", "default"]);
+    assert!(out.status.success());
+    let (_, _, visible) = folder_sync(&mut third, "0");
+    let names: Vec<&str> = visible.iter().map(|(_, name)| name.as_str()).collect();
+    assert!(
+        names.contains(&"Inbox") && names.contains(&"Contacts"),
+        "{names:?}"
+    );
+    for hidden in ["Club", "Projects", "Later"] {
+        assert!(!names.contains(&hidden), "{hidden} shown: {names:?}");
+    }
+
     // Back to all: the device fetches the list again and sees the folders.
     let out = server.easd(&["device", "set", ALICE, "phone", "mail-folders", "all"]);
     assert!(out.status.success());
@@ -399,12 +442,16 @@ fn past_mail_caps_the_filter_type_of_that_device() {
     let (_, _, commands) = sync(&mut phone, &key, inbox, Some("1"));
     assert!(commands.is_empty(), "{commands:?}");
 
-    // A fresh device with the same cap gets only the recent message.
+    // A fresh device with the same cap gets only the recent message, and its estimate
+    // counts only that one.
     let mut tablet = server.device(ALICE, "tablet");
     folder_sync(&mut tablet, "0");
     let out = server.easd(&["device", "set", ALICE, "tablet", "past-mail", "3d"]);
     assert!(out.status.success());
-    let (_, commands) = full_sync(&mut tablet, inbox, Some("0"));
+    let (status, key, _) = sync(&mut tablet, "0", inbox, Some("0"));
+    assert_eq!(status, "1");
+    assert_eq!(estimate(&mut tablet, inbox, &key), Some(1));
+    let (_, _, commands) = sync(&mut tablet, &key, inbox, None);
     assert_eq!(commands, [(airsync::ADD, new.to_string())]);
     // Another device without a cap is unaffected.
     let mut other = server.device(ALICE, "other");
