@@ -13,6 +13,28 @@ pub fn iso_date(unix: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
 }
 
+/// `26 Nov 2026 17:00:57 +0000` (RFC 5322; the optional weekday left out).
+pub fn rfc5322_date(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // `yyyy-mm-dd hh:mm:ss`
+    let iso = crate::clock::iso_date(unix);
+    let (date, time) = iso.split_once(' ').unwrap_or((&iso, "00:00:00"));
+    let mut parts = date.splitn(3, '-');
+    let year = parts.next().unwrap_or("1970");
+    let month = parts
+        .next()
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .unwrap_or(&"Jan");
+    let day = parts
+        .next()
+        .and_then(|d| d.parse::<u32>().ok())
+        .unwrap_or(1);
+    format!("{day} {month} {year} {time} +0000")
+}
+
 /// (year, month, day, hour, minute, second) of a Unix time, UTC.
 fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = unix.div_euclid(86_400);

@@ -22,6 +22,7 @@ pub mod eas;
 pub mod http;
 pub mod mail_submit;
 pub mod mime;
+pub mod oof;
 pub mod push;
 pub mod server;
 pub mod store;

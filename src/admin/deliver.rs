@@ -8,6 +8,9 @@
 //! A leading mbox `From ` line (pipe flag `F`) is dropped; everything else — including any
 //! `Return-Path:`/`Delivered-To:` the MTA added — is kept byte for byte.
 //!
+//! While the recipient's out-of-office is on (Settings Oof), the sender gets one automatic
+//! reply per period (see `crate::oof`); pass the envelope sender with `--sender ${sender}`.
+//!
 //! Exit codes: 0 delivered; 65 empty or oversized message (bounce); 67 unknown recipient
 //! (bounce); 73 no such folder (bounce); 75 anything transient — database busy or locked,
 //! disk full, unreadable input, a database that is missing or cannot be opened — so the
@@ -35,6 +38,10 @@ pub struct DeliverArgs {
     /// INBOX, Sent, Trash, Spam… name the default folders); default Inbox
     #[argh(option)]
     folder: Option<String>,
+    /// the envelope sender (Postfix: ${sender}); an out-of-office reply goes there (default:
+    /// the Return-Path header, else From)
+    #[argh(option)]
+    sender: Option<String>,
 }
 
 pub fn run(config: &Config, args: DeliverArgs) -> i32 {
@@ -97,9 +104,33 @@ pub fn run(config: &Config, args: DeliverArgs) -> i32 {
         Ok(_) => {
             // Committed: phones waiting in Ping or a hanging Sync hear of it now.
             crate::push::notify(config.notify, &user.email);
+            out_of_office(config, &store, &user, &raw, args.sender.as_deref());
             exit::OK
         }
         Err(e) => failure(&e),
+    }
+}
+
+/// Sends the user's out-of-office reply if one is due. The message is delivered already, so
+/// a failure here is reported on standard error (the MTA logs it) and changes no exit code.
+fn out_of_office(config: &Config, store: &Store, user: &User, raw: &[u8], sender: Option<&str>) {
+    let outcome = crate::oof::answer(
+        store,
+        user,
+        raw,
+        sender,
+        &config.submission_command,
+        Some(config.notify),
+    );
+    match outcome {
+        Ok(crate::oof::Outcome::Replied(to)) => {
+            eprintln!("easd: out-of-office reply from {} sent to {to}", user.email);
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "easd: out-of-office reply from {} not sent: {e}",
+            user.email
+        ),
     }
 }
 

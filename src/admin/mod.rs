@@ -1,4 +1,4 @@
-//! The `easd` command line (argh): `serve`, account management and the WBXML tools. Every
+//! The `easd` command line (argh): `serve`, account and device management and the WBXML tools. Every
 //! subcommand lives in its own module; this one parses the global options, loads the
 //! configuration and maps failures to sysexits-style exit codes.
 
@@ -6,6 +6,7 @@ mod backup;
 mod cert;
 mod config_cmd;
 mod deliver;
+pub mod device;
 mod doctor;
 mod import;
 mod serve;
@@ -56,6 +57,7 @@ pub enum Command {
     Restore(backup::RestoreArgs),
     Doctor(doctor::DoctorArgs),
     Deliver(deliver::DeliverArgs),
+    Device(device::DeviceArgs),
     Import(import::ImportArgs),
     Config(config_cmd::ConfigArgs),
 }
@@ -92,6 +94,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Backup(args) => backup::run_backup(&config, args),
         Command::Restore(args) => backup::run_restore(&config, args),
         Command::Deliver(args) => deliver::run(&config, args),
+        Command::Device(args) => device::run(&config, args),
         Command::Import(args) => import::run(&config, args),
         Command::Config(args) => config_cmd::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,

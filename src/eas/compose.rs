@@ -34,6 +34,7 @@ use log::{info, warn};
 use mail_parser::MessageParser;
 
 use super::{CommandError, ProtocolVersion, Reply, Request};
+use crate::clock::rfc5322_date;
 use crate::mail_submit;
 use crate::mime::{self, BodyKind, Mailbox};
 use crate::server::query::QueryParam;
@@ -634,28 +635,6 @@ fn user_mailbox(user: &User) -> String {
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
     format!("=?UTF-8?B?{encoded}?= <{}>", user.email)
-}
-
-/// `26 Nov 2026 17:00:57 +0000` (RFC 5322; the optional weekday left out).
-fn rfc5322_date(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    // `yyyy-mm-dd hh:mm:ss`
-    let iso = crate::clock::iso_date(unix);
-    let (date, time) = iso.split_once(' ').unwrap_or((&iso, "00:00:00"));
-    let mut parts = date.splitn(3, '-');
-    let year = parts.next().unwrap_or("1970");
-    let month = parts
-        .next()
-        .and_then(|m| m.parse::<usize>().ok())
-        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
-        .unwrap_or(&"Jan");
-    let day = parts
-        .next()
-        .and_then(|d| d.parse::<u32>().ok())
-        .unwrap_or(1);
-    format!("{day} {month} {year} {time} +0000")
 }
 
 /// The original's text under an attribution line, each line quoted with `> `.

@@ -2,8 +2,10 @@
 //! hierarchy sync key. Keys live in the store's sync state under the collection "" so that a
 //! device repeating its previous key (its last answer was lost) is answered again, not reset.
 
-use super::{CommandError, Reply, Request};
-use crate::store::{Folder, FolderChange, KeyMatch};
+use std::collections::HashSet;
+
+use super::{device_view, CommandError, Reply, Request};
+use crate::store::{Folder, FolderChange, FolderId, KeyMatch};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
 /// The sync-state collection name of the folder hierarchy.
@@ -56,6 +58,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
             .collect(),
         Some(seq) => store.folder_changes_since(user, seq)?,
     };
+    let changes = without_hidden(
+        changes,
+        &device_view::hidden_folders(store, user, request.device)?,
+    );
 
     // Nothing new for a device that is up to date: keep its key and write nothing.
     let key = match from_key {
@@ -83,6 +89,24 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         }
     }
     Ok(Reply::Document(doc))
+}
+
+/// The changes as this device may see them (per-device folder settings): a hidden folder
+/// is not added, and one that became hidden (moved under a hidden folder) is deleted.
+fn without_hidden(changes: Vec<FolderChange>, hidden: &HashSet<FolderId>) -> Vec<FolderChange> {
+    if hidden.is_empty() {
+        return changes;
+    }
+    changes
+        .into_iter()
+        .filter_map(|change| match change {
+            FolderChange::Added(folder) if hidden.contains(&folder.id) => None,
+            FolderChange::Updated(folder) if hidden.contains(&folder.id) => {
+                Some(FolderChange::Deleted(folder.id))
+            }
+            other => Some(other),
+        })
+        .collect()
 }
 
 fn folder_element(tag: crate::wbxml::Tag, folder: &Folder) -> Element {

@@ -87,6 +87,13 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
         Ok(id) => store.folder(user, id)?,
         Err(_) => None,
     };
+    // A folder hidden from this device by its settings is as unknown as a missing one.
+    let folder = match folder {
+        Some(f) if super::device_view::folder_visible(store, user, request.device, f.id)? => {
+            Some(f)
+        }
+        _ => None,
+    };
     let class = folder
         .as_ref()
         .and_then(|f| ItemClass::for_folder_type(f.folder_type));
@@ -158,7 +165,15 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
         folder: folder.id,
         since,
         old_cutoff: state.cutoff,
-        new_cutoff: window_cutoff(state.options.filter_type, now()),
+        new_cutoff: window_cutoff(
+            super::device_view::effective_filter(
+                store,
+                request.device,
+                class,
+                state.options.filter_type,
+            )?,
+            now(),
+        ),
         limit: usize::MAX,
     };
     let count = engine::count_changes(&context, adapter_for(class), &cursor)?;

@@ -4,6 +4,7 @@
 //! element; only failures of the store come back as [`CommandError`], which becomes HTTP 500.
 
 mod compose;
+pub mod device_view;
 pub mod folder_create;
 pub mod folder_delete;
 pub mod folder_sync;
@@ -15,6 +16,7 @@ pub mod item_operations;
 pub mod move_items;
 pub mod ping;
 pub mod send_mail;
+pub mod settings;
 pub mod smart_forward;
 pub mod smart_reply;
 pub mod sync;
@@ -171,6 +173,7 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::FolderDelete,
     Command::MoveItems,
     Command::GetItemEstimate,
+    Command::Settings,
     Command::Ping,
     Command::ItemOperations,
     Command::GetAttachment,
@@ -195,6 +198,7 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::FolderDelete => Some(folder_delete::handle(request)),
         Command::MoveItems => Some(move_items::handle(request)),
         Command::GetItemEstimate => Some(get_item_estimate::handle(request)),
+        Command::Settings => Some(settings::handle(request)),
         Command::Ping => Some(ping::handle(request)),
         Command::ItemOperations => Some(item_operations::handle(request)),
         Command::GetAttachment => Some(get_attachment::handle(request)),

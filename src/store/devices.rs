@@ -205,6 +205,12 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Forgets every device of every user (the database reset of `easd device reset-all`);
+    /// returns how many there were.
+    pub fn delete_all_devices(&self) -> Result<usize, StoreError> {
+        Ok(self.conn.execute("DELETE FROM devices", [])?)
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,13 @@
 
 pub mod accounts;
 pub mod conversations;
+pub mod device_settings;
 pub mod devices;
 pub mod folders;
 pub mod items;
 pub mod lock;
 pub mod mail;
+pub mod oof;
 pub mod schema;
 pub mod sent_mail;
 pub mod settings;
@@ -23,6 +25,7 @@ pub mod sync_items;
 pub mod sync_state;
 
 pub use accounts::{hash_password, verify_password, User, UserId};
+pub use device_settings::{DeviceInformation, DeviceSettings};
 pub use devices::{Device, DeviceSeen};
 pub use folders::{Folder, FolderChange, FolderId, FolderType};
 pub use items::{ChangeKind, Item, ItemChange, ItemChanges, ItemClass, ItemId};

@@ -148,6 +148,29 @@
 //!   still there, and moves renumber items)
 //! - `created` INTEGER NOT NULL
 
+//!
+//! # Version 4: devices and Settings
+//!
+//! **`devices`** gains what the device tells in Settings DeviceInformation (and, 14.1+,
+//! Provision): `model`, `imei`, `friendly_name`, `os`, `os_language`, `phone_number`,
+//! `mobile_operator`, `user_agent_info` TEXT NOT NULL DEFAULT `''`; and `recovery_password`
+//! TEXT NULL (Settings DevicePassword, kept as given so the administrator can read it out).
+//!
+//! **`device_settings`** — the administrator's per-device settings (`easd device set`).
+//! - `device` → `devices(id)` CASCADE; `key` TEXT; `value` TEXT — PRIMARY KEY (`device`,
+//!   `key`), WITHOUT ROWID; an absent key has its default (see `store::device_settings`)
+//!
+//! **`oof`** — a user's out-of-office settings (Settings Oof Set).
+//! - `user_id` PRIMARY KEY → `users(id)` CASCADE; `state` INTEGER (0 off, 1 on, 2 scheduled);
+//!   `start_time`, `end_time` INTEGER NULL (Unix seconds, for state 2)
+//! - for each audience (`internal_`, `known_` = known external, `unknown_` = unknown external):
+//!   `…enabled` INTEGER, `…reply` TEXT, `…body_type` TEXT (`Text` or `HTML`)
+//! - `updated` INTEGER
+//!
+//! **`oof_replied`** — senders already answered in the current out-of-office period; emptied
+//! by every Oof Set. `user_id` → `users(id)` CASCADE, `sender` TEXT (lower-case address),
+//! `sent` INTEGER — PRIMARY KEY (`user_id`, `sender`), WITHOUT ROWID
+
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::StoreError;
@@ -358,8 +381,54 @@ CREATE TABLE sync_client_ids (
 ) WITHOUT ROWID;
 ";
 
+/// Device management and Settings: what devices tell about themselves (Settings
+/// DeviceInformation), their recovery password (Settings DevicePassword), the administrator's
+/// per-device settings, and each user's out-of-office state with the senders already answered.
+const DEVICES_AND_SETTINGS: &str = "
+ALTER TABLE devices ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN imei TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN friendly_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN os TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN os_language TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN phone_number TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN mobile_operator TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN user_agent_info TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN recovery_password TEXT;
+
+CREATE TABLE device_settings (
+    device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (device, key)
+) WITHOUT ROWID;
+
+CREATE TABLE oof (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    state INTEGER NOT NULL,
+    start_time INTEGER,
+    end_time INTEGER,
+    internal_enabled INTEGER NOT NULL,
+    internal_reply TEXT NOT NULL,
+    internal_body_type TEXT NOT NULL,
+    known_enabled INTEGER NOT NULL,
+    known_reply TEXT NOT NULL,
+    known_body_type TEXT NOT NULL,
+    unknown_enabled INTEGER NOT NULL,
+    unknown_reply TEXT NOT NULL,
+    unknown_body_type TEXT NOT NULL,
+    updated INTEGER NOT NULL
+);
+
+CREATE TABLE oof_replied (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    sender TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    PRIMARY KEY (user_id, sender)
+) WITHOUT ROWID;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -426,6 +495,7 @@ mod tests {
             table_names(&conn),
             [
                 "attachments",
+                "device_settings",
                 "devices",
                 "domains",
                 "folder_tombstones",
@@ -435,6 +505,8 @@ mod tests {
                 "message_blobs",
                 "message_bodies",
                 "messages",
+                "oof",
+                "oof_replied",
                 "settings",
                 "sync_client_ids",
                 "sync_states",

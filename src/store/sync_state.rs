@@ -205,6 +205,19 @@ impl Store {
         Ok(key)
     }
 
+    /// Every collection the device keeps a sync state for: (collection, current key, time of
+    /// the last change of state), ordered by collection (`""`, the hierarchy, first).
+    pub fn sync_states_of(&self, device: i64) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT collection, sync_key, updated FROM sync_states WHERE device = ?1
+             ORDER BY length(collection), collection",
+        )?;
+        let states = statement
+            .query_map([device], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(states)
+    }
+
     /// Forgets the sync state of one collection on a device.
     pub fn reset_sync_state(&self, device: i64, collection: &str) -> Result<(), StoreError> {
         self.conn.execute(

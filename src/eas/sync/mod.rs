@@ -186,6 +186,15 @@ fn sync_collection(
         Ok(id) => store.folder(user, id)?,
         Err(_) => None,
     };
+    // A folder hidden from this device by its settings is as unknown to it as a deleted one.
+    let folder = match folder {
+        Some(folder)
+            if crate::eas::device_view::folder_visible(store, user, request.device, folder.id)? =>
+        {
+            Some(folder)
+        }
+        _ => None,
+    };
     let Some(folder) = folder else {
         return fail(answer, &wanted.sync_key, status::HIERARCHY_CHANGED);
     };
@@ -251,8 +260,14 @@ fn sync_collection(
 
     // Whole hours, so that a window sliding with the clock does not make every request a
     // change of state.
-    let new_cutoff = filter_seconds(state.options.filter_type)
-        .map(|span| (now() - span).div_euclid(3600) * 3600);
+    // The device's "past-mail" setting narrows the window it asked for.
+    let filter = crate::eas::device_view::effective_filter(
+        store,
+        request.device,
+        class,
+        state.options.filter_type,
+    )?;
+    let new_cutoff = filter_seconds(filter).map(|span| (now() - span).div_euclid(3600) * 3600);
     let changes = if !wanted.get_changes {
         engine::ServerChanges {
             next_seq: since,
