@@ -478,31 +478,15 @@ fn empty_folder_contents(request: &Request, operation: &Element) -> Result<Eleme
             .push_text(airsync::COLLECTION_ID, collection_id);
         return Ok(answer);
     };
-    for item in request.store.items_in_window(user, folder.id, None)? {
-        match request.store.delete_item(user, item.id) {
-            Ok(()) => request.note_change(),
-            Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     let delete_subfolders = operation
         .child(io::OPTIONS)
         .is_some_and(|o| o.child(io::DELETE_SUB_FOLDERS).is_some());
-    if delete_subfolders {
-        let children: Vec<_> = request
-            .store
-            .folders_of(user)?
-            .into_iter()
-            .filter(|f| f.parent_id == Some(folder.id))
-            .collect();
-        for child in children {
-            match request.store.delete_folder(user, child.id) {
-                Ok(()) => request.note_change(),
-                // A default folder (or one holding one) stays.
-                Err(StoreError::NotFound(_)) | Err(StoreError::Invalid(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+    // One transaction: a failure leaves the folder as it was, never half emptied.
+    let (items, folders) = request
+        .store
+        .empty_folder(user, folder.id, delete_subfolders)?;
+    if items + folders > 0 {
+        request.note_change();
     }
     answer
         .push_text(io::STATUS, status::SUCCESS)

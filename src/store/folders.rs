@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{is_unique_violation, Store, StoreError, UserId};
 
@@ -469,52 +469,7 @@ impl Store {
     /// cannot be deleted ([`StoreError::Invalid`]).
     pub fn delete_folder(&self, user: UserId, id: FolderId) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
-        let folder = folder_of_user(&tx, user, id)?
-            .ok_or_else(|| StoreError::NotFound(format!("folder {id}")))?;
-        if folder.special {
-            return Err(StoreError::Invalid(format!(
-                "the default folder {:?} cannot be deleted",
-                folder.name
-            )));
-        }
-        // The subtree, deepest first, so tombstones and deletes go children
-        // before parents.
-        let subtree: Vec<(FolderId, i64, bool)> = {
-            let mut statement = tx.prepare_cached(
-                "WITH RECURSIVE subtree(id, depth) AS (
-                     SELECT ?1, 0
-                     UNION ALL
-                     SELECT f.id, s.depth + 1 FROM folders f JOIN subtree s ON f.parent_id = s.id)
-                 SELECT f.id, f.created_seq, f.special
-                 FROM subtree s JOIN folders f ON f.id = s.id
-                 ORDER BY s.depth DESC, f.id",
-            )?;
-            let rows =
-                statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        if subtree.iter().any(|&(_, _, special)| special) {
-            return Err(StoreError::Invalid(
-                "the folder contains a default folder".into(),
-            ));
-        }
-        let seq = bump_hierarchy_seq(&tx, user)?;
-        {
-            let mut tombstone = tx.prepare_cached(
-                "INSERT OR REPLACE INTO folder_tombstones (user_id, folder_id, created_seq, seq)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut delete = tx.prepare_cached("DELETE FROM folders WHERE id = ?1")?;
-            let mut forget_sync = tx.prepare_cached(
-                "DELETE FROM sync_states
-                 WHERE collection = ?1 AND device IN (SELECT id FROM devices WHERE user_id = ?2)",
-            )?;
-            for &(folder_id, created_seq, _) in &subtree {
-                tombstone.execute(params![user, folder_id, created_seq, seq])?;
-                delete.execute([folder_id])?;
-                forget_sync.execute(params![folder_id.to_string(), user])?;
-            }
-        }
+        delete_folder_in(&tx, user, id)?;
         tx.commit()?;
         Ok(())
     }
@@ -531,6 +486,60 @@ impl Store {
             params![user, up_to_seq],
         )?)
     }
+}
+
+/// [`Store::delete_folder`] inside the caller's transaction.
+pub(super) fn delete_folder_in(
+    tx: &Transaction<'_>,
+    user: UserId,
+    id: FolderId,
+) -> Result<(), StoreError> {
+    let folder = folder_of_user(tx, user, id)?
+        .ok_or_else(|| StoreError::NotFound(format!("folder {id}")))?;
+    if folder.special {
+        return Err(StoreError::Invalid(format!(
+            "the default folder {:?} cannot be deleted",
+            folder.name
+        )));
+    }
+    // The subtree, deepest first, so tombstones and deletes go children
+    // before parents.
+    let subtree: Vec<(FolderId, i64, bool)> = {
+        let mut statement = tx.prepare_cached(
+            "WITH RECURSIVE subtree(id, depth) AS (
+                 SELECT ?1, 0
+                 UNION ALL
+                 SELECT f.id, s.depth + 1 FROM folders f JOIN subtree s ON f.parent_id = s.id)
+             SELECT f.id, f.created_seq, f.special
+             FROM subtree s JOIN folders f ON f.id = s.id
+             ORDER BY s.depth DESC, f.id",
+        )?;
+        let rows = statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if subtree.iter().any(|&(_, _, special)| special) {
+        return Err(StoreError::Invalid(
+            "the folder contains a default folder".into(),
+        ));
+    }
+    let seq = bump_hierarchy_seq(tx, user)?;
+    {
+        let mut tombstone = tx.prepare_cached(
+            "INSERT OR REPLACE INTO folder_tombstones (user_id, folder_id, created_seq, seq)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut delete = tx.prepare_cached("DELETE FROM folders WHERE id = ?1")?;
+        let mut forget_sync = tx.prepare_cached(
+            "DELETE FROM sync_states
+             WHERE collection = ?1 AND device IN (SELECT id FROM devices WHERE user_id = ?2)",
+        )?;
+        for &(folder_id, created_seq, _) in &subtree {
+            tombstone.execute(params![user, folder_id, created_seq, seq])?;
+            delete.execute([folder_id])?;
+            forget_sync.execute(params![folder_id.to_string(), user])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -372,6 +372,63 @@ impl Store {
         Ok(())
     }
 
+    /// Empties one of the user's folders in one transaction (ItemOperations
+    /// EmptyFolderContents): every item goes, each with its tombstone, and with
+    /// `with_subfolders` every subfolder that is not (and holds no) default folder.
+    /// Returns how many items and folders went; none when the folder is not the user's
+    /// ([`StoreError::NotFound`]).
+    pub fn empty_folder(
+        &self,
+        user: UserId,
+        folder: FolderId,
+        with_subfolders: bool,
+    ) -> Result<(usize, usize), StoreError> {
+        let tx = self.write_transaction()?;
+        let owned: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM folders WHERE id = ?1 AND user_id = ?2)",
+            params![folder, user],
+            |row| row.get(0),
+        )?;
+        if !owned {
+            return Err(StoreError::NotFound(format!("folder {folder}")));
+        }
+        let items: Vec<(ItemId, i64)> = {
+            let mut statement =
+                tx.prepare_cached("SELECT id, created_seq FROM items WHERE folder_id = ?1")?;
+            let rows = statement.query_map([folder], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for &(id, created_seq) in &items {
+            let seq = bump_item_seq(&tx, user, folder, None)?;
+            tx.execute(
+                "INSERT INTO item_tombstones (folder_id, item_id, created_seq, seq)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![folder, id, created_seq, seq],
+            )?;
+            tx.execute("DELETE FROM items WHERE id = ?1", [id])?;
+        }
+        let mut folders = 0;
+        if with_subfolders {
+            let children: Vec<FolderId> = {
+                let mut statement = tx.prepare_cached(
+                    "SELECT id FROM folders WHERE parent_id = ?1 AND user_id = ?2",
+                )?;
+                let rows = statement.query_map(params![folder, user], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for child in children {
+                match super::folders::delete_folder_in(&tx, user, child) {
+                    Ok(()) => folders += 1,
+                    // A default folder (or one holding one) stays.
+                    Err(StoreError::Invalid(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((items.len(), folders))
+    }
+
     /// Moves an item to another of the user's folders, returning its new id (see the
     /// module comment): a deletion in the source folder and an addition in the target,
     /// in one transaction. The target must hold items of the item's class
@@ -555,6 +612,45 @@ mod tests {
         let exact = f.store.item_changes_since(f.user, f.inbox, 7, 2).unwrap();
         assert!(!exact.more_available);
         assert_eq!(exact.next_seq, 9);
+    }
+
+    #[test]
+    fn emptying_a_folder_leaves_a_tombstone_per_item_and_keeps_others_alone() {
+        let f = fixture();
+        let a = add(&f, f.other, 1);
+        let b = add(&f, f.other, 2);
+        let kept = add(&f, f.inbox, 3);
+        let sub = f
+            .store
+            .create_folder(f.user, Some(f.other), "Sub", FolderType::UserMail)
+            .unwrap();
+        let seen = f.store.folder_item_seq(f.user, f.other).unwrap();
+        assert_eq!(
+            f.store.empty_folder(f.user, f.other, false).unwrap(),
+            (2, 0)
+        );
+        let changes = f
+            .store
+            .item_changes_since(f.user, f.other, seen, 0)
+            .unwrap();
+        let deleted: Vec<ItemId> = changes.changes.iter().map(|c| c.item_id).collect();
+        assert_eq!(deleted, [a.id, b.id]);
+        assert!(changes
+            .changes
+            .iter()
+            .all(|c| c.kind == ChangeKind::Deleted));
+        assert!(f.store.item(f.user, kept.id).unwrap().is_some());
+        assert!(f.store.folder(f.user, sub.id).unwrap().is_some());
+        // With subfolders; a default folder is never among what goes.
+        assert_eq!(f.store.empty_folder(f.user, f.other, true).unwrap(), (0, 1));
+        assert!(f.store.folder(f.user, sub.id).unwrap().is_none());
+        assert_eq!(f.store.empty_folder(f.user, f.inbox, true).unwrap(), (1, 0));
+        // Another user's folder is not found.
+        let other_user = f.store.add_user("b@example.com", "", "pw").unwrap().id;
+        assert!(matches!(
+            f.store.empty_folder(other_user, f.other, true),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[test]
