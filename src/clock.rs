@@ -13,6 +13,16 @@ pub fn iso_date(unix: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
 }
 
+/// `d Mon yyyy hh:mm:ss +0000`, the RFC 5322 date of a message easd writes itself.
+pub fn rfc5322(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d, h, mi, s) = civil(unix);
+    let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
+    format!("{d} {month} {y:04} {h:02}:{mi:02}:{s:02} +0000")
+}
+
 /// (year, month, day, hour, minute, second) of a Unix time, UTC.
 fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = unix.div_euclid(86_400);
@@ -47,5 +57,6 @@ mod tests {
         assert_eq!(iso_date(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(eas_datetime(1_795_000_000), "2026-11-18T11:06:40.000Z");
         assert_eq!(iso_date(-1), "1969-12-31 23:59:59");
+        assert_eq!(rfc5322(1_795_712_457), "26 Nov 2026 17:00:57 +0000");
     }
 }

@@ -6,8 +6,11 @@ mod backup;
 mod cert;
 mod config_cmd;
 mod deliver;
+mod device;
+mod device_wipe;
 mod doctor;
 mod import;
+mod policy;
 mod serve;
 mod user;
 mod wbxml_tool;
@@ -58,6 +61,8 @@ pub enum Command {
     Deliver(deliver::DeliverArgs),
     Import(import::ImportArgs),
     Config(config_cmd::ConfigArgs),
+    Policy(policy::PolicyArgs),
+    Device(device::DeviceArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -94,6 +99,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Deliver(args) => deliver::run(&config, args),
         Command::Import(args) => import::run(&config, args),
         Command::Config(args) => config_cmd::run(&config, args),
+        Command::Policy(args) => policy::run(&config, args),
+        Command::Device(args) => device::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }

@@ -16,6 +16,8 @@ pub mod folders;
 pub mod items;
 pub mod lock;
 pub mod mail;
+pub mod policies;
+pub mod provisioning;
 pub mod schema;
 pub mod sent_mail;
 pub mod settings;
@@ -30,6 +32,8 @@ pub use mail::{
     Filed, Flag, FlagStatus, LastVerb, MailBatch, MessageChange, MessageRecord, NewMessage,
     StoredAttachment, StoredBody,
 };
+pub use policies::PolicyLevel;
+pub use provisioning::{DeviceInformation, Provisioning, WipeStatus};
 pub use sync_state::{KeyMatch, SyncState};
 
 use std::fmt;

@@ -358,8 +358,67 @@ CREATE TABLE sync_client_ids (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 4: security policies per level, and each device's provisioning state,
+/// remote wipe state and DeviceInformation (Provision 14.1+).
+///
+/// **`policy_settings`** — one customised policy setting of one level.
+/// - `level` TEXT NOT NULL — `global`, `domain`, `user` or `device`
+/// - `scope` TEXT NOT NULL — `""` (global), the domain name, the user's e-mail address, or
+///   the client DeviceId (lower-case names; the DeviceId as the client sends it)
+/// - `key` TEXT NOT NULL — the setting's name (`policy::SETTINGS`), `value` TEXT NOT NULL
+/// - `updated` INTEGER NOT NULL; PRIMARY KEY (`level`, `scope`, `key`), WITHOUT ROWID
+///
+/// **`devices`** gains:
+/// - `model`, `imei`, `friendly_name`, `os`, `os_language`, `phone_number`,
+///   `mobile_operator`, `user_agent_info` TEXT NOT NULL DEFAULT '' — DeviceInformation
+/// - `policy_key` INTEGER NULL — the final key of the latest acknowledged policy
+/// - `policy_hash` TEXT NOT NULL DEFAULT '' — `EffectivePolicy::hash` of that policy
+/// - `policy_status` INTEGER NULL — the device's acknowledgment Status (1 applied, 2 partly,
+///   3 not applied, 4 externally managed)
+/// - `provisioned_at` INTEGER NULL — when it acknowledged
+/// - `pending_policy_key` INTEGER NULL, `pending_policy_hash` TEXT NULL — the temporary key
+///   of phase one and the policy it was issued for
+/// - `keyless_asked` INTEGER NOT NULL DEFAULT 0 — 1 once told to provision while sending no
+///   policy key at all (the second such request marks the device non-provisionable)
+/// - `policy_notice` TEXT NOT NULL DEFAULT '' — the last refusal the user was mailed about
+///   (`non-provisionable`, `declined`), so each is mailed once
+/// - `wipe_status` TEXT NOT NULL DEFAULT 'none' — `none`, `waiting`, `wiped`, `unsupported`
+/// - `wipe_account_only` INTEGER NOT NULL DEFAULT 0; `wipe_requested`, `wipe_done` INTEGER NULL
+const V4: &str = "
+CREATE TABLE policy_settings (
+    level TEXT NOT NULL CHECK (level IN ('global', 'domain', 'user', 'device')),
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (level, scope, key)
+) WITHOUT ROWID;
+
+ALTER TABLE devices ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN imei TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN friendly_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN os TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN os_language TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN phone_number TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN mobile_operator TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN user_agent_info TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN policy_key INTEGER;
+ALTER TABLE devices ADD COLUMN policy_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN policy_status INTEGER;
+ALTER TABLE devices ADD COLUMN provisioned_at INTEGER;
+ALTER TABLE devices ADD COLUMN pending_policy_key INTEGER;
+ALTER TABLE devices ADD COLUMN pending_policy_hash TEXT;
+ALTER TABLE devices ADD COLUMN keyless_asked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN policy_notice TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN wipe_status TEXT NOT NULL DEFAULT 'none'
+    CHECK (wipe_status IN ('none', 'waiting', 'wiped', 'unsupported'));
+ALTER TABLE devices ADD COLUMN wipe_account_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN wipe_requested INTEGER;
+ALTER TABLE devices ADD COLUMN wipe_done INTEGER;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -435,6 +494,7 @@ mod tests {
                 "message_blobs",
                 "message_bodies",
                 "messages",
+                "policy_settings",
                 "settings",
                 "sync_client_ids",
                 "sync_states",
