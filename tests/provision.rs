@@ -215,6 +215,23 @@ fn the_neutral_default_lets_keyless_devices_in_and_provisions_the_neutral_doc() 
     assert_eq!(folder_sync_status(&mut phone), "1");
     let show = easd_ok(&server, &["policy", "show"]);
     assert!(show.contains("neutral: nothing is enforced"), "{show}");
+
+    // What is not a proper request gets the Provision and Policy Status codes.
+    let response = phone.command("Provision", None);
+    assert_eq!(
+        response.doc().child_text(prov::STATUS).as_deref(),
+        Some("2")
+    );
+    let response = phone.command("Provision", Some(&provision_request("bogus", None)));
+    let policy = answered_policy(response.doc());
+    assert_eq!(policy.child_text(prov::STATUS).as_deref(), Some("3"));
+    assert!(policy.child(prov::POLICY_KEY).is_none());
+    let response = phone.command(
+        "Provision",
+        Some(&provision_request(EAS, Some(("4242", "1")))),
+    );
+    let policy = answered_policy(response.doc());
+    assert_eq!(policy.child_text(prov::STATUS).as_deref(), Some("5"));
 }
 
 #[test]
