@@ -527,6 +527,9 @@ fn policies_inherit_over_four_levels_and_inherit_reverts() {
     assert_eq!(out.status.code(), Some(67), "{out:?}");
     let help = server.easd(&["policy", "--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("MaxEmailHTMLBodyTruncationSize"));
+    let keys = easd_ok(&server, &["policy", "keys"]);
+    assert!(keys.contains("AllowBluetooth"), "{keys}");
+    assert!(keys.contains("0|1|2"), "{keys}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `easd policy show|set|inherit`: the security policy at its four levels (global, domain,
+//! `easd policy show|set|inherit|keys`: the security policy at its four levels (global, domain,
 //! user, device). A level inherits every setting from the one above until it is customised;
 //! `inherit` removes a level's customisation (one setting or all of them). `show` prints every
 //! setting, its effective value at that level and the level it comes from.
@@ -18,7 +18,7 @@ use crate::store::{PolicyLevel, Store, StoreError};
     note = "Levels: --global (the default), --domain D, --user EMAIL, --device ID (add --user to \
 pick the owner when several users have that DeviceId). A level inherits from the one above until a \
 setting is set there; `inherit` reverts it. Nothing is enforced while every EASProvisionDoc setting \
-has its neutral value.\n\nKeys (case-insensitive; `easd policy show` prints each with its meaning): \
+has its neutral value.\n\nKeys (case-insensitive; `easd policy keys` prints each with its values and meaning): \
 DevicePasswordEnabled AlphanumericDevicePasswordRequired RequireStorageCardEncryption \
 PasswordRecoveryEnabled DocumentBrowseEnabled AttachmentsEnabled MinDevicePasswordLength \
 MaxInactivityTimeDeviceLock MaxDevicePasswordFailedAttempts MaxAttachmentSize \
@@ -32,7 +32,7 @@ RequireEncryptionSMIMEAlgorithm AllowSMIMEEncryptionAlgorithmNegotiation AllowSM
 AllowBrowser AllowConsumerEmail AllowRemoteDesktop AllowInternetSharing \
 UnapprovedInROMApplicationList ApprovedApplicationList allow-non-provisionable refresh-interval \
 max-protocol-version",
-    example = "easd policy set DevicePasswordEnabled 1\n  easd policy set --domain example.com MaxEmailAgeFilter 3\n  easd policy show --user kim@example.com\n  easd policy inherit --device ApplDNQX1234 AllowHTMLEmail"
+    example = "easd policy set DevicePasswordEnabled 1\neasd policy set --domain example.com MaxEmailAgeFilter 3\neasd policy show --user kim@example.com\neasd policy inherit --device ApplDNQX1234 AllowHTMLEmail"
 )]
 pub struct PolicyArgs {
     #[argh(subcommand)]
@@ -45,7 +45,13 @@ enum PolicyAction {
     Show(ShowArgs),
     Set(SetArgs),
     Inherit(InheritArgs),
+    Keys(KeysArgs),
 }
+
+/// list every setting with its values and meaning
+#[derive(FromArgs)]
+#[argh(subcommand, name = "keys")]
+struct KeysArgs {}
 
 /// print every setting, its effective value and the level it comes from
 #[derive(FromArgs)]
@@ -209,6 +215,10 @@ fn target(
 }
 
 pub fn run(config: &Config, args: PolicyArgs) -> i32 {
+    if let PolicyAction::Keys(_) = args.action {
+        print!("{}", policy::keys_help());
+        return exit::OK;
+    }
     let store = match open_store(config) {
         Ok(store) => store,
         Err(code) => return code,
@@ -238,6 +248,7 @@ pub fn run(config: &Config, args: PolicyArgs) -> i32 {
             a.device.as_deref(),
         )
         .and_then(|t| inherit(&store, &t, a.key.as_deref())),
+        PolicyAction::Keys(_) => Ok(()),
     };
     match result {
         Ok(()) => exit::OK,
