@@ -13,26 +13,14 @@ pub fn iso_date(unix: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
 }
 
-/// `26 Nov 2026 17:00:57 +0000` (RFC 5322; the optional weekday left out).
+/// `d Mon yyyy hh:mm:ss +0000`, the RFC 5322 date of a message easd writes itself.
 pub fn rfc5322_date(unix: i64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    // `yyyy-mm-dd hh:mm:ss`
-    let iso = crate::clock::iso_date(unix);
-    let (date, time) = iso.split_once(' ').unwrap_or((&iso, "00:00:00"));
-    let mut parts = date.splitn(3, '-');
-    let year = parts.next().unwrap_or("1970");
-    let month = parts
-        .next()
-        .and_then(|m| m.parse::<usize>().ok())
-        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
-        .unwrap_or(&"Jan");
-    let day = parts
-        .next()
-        .and_then(|d| d.parse::<u32>().ok())
-        .unwrap_or(1);
-    format!("{day} {month} {year} {time} +0000")
+    let (y, mo, d, h, mi, s) = civil(unix);
+    let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
+    format!("{d} {month} {y:04} {h:02}:{mi:02}:{s:02} +0000")
 }
 
 /// (year, month, day, hour, minute, second) of a Unix time, UTC.
@@ -69,5 +57,6 @@ mod tests {
         assert_eq!(iso_date(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(eas_datetime(1_795_000_000), "2026-11-18T11:06:40.000Z");
         assert_eq!(iso_date(-1), "1969-12-31 23:59:59");
+        assert_eq!(rfc5322_date(1_795_712_457), "26 Nov 2026 17:00:57 +0000");
     }
 }

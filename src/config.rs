@@ -42,6 +42,7 @@ pub const KEYS: &[&str] = &[
     "autodiscover-smtp",
     "submission-command",
     "notify",
+    "admin-email",
 ];
 
 /// The start-up settings of one easd process.
@@ -92,6 +93,9 @@ pub struct Config {
     /// `notify`: the loopback UDP address where the server hears change notifications (one
     /// datagram = one user's e-mail address) and where every easd writer sends them.
     pub notify: SocketAddr,
+    /// `admin-email`: the administrator's address, in Cc of the notices easd files into a
+    /// user's Inbox (device refused by the security policy, remote wipe confirmed).
+    pub admin_email: Option<String>,
 }
 
 /// Why the settings could not be loaded.
@@ -248,6 +252,7 @@ impl Config {
             autodiscover_smtp: None,
             submission_command: vec!["/usr/sbin/sendmail".to_string(), "-i".to_string()],
             notify: SocketAddr::from(([127, 0, 0, 1], DEFAULT_NOTIFY_PORT)),
+            admin_email: None,
         }
     }
 
@@ -350,6 +355,7 @@ impl Config {
             "autodiscover-smtp" => self.autodiscover_smtp = parse_protocol("SMTP", value)?,
             "submission-command" => self.submission_command = parse_command(value)?,
             "notify" => self.notify = parse_notify(value)?,
+            "admin-email" => self.admin_email = Some(parse_admin_email(value)?),
             other => return Err(format!("{other} has no handler")),
         }
         Ok(())
@@ -405,6 +411,21 @@ impl Config {
     /// The ActiveSync endpoint URL that autodiscover hands out.
     pub fn mobilesync_url(&self) -> String {
         format!("{}{ACTIVESYNC_PATH}", self.public_base_url())
+    }
+}
+
+/// `admin-email`: one plain address, `local@domain`.
+fn parse_admin_email(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let valid = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+    }) && !value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(format!("{value:?} is not an e-mail address"))
     }
 }
 

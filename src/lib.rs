@@ -12,6 +12,8 @@
 //! - [`admin`]: the `easd` command line.
 //! - [`config`]: start-up settings (`/etc/easd/easd.conf`).
 //! - [`clock`]: Unix seconds to the date forms EAS and the CLI print.
+//! - [`policy`]: the MS-ASPROV security policy settings, inheritance and provision documents.
+//! - [`notice`]: the explanatory e-mails easd files into a user's Inbox (refusals, wipes).
 //! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
 
 pub mod admin;
@@ -22,7 +24,9 @@ pub mod eas;
 pub mod http;
 pub mod mail_submit;
 pub mod mime;
+pub mod notice;
 pub mod oof;
+pub mod policy;
 pub mod push;
 pub mod server;
 pub mod store;

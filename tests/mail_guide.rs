@@ -103,11 +103,12 @@ fn the_delivery_lines_for_postfix_fetchmail_and_procmail_file_mail() {
     let easd = easd_here(&server);
 
     // Postfix pipe(8): argv=… with ${recipient} expanded by Postfix, no shell.
-    let pipe = guide_line("argv=/usr/bin/easd deliver ${recipient}");
+    let pipe = guide_line("argv=/usr/bin/easd deliver");
     let argv = pipe.split("argv=").nth(1).expect("argv");
     let run = |recipient: &str, subject: &str| {
         let words = argv
             .replace("/usr/bin/easd", &easd)
+            .replace("${sender}", "carol@example.net")
             .replace("${recipient}", recipient);
         let mut words = words.split_whitespace();
         let program = words.next().expect("program");

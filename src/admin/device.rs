@@ -1,6 +1,6 @@
 //! `easd device list|show|delete|reset-all|set`: the devices (phones, tablets, Outlook) that
 //! sync with easd, what they reported about themselves, their per-device settings and their
-//! sync states. Deleting a device forgets its sync state only (the user's data stays): it
+//! sync states, and their remote wipe (`wipe`, in [`super::device_wipe`]). Deleting a device forgets its sync state only (the user's data stays): it
 //! syncs everything again at its next request, as after the reference guide's Delete Device.
 //!
 //! Exit codes: 0 done; 64 usage (reset-all without --yes); 65 unknown device or an invalid
@@ -8,12 +8,12 @@
 
 use argh::FromArgs;
 
-use super::{exit, open_store};
+use super::{device_wipe, exit, open_store};
 use crate::clock::iso_date;
 use crate::config::Config;
 use crate::eas::folder_sync::HIERARCHY;
 use crate::store::device_settings::{setting_spec, DEVICE_SETTINGS};
-use crate::store::{Device, Store, StoreError, User};
+use crate::store::{Device, Store, StoreError, User, WipeStatus};
 
 /// manage the devices that sync with easd
 #[derive(FromArgs)]
@@ -31,6 +31,7 @@ enum DeviceAction {
     Delete(DeleteArgs),
     ResetAll(ResetAllArgs),
     Set(SetArgs),
+    Wipe(device_wipe::WipeArgs),
 }
 
 /// list devices: account, device id, model, type, OS, protocol, registered, last sync
@@ -145,6 +146,7 @@ pub fn run(config: &Config, args: DeviceArgs) -> i32 {
         Err(code) => return code,
     };
     let outcome = match args.action {
+        DeviceAction::Wipe(a) => return device_wipe::run(config, a),
         DeviceAction::List(a) => list(&store, &a),
         DeviceAction::Show(a) => show(&store, &a),
         DeviceAction::Delete(a) => delete(&store, &a),
@@ -160,10 +162,33 @@ pub fn run(config: &Config, args: DeviceArgs) -> i32 {
     }
 }
 
-/// The policy status and the remote-wipe status of a device, for the list. Policies and
-/// remote wipe are built on another branch; until they are merged there is nothing to show.
-pub fn policy_and_wipe_status(_device: &Device) -> (String, String) {
-    ("-".to_string(), "-".to_string())
+/// The policy status and the remote-wipe status of a device, as `list` and `show` print them.
+pub fn policy_and_wipe_status(
+    store: &Store,
+    owner: &User,
+    device: &Device,
+) -> Result<(String, String), StoreError> {
+    let effective = store.effective_policy(owner, Some(&device.device_id))?;
+    let state = store.provisioning(device.id)?;
+    let policy = match state.policy_status {
+        _ if state.notice == "non-provisionable" => "refused: does not provision",
+        None if effective.is_neutral() => "not required",
+        None if state.pending_key.is_some() => "pending acknowledgment",
+        None => "not provisioned",
+        Some(4) => "externally managed",
+        Some(2) | Some(3) => "declined",
+        Some(_) if state.policy_hash != effective.hash() => "outdated: provisions again",
+        Some(_) if effective.is_neutral() => "neutral policy",
+        Some(_) => "applied",
+    };
+    let wipe = match state.wipe {
+        WipeStatus::None => "none",
+        WipeStatus::Waiting if state.wipe_account_only => "Waiting (account only)",
+        WipeStatus::Waiting => "Waiting",
+        WipeStatus::Wiped => "Wiped",
+        WipeStatus::Unsupported => "Unsupported",
+    };
+    Ok((policy.to_string(), wipe.to_string()))
 }
 
 fn user(store: &Store, email: &str) -> Result<User, Failure> {
@@ -224,7 +249,7 @@ fn list(store: &Store, args: &ListArgs) -> Result<(), Failure> {
             continue;
         }
         let info = store.device_information(device.id)?;
-        let (policy, wipe) = policy_and_wipe_status(&device);
+        let (policy, wipe) = policy_and_wipe_status(store, &owner, &device)?;
         rows.push(vec![
             owner.email.clone(),
             device.device_id.clone(),
@@ -269,7 +294,7 @@ fn show(store: &Store, args: &ShowArgs) -> Result<(), Failure> {
     let owner = user(store, &args.email)?;
     let device = device(store, &owner, &args.device_id)?;
     let info = store.device_information(device.id)?;
-    let (policy, wipe) = policy_and_wipe_status(&device);
+    let (policy, wipe) = policy_and_wipe_status(store, &owner, &device)?;
     let line = |label: &str, value: &str| println!("{label:<20}{}", or_dash(value));
     line("account", &owner.email);
     line("device id", &device.device_id);

@@ -7,8 +7,10 @@ mod cert;
 mod config_cmd;
 mod deliver;
 pub mod device;
+mod device_wipe;
 mod doctor;
 mod import;
+mod policy;
 mod serve;
 mod user;
 mod wbxml_tool;
@@ -60,6 +62,7 @@ pub enum Command {
     Device(device::DeviceArgs),
     Import(import::ImportArgs),
     Config(config_cmd::ConfigArgs),
+    Policy(policy::PolicyArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Device(args) => device::run(&config, args),
         Command::Import(args) => import::run(&config, args),
         Command::Config(args) => config_cmd::run(&config, args),
+        Command::Policy(args) => policy::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }

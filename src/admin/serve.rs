@@ -215,6 +215,7 @@ fn serve_with(
         autodiscover: AutodiscoverSettings::from_config(&config),
         submission_command: config.submission_command.clone(),
         notify: Some(config.notify),
+        admin_email: config.admin_email.clone(),
     };
     let loop_server = Arc::clone(&tiny);
     let request_loop = std::thread::Builder::new()

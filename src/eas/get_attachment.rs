@@ -1,7 +1,8 @@
 //! GetAttachment (MS-ASCMD 2.2.1.7, protocol 2.5 and 12.x): `AttachmentName=item:position`
 //! (the name Sync writes in the 2.5 AttName and the 12.x FileReference) answers HTTP 200 with
 //! the attachment's Content-Type and its decoded bytes. An attachment that does not exist,
-//! or is not the caller's, is HTTP 500, as MS-ASCMD prescribes for a deleted attachment.
+//! or is not the caller's, is HTTP 500, as MS-ASCMD prescribes for a deleted attachment; one
+//! the security policy withholds (AttachmentsEnabled=0, over MaxAttachmentSize) is HTTP 403.
 
 use super::{CommandError, Piece, Reply, Request};
 use crate::server::query::QueryParam;
@@ -22,6 +23,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let Some(attachment) = attachment else {
         return Ok(Reply::HttpStatus(500));
     };
+    // The security policy withholds attachments (AttachmentsEnabled=0, MaxAttachmentSize).
+    if !request.policy.allows_attachment(attachment.part.size) {
+        return Ok(Reply::HttpStatus(403));
+    }
     let body = Piece::Stored {
         user: request.user.id,
         item,

@@ -155,11 +155,13 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
     if let Some(filter) = wanted.filter_type {
         state.options.filter_type = filter;
     }
+    state.options.capped_by(request.policy, class);
     let context = ReadContext {
         store,
         user,
         version: request.version,
         options: &state.options,
+        policy: request.policy,
     };
     let cursor = engine::Cursor {
         folder: folder.id,

@@ -26,8 +26,12 @@ mod status {
     pub const NOT_FOUND: &str = "6";
     pub const BAD_RANGE: &str = "8";
     pub const STORE_NOT_SUPPORTED: &str = "9";
+    /// "The requested data size is too large": over the policy's MaxAttachmentSize.
+    pub const TOO_LARGE: &str = "11";
     pub const CONVERSION_FAILED: &str = "14";
     pub const BAD_ATTACHMENT: &str = "15";
+    /// "Access to the resource is denied": the policy's AttachmentsEnabled is 0.
+    pub const ACCESS_DENIED: &str = "16";
 }
 
 /// The media type of a multipart answer (MS-ASCMD 2.2.2.9).
@@ -323,6 +327,16 @@ fn fetch_attachment(
         return Ok(());
     };
     let total = attachment.part.size;
+    if !request.policy.allows_attachment(total) {
+        let code = if request.policy.allows_attachment(0) {
+            status::TOO_LARGE
+        } else {
+            status::ACCESS_DENIED
+        };
+        answer.push_text(io::STATUS, code);
+        answer.push_text(base::FILE_REFERENCE, reference);
+        return Ok(());
+    }
     let (skip, length) = match range {
         Some((start, _)) if start >= total => {
             answer.push_text(io::STATUS, status::BAD_RANGE);
@@ -380,11 +394,12 @@ fn fetch_item(
         answer.push(ids);
         return Ok(());
     };
-    let Some(parsed_options) = parse_options(options) else {
+    let Some(mut parsed_options) = parse_options(options) else {
         answer.push_text(io::STATUS, status::PROTOCOL_ERROR);
         answer.push(ids);
         return Ok(());
     };
+    parsed_options.capped_by(request.policy, item.class);
     let record = match adapter_for(item.class) {
         Some(adapter) => {
             let context = ReadContext {
@@ -392,6 +407,7 @@ fn fetch_item(
                 user,
                 version: request.version,
                 options: &parsed_options,
+                policy: request.policy,
             };
             adapter
                 .read(&context, item.id)?

@@ -15,6 +15,8 @@ mod hierarchy;
 pub mod item_operations;
 pub mod move_items;
 pub mod ping;
+pub mod policy_gate;
+pub mod provision;
 pub mod send_mail;
 pub mod settings;
 pub mod smart_forward;
@@ -26,6 +28,7 @@ pub use version::ProtocolVersion;
 
 use std::cell::Cell;
 
+use crate::policy::EffectivePolicy;
 use crate::server::query::{Command, EasQuery};
 use crate::store::{Device, Store, StoreError, User};
 use crate::wbxml::Element;
@@ -50,6 +53,11 @@ pub struct Request<'a> {
     pub changed: Cell<bool>,
     /// Where change notifications go (config `notify`), for [`Request::notify_user`].
     pub notify: Option<std::net::SocketAddr>,
+    /// The security policy in force for this user and device (after inheritance); commands
+    /// cap what they send by it (FilterType, bodies, HTML, attachments).
+    pub policy: &'a EffectivePolicy,
+    /// The administrator's address (config `admin-email`), Cc of the notices easd files.
+    pub admin_email: Option<&'a str>,
 }
 
 impl Request<'_> {
@@ -176,6 +184,7 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::Settings,
     Command::Ping,
     Command::ItemOperations,
+    Command::Provision,
     Command::GetAttachment,
     Command::SendMail,
     Command::SmartForward,
@@ -201,6 +210,7 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::Settings => Some(settings::handle(request)),
         Command::Ping => Some(ping::handle(request)),
         Command::ItemOperations => Some(item_operations::handle(request)),
+        Command::Provision => Some(provision::handle(request)),
         Command::GetAttachment => Some(get_attachment::handle(request)),
         Command::SendMail => Some(send_mail::handle(request)),
         Command::SmartForward => Some(smart_forward::handle(request)),

@@ -37,12 +37,13 @@ impl Answer {
         Answer::status(401).header("WWW-Authenticate", "Basic realm=\"easd\"")
     }
 
-    /// The answer to OPTIONS on the EAS endpoint: what versions and commands easd offers.
-    pub fn options() -> Answer {
+    /// The answer to OPTIONS on the EAS endpoint: what versions (`versions`, the
+    /// `MS-ASProtocolVersions` value the policy allows) and commands easd offers.
+    pub fn options(versions: &str) -> Answer {
         Answer::eas_empty()
             .header("Allow", "OPTIONS,POST")
             .header("Public", "OPTIONS,POST")
-            .header("MS-ASProtocolVersions", &ProtocolVersion::header_list())
+            .header("MS-ASProtocolVersions", versions)
             .header("MS-ASProtocolCommands", &eas::commands_header())
     }
 

@@ -40,6 +40,8 @@ pub struct BackendSettings {
     pub notify: Option<std::net::SocketAddr>,
     /// The outgoing-mail program and its first arguments (config `submission-command`).
     pub submission_command: Vec<String>,
+    /// The administrator's address (config `admin-email`).
+    pub admin_email: Option<String>,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -153,7 +155,7 @@ impl Backend {
             Err(answer) => return answer,
         };
         match request.method() {
-            tiny_http::Method::Options => return Answer::options(),
+            tiny_http::Method::Options => return self.options(&user, query_text),
             tiny_http::Method::Post => {}
             _ => return Answer::status(405).header("Allow", "OPTIONS,POST"),
         }
@@ -190,9 +192,18 @@ impl Backend {
             .protocol_version
             .clone()
             .or_else(|| header(request, "MS-ASProtocolVersion"));
-        let Some(version) = version_text.as_deref().and_then(ProtocolVersion::parse) else {
-            return Answer::status(400)
-                .header("MS-ASProtocolVersions", &ProtocolVersion::header_list());
+        // The policy in force for this user and device: the newest version it allows caps
+        // the version check, and the gate below enforces it.
+        let policy = match self.store.effective_policy(&user, Some(&query.device_id)) {
+            Ok(policy) => policy,
+            Err(e) => return internal_error(&e),
+        };
+        let Some(version) = version_text
+            .as_deref()
+            .and_then(ProtocolVersion::parse)
+            .filter(|v| *v <= policy.max_version())
+        else {
+            return Answer::status(400).header("MS-ASProtocolVersions", &policy.versions_header());
         };
 
         let user_agent = header(request, "User-Agent").unwrap_or_default();
@@ -229,6 +240,38 @@ impl Backend {
             }
         }
 
+        if query.command != Command::Provision && eas::IMPLEMENTED.contains(&query.command) {
+            let policy_key = header(request, "X-MS-PolicyKey")
+                .and_then(|text| text.trim().parse::<u32>().ok())
+                .or(query.policy_key);
+            let gate = eas::policy_gate::check(&eas::policy_gate::GateInput {
+                store: &self.store,
+                user: &user,
+                device: &device,
+                policy: &policy,
+                policy_key,
+                now: crate::store::now(),
+                admin_email: self.settings.admin_email.as_deref(),
+            });
+            match gate {
+                Ok(outcome) => {
+                    if outcome.notice_filed {
+                        if let Some(addr) = self.settings.notify {
+                            crate::push::notify(addr, &user.email);
+                        }
+                    }
+                    if let eas::policy_gate::Verdict::Refuse(code) = outcome.verdict {
+                        debug!("{} refused by the policy gate: {code}", fields.device);
+                        return match eas::policy_gate::refusal(query.command, version, code) {
+                            Ok(doc) => Answer::wbxml(wbxml::encode(&doc)),
+                            Err(status) => Answer::status(status),
+                        };
+                    }
+                }
+                Err(e) => return internal_error(&e),
+            }
+        }
+
         let eas_request = eas::Request {
             store: &self.store,
             user: &user,
@@ -241,6 +284,8 @@ impl Backend {
             resume: header(request, "X-Easd-Resume").and_then(|text| eas::Resume::parse(&text)),
             changed: std::cell::Cell::new(false),
             notify: self.settings.notify,
+            policy: &policy,
+            admin_email: self.settings.admin_email.as_deref(),
         };
         let Some(outcome) = eas::execute(query.command, &eas_request) else {
             return Answer::status(501);
@@ -283,6 +328,19 @@ impl Backend {
                 warn!("{} for {}: {e}", fields.command, user.email);
                 Answer::status(500)
             }
+        }
+    }
+
+    /// OPTIONS: the versions the user's policy allows (and the device's, when the query
+    /// names one) and the commands easd serves.
+    fn options(&self, user: &User, query_text: &str) -> Answer {
+        let device_id = parse_query(query_text).ok().map(|q| q.device_id);
+        match self
+            .store
+            .effective_policy(user, device_id.as_deref().filter(|d| !d.is_empty()))
+        {
+            Ok(policy) => Answer::options(&policy.versions_header()),
+            Err(e) => internal_error(&e),
         }
     }
 

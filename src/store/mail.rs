@@ -277,6 +277,11 @@ impl MailBatch<'_> {
         file_parsed(&self.tx, user, folder, message, &parsed, &digest)
     }
 
+    /// The batch's transaction, for a write that must commit together with the filings.
+    pub(crate) fn connection(&self) -> &rusqlite::Connection {
+        &self.tx
+    }
+
     /// Makes every message of the batch permanent at once.
     pub fn commit(self) -> Result<(), StoreError> {
         Ok(self.tx.commit()?)

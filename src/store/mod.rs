@@ -18,6 +18,8 @@ pub mod items;
 pub mod lock;
 pub mod mail;
 pub mod oof;
+pub mod policies;
+pub mod provisioning;
 pub mod schema;
 pub mod sent_mail;
 pub mod settings;
@@ -33,6 +35,8 @@ pub use mail::{
     Filed, Flag, FlagStatus, LastVerb, MailBatch, MessageChange, MessageRecord, NewMessage,
     StoredAttachment, StoredBody,
 };
+pub use policies::PolicyLevel;
+pub use provisioning::{Provisioning, WipeStatus};
 pub use sync_state::{KeyMatch, SyncState};
 
 use std::fmt;

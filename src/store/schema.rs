@@ -170,6 +170,15 @@
 //! **`oof_replied`** — senders already answered in the current out-of-office period; emptied
 //! by every Oof Set. `user_id` → `users(id)` CASCADE, `sender` TEXT (lower-case address),
 //! `sent` INTEGER — PRIMARY KEY (`user_id`, `sender`), WITHOUT ROWID
+//!
+//! # Version 5: security policies, provisioning and remote wipe
+//!
+//! **`policy_settings`** — the customised settings of each policy level (`easd policy set`);
+//! a level without rows inherits from the one above. **`devices`** gains each device's
+//! provisioning state (`policy_key`, `policy_hash`, `policy_status`, `provisioned_at`,
+//! `pending_policy_key`, `pending_policy_hash`, `keyless_asked`, `policy_notice`) and its
+//! remote wipe (`wipe_status`, `wipe_account_only`, `wipe_requested`, `wipe_done`); the
+//! constant `POLICIES` below describes each column.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -427,8 +436,57 @@ CREATE TABLE oof_replied (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 5: security policies per level, and each device's provisioning state and
+/// remote wipe state (the DeviceInformation columns of version 4 are shared with Provision).
+///
+/// **`policy_settings`** — one customised policy setting of one level.
+/// - `level` TEXT NOT NULL — `global`, `domain`, `user` or `device`
+/// - `scope` TEXT NOT NULL — `""` (global), the domain name, the user's e-mail address, or
+///   the client DeviceId (lower-case names; the DeviceId as the client sends it)
+/// - `key` TEXT NOT NULL — the setting's name (`policy::SETTINGS`), `value` TEXT NOT NULL
+/// - `updated` INTEGER NOT NULL; PRIMARY KEY (`level`, `scope`, `key`), WITHOUT ROWID
+///
+/// **`devices`** gains:
+/// - `policy_key` INTEGER NULL — the final key of the latest acknowledged policy
+/// - `policy_hash` TEXT NOT NULL DEFAULT '' — `EffectivePolicy::hash` of that policy
+/// - `policy_status` INTEGER NULL — the device's acknowledgment Status (1 applied, 2 partly,
+///   3 not applied, 4 externally managed)
+/// - `provisioned_at` INTEGER NULL — when it acknowledged
+/// - `pending_policy_key` INTEGER NULL, `pending_policy_hash` TEXT NULL — the temporary key
+///   of phase one and the policy it was issued for
+/// - `keyless_asked` INTEGER NOT NULL DEFAULT 0 — 1 once told to provision while sending no
+///   policy key at all (the second such request marks the device non-provisionable)
+/// - `policy_notice` TEXT NOT NULL DEFAULT '' — the last refusal the user was mailed about
+///   (`non-provisionable`, `declined`), so each is mailed once
+/// - `wipe_status` TEXT NOT NULL DEFAULT 'none' — `none`, `waiting`, `wiped`, `unsupported`
+/// - `wipe_account_only` INTEGER NOT NULL DEFAULT 0; `wipe_requested`, `wipe_done` INTEGER NULL
+const POLICIES: &str = "
+CREATE TABLE policy_settings (
+    level TEXT NOT NULL CHECK (level IN ('global', 'domain', 'user', 'device')),
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (level, scope, key)
+) WITHOUT ROWID;
+
+ALTER TABLE devices ADD COLUMN policy_key INTEGER;
+ALTER TABLE devices ADD COLUMN policy_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN policy_status INTEGER;
+ALTER TABLE devices ADD COLUMN provisioned_at INTEGER;
+ALTER TABLE devices ADD COLUMN pending_policy_key INTEGER;
+ALTER TABLE devices ADD COLUMN pending_policy_hash TEXT;
+ALTER TABLE devices ADD COLUMN keyless_asked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN policy_notice TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN wipe_status TEXT NOT NULL DEFAULT 'none'
+    CHECK (wipe_status IN ('none', 'waiting', 'wiped', 'unsupported'));
+ALTER TABLE devices ADD COLUMN wipe_account_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN wipe_requested INTEGER;
+ALTER TABLE devices ADD COLUMN wipe_done INTEGER;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -507,6 +565,7 @@ mod tests {
                 "messages",
                 "oof",
                 "oof_replied",
+                "policy_settings",
                 "settings",
                 "sync_client_ids",
                 "sync_states",

@@ -107,6 +107,8 @@ pub struct ReadContext<'a> {
     pub user: UserId,
     pub version: ProtocolVersion,
     pub options: &'a Options,
+    /// The security policy in force (attachments it withholds are left out).
+    pub policy: &'a crate::policy::EffectivePolicy,
 }
 
 /// The per-item outcome of a client command (MS-ASCMD Sync Status values).

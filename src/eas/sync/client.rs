@@ -283,6 +283,7 @@ mod tests {
                 user,
                 version: ProtocolVersion::V16_1,
                 options: &options,
+                policy: &crate::policy::EffectivePolicy::default(),
             },
             adapter: Some(&ADDING),
             folder: &inbox,

@@ -3,6 +3,8 @@
 //! elements, and the per-collection state kept with each sync key (the options in force and
 //! the FilterType window the client was last brought to), stored as the sync state's `data`.
 
+use crate::policy::EffectivePolicy;
+use crate::store::ItemClass;
 use crate::wbxml::{tag::airsync, tag::airsyncbase, Element};
 
 /// Default and largest WindowSize (MS-ASCMD 2.2.3.199).
@@ -32,6 +34,80 @@ pub struct Options {
     /// 2.5 truncation codes (`None`: absent).
     pub mime_truncation: Option<u8>,
     pub truncation: Option<u8>,
+}
+
+/// 2.5 `Truncation` codes → bytes, as [`super::body`] applies them (9: whole).
+const TRUNCATION_CODE_BYTES: [u64; 9] = [0, 512, 1024, 2048, 5120, 10240, 20480, 51200, 102_400];
+/// 2.5 `MIMETruncation` codes → bytes (8: whole).
+const MIME_TRUNCATION_CODE_BYTES: [u64; 8] = [0, 4096, 5120, 7168, 10240, 20480, 51200, 102_400];
+
+impl Options {
+    /// Caps what the client asked for by the security policy: FilterType by
+    /// MaxEmailAgeFilter (mail) or MaxCalendarAgeFilter (calendars); body truncation by
+    /// MaxEmailBodyTruncationSize / MaxEmailHTMLBodyTruncationSize (MIME counts as plain text);
+    /// and with AllowHTMLEmail=0, HTML and MIME bodies become plain text.
+    pub fn capped_by(&mut self, policy: &EffectivePolicy, class: ItemClass) {
+        let filter_cap = match class {
+            ItemClass::Email => policy.max_email_filter(),
+            ItemClass::Calendar => policy.max_calendar_filter(),
+            _ => None,
+        };
+        if let Some(cap) = filter_cap {
+            // Within a class, a larger FilterType reaches further back; 0 is everything.
+            if self.filter_type == 0 || self.filter_type > cap {
+                self.filter_type = cap;
+            }
+        }
+        if class != ItemClass::Email {
+            return;
+        }
+        if !policy.allows_html() {
+            self.mime_support = 0;
+            self.mime_truncation = None;
+            let mut preferences: Vec<BodyPreference> = Vec::new();
+            for mut preference in std::mem::take(&mut self.body_preferences) {
+                if matches!(preference.body_type, 2 | 4) {
+                    preference.body_type = 1;
+                }
+                if !preferences
+                    .iter()
+                    .any(|p| p.body_type == preference.body_type)
+                {
+                    preferences.push(preference);
+                }
+            }
+            self.body_preferences = preferences;
+        }
+        let (plain, html) = (policy.max_plain_body_bytes(), policy.max_html_body_bytes());
+        for preference in &mut self.body_preferences {
+            let cap = if preference.body_type == 2 {
+                html
+            } else {
+                plain
+            };
+            if let Some(cap) = cap {
+                preference.truncation_size =
+                    Some(preference.truncation_size.map_or(cap, |t| t.min(cap)));
+            }
+        }
+        if let Some(cap) = plain {
+            self.truncation = Some(cap_code(self.truncation, &TRUNCATION_CODE_BYTES, cap));
+            if self.mime_support > 0 {
+                self.mime_truncation = Some(cap_code(
+                    self.mime_truncation,
+                    &MIME_TRUNCATION_CODE_BYTES,
+                    cap,
+                ));
+            }
+        }
+    }
+}
+
+/// The 2.5 truncation code no larger than `cap` bytes (and no larger than `code`).
+fn cap_code(code: Option<u8>, table: &[u64], cap: u64) -> u8 {
+    let allowed = table.iter().rposition(|&bytes| bytes <= cap).unwrap_or(0);
+    let asked = code.map_or(table.len(), usize::from);
+    allowed.min(asked) as u8
 }
 
 /// How far back FilterType `filter` reaches, in seconds; `None` for no limit (0) and for
@@ -239,6 +315,61 @@ fn parse_options(element: &Element) -> Option<Options> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Source;
+
+    #[test]
+    fn the_policy_caps_filter_bodies_and_html() {
+        let policy = EffectivePolicy::resolve(&[(
+            Source::Global,
+            vec![
+                ("MaxEmailAgeFilter".into(), "2".into()),
+                ("MaxCalendarAgeFilter".into(), "5".into()),
+                ("MaxEmailBodyTruncationSize".into(), "1".into()),
+                ("AllowHTMLEmail".into(), "0".into()),
+            ],
+        )]);
+        let mut options = Options {
+            filter_type: 0,
+            body_preferences: vec![
+                BodyPreference {
+                    body_type: 2,
+                    truncation_size: Some(200_000),
+                    ..BodyPreference::default()
+                },
+                BodyPreference {
+                    body_type: 4,
+                    ..BodyPreference::default()
+                },
+            ],
+            mime_support: 2,
+            mime_truncation: None,
+            truncation: None,
+        };
+        options.capped_by(&policy, ItemClass::Email);
+        assert_eq!(options.filter_type, 2);
+        assert_eq!(options.mime_support, 0);
+        assert_eq!(
+            options.body_preferences,
+            [BodyPreference {
+                body_type: 1,
+                truncation_size: Some(1024),
+                ..BodyPreference::default()
+            }]
+        );
+        assert_eq!(options.truncation, Some(2));
+        let mut narrow = Options {
+            filter_type: 1,
+            ..Options::default()
+        };
+        narrow.capped_by(&policy, ItemClass::Email);
+        assert_eq!(narrow.filter_type, 1);
+        let mut calendar = Options {
+            filter_type: 7,
+            ..Options::default()
+        };
+        calendar.capped_by(&policy, ItemClass::Calendar);
+        assert_eq!(calendar.filter_type, 5);
+    }
 
     #[test]
     fn state_round_trips() {

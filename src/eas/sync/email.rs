@@ -124,7 +124,12 @@ impl ClassAdapter for EmailClass {
             record.set(email2::SENDER, text(&message.sender));
         }
 
-        let attachments = store.message_attachments(user, item)?;
+        // Attachments the security policy withholds are not announced at all.
+        let attachments: Vec<_> = store
+            .message_attachments(user, item)?
+            .into_iter()
+            .filter(|a| context.policy.allows_attachment(a.part.size))
+            .collect();
         if context.version >= V12_0 {
             record.set(
                 base::BODY,

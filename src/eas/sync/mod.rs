@@ -209,10 +209,11 @@ fn sync_collection(
 
     if wanted.sync_key == "0" {
         // A fresh start: the first key stands for "nothing seen"; no items yet (MS-ASCMD).
-        let state = CollectionState {
+        let mut state = CollectionState {
             options: wanted.options.clone().unwrap_or_default(),
             cutoff: None,
         };
+        state.options.capped_by(request.policy, class);
         let key = store.advance_sync_key(device, id, None, 0, &state.to_bytes())?;
         store.forget_client_adds(device, id)?;
         answer
@@ -233,6 +234,8 @@ fn sync_collection(
     if let Some(options) = &wanted.options {
         state.options = options.clone();
     }
+    // Whatever the client asked for, the security policy's limits apply.
+    state.options.capped_by(request.policy, class);
     if adapter.is_some_and(|a| !a.accepts_filter(state.options.filter_type)) {
         return fail(answer, &wanted.sync_key, status::PROTOCOL_ERROR);
     }
@@ -242,6 +245,7 @@ fn sync_collection(
         user,
         version: request.version,
         options: &state.options,
+        policy: request.policy,
     };
     let client_context = client::ClientContext {
         read,

@@ -1,0 +1,631 @@
+//! The security policy: every setting of MS-ASPROV's EASProvisionDoc plus easd's own
+//! (`allow-non-provisionable`, `refresh-interval`, `max-protocol-version`), their values, the
+//! neutral provision, the effective policy a device gets after inheritance (global → domain →
+//! user → device), and the two documents a device receives: the EASProvisionDoc (12.0+) and
+//! the MS-WAP-Provisioning-XML characteristic document (2.5).
+//!
+//! Values are kept as canonical text: `0`/`1` for booleans, decimal numbers, the empty string
+//! for "no limit" where MS-ASPROV allows an empty element, comma-separated lists for the
+//! application lists. The store keeps per-level overrides (`store::policies`); this module
+//! validates them and resolves them.
+
+use sha2::{Digest, Sha256};
+
+use crate::eas::ProtocolVersion;
+use crate::wbxml::tag::provision as prov;
+use crate::wbxml::{Element, Tag};
+
+/// The kinds of values a setting takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Bool,
+    /// A whole number in `min..=max`; `unlimited` allows the empty value ("no limit").
+    Number {
+        min: i64,
+        max: i64,
+        unlimited: bool,
+    },
+    /// One of these numbers.
+    Choice(&'static [i64]),
+    /// A comma-separated list of application names or hashes (may be empty).
+    List,
+    /// A protocol version, or empty for "no limit".
+    Version,
+}
+
+/// One setting of the policy.
+#[derive(Debug)]
+pub struct Setting {
+    /// The name used on the command line: the MS-ASPROV element name, or easd's own kebab-case
+    /// name for settings the server alone applies.
+    pub name: &'static str,
+    /// The EASProvisionDoc element; `None` for easd's own settings.
+    pub tag: Option<Tag>,
+    /// The first protocol version whose EASProvisionDoc carries it.
+    pub since: ProtocolVersion,
+    pub kind: Kind,
+    /// The value of the neutral provision (no requirement at all).
+    pub neutral: &'static str,
+    pub help: &'static str,
+}
+
+const V12_0: ProtocolVersion = ProtocolVersion::V12_0;
+const V12_1: ProtocolVersion = ProtocolVersion::V12_1;
+
+const fn doc(
+    name: &'static str,
+    tag: Tag,
+    since: ProtocolVersion,
+    kind: Kind,
+    neutral: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        tag: Some(tag),
+        since,
+        kind,
+        neutral,
+        help,
+    }
+}
+
+const BOOL: Kind = Kind::Bool;
+const fn num(min: i64, max: i64) -> Kind {
+    Kind::Number {
+        min,
+        max,
+        unlimited: false,
+    }
+}
+const fn limit(min: i64, max: i64) -> Kind {
+    Kind::Number {
+        min,
+        max,
+        unlimited: true,
+    }
+}
+
+/// Every setting, EASProvisionDoc elements in token order, then easd's own.
+pub const SETTINGS: &[Setting] = &[
+    doc("DevicePasswordEnabled", prov::DEVICE_PASSWORD_ENABLED, V12_0, BOOL, "0", "a device password is required"),
+    doc("AlphanumericDevicePasswordRequired", prov::ALPHANUMERIC_DEVICE_PASSWORD_REQUIRED, V12_0, BOOL, "0", "the password must hold letters and digits"),
+    doc("RequireStorageCardEncryption", prov::REQUIRE_STORAGE_CARD_ENCRYPTION, V12_0, BOOL, "0", "storage cards must be encrypted"),
+    doc("PasswordRecoveryEnabled", prov::PASSWORD_RECOVERY_ENABLED, V12_0, BOOL, "0", "the device may store a recovery password on the server"),
+    doc("DocumentBrowseEnabled", prov::DOCUMENT_BROWSE_ENABLED, V12_0, BOOL, "1", "file shares may be browsed"),
+    doc("AttachmentsEnabled", prov::ATTACHMENTS_ENABLED, V12_0, BOOL, "1", "attachments may be downloaded (0: the server withholds them)"),
+    doc("MinDevicePasswordLength", prov::MIN_DEVICE_PASSWORD_LENGTH, V12_0, limit(1, 16), "", "shortest password (empty: no minimum)"),
+    doc("MaxInactivityTimeDeviceLock", prov::MAX_INACTIVITY_TIME_DEVICE_LOCK, V12_0, limit(1, 9999), "", "seconds before the device locks (empty: no limit)"),
+    doc("MaxDevicePasswordFailedAttempts", prov::MAX_DEVICE_PASSWORD_FAILED_ATTEMPTS, V12_0, limit(4, 16), "", "failed unlocks before the device wipes itself (empty: never)"),
+    doc("MaxAttachmentSize", prov::MAX_ATTACHMENT_SIZE, V12_0, limit(0, u32::MAX as i64), "", "largest attachment in bytes (empty: no limit; the server withholds larger ones)"),
+    doc("AllowSimpleDevicePassword", prov::ALLOW_SIMPLE_DEVICE_PASSWORD, V12_0, BOOL, "1", "simple passwords such as 1234 are allowed"),
+    doc("DevicePasswordExpiration", prov::DEVICE_PASSWORD_EXPIRATION, V12_0, limit(0, 730), "", "days before the password expires (empty: never)"),
+    doc("DevicePasswordHistory", prov::DEVICE_PASSWORD_HISTORY, V12_0, num(0, 50), "0", "earlier passwords that may not be reused"),
+    doc("AllowStorageCard", prov::ALLOW_STORAGE_CARD, V12_1, BOOL, "1", "storage cards may be used"),
+    doc("AllowCamera", prov::ALLOW_CAMERA, V12_1, BOOL, "1", "the camera may be used"),
+    doc("RequireDeviceEncryption", prov::REQUIRE_DEVICE_ENCRYPTION, V12_1, BOOL, "0", "the device must be encrypted"),
+    doc("AllowUnsignedApplications", prov::ALLOW_UNSIGNED_APPLICATIONS, V12_1, BOOL, "1", "unsigned applications may run"),
+    doc("AllowUnsignedInstallationPackages", prov::ALLOW_UNSIGNED_INSTALLATION_PACKAGES, V12_1, BOOL, "1", "unsigned packages may be installed"),
+    doc("MinDevicePasswordComplexCharacters", prov::MIN_DEVICE_PASSWORD_COMPLEX_CHARACTERS, V12_1, num(1, 4), "1", "character groups the password must use (1-4)"),
+    doc("AllowWiFi", prov::ALLOW_WI_FI, V12_1, BOOL, "1", "Wi-Fi may be used"),
+    doc("AllowTextMessaging", prov::ALLOW_TEXT_MESSAGING, V12_1, BOOL, "1", "text messaging is allowed"),
+    doc("AllowPOPIMAPEmail", prov::ALLOW_POPIMAP_EMAIL, V12_1, BOOL, "1", "POP/IMAP accounts are allowed"),
+    doc("AllowBluetooth", prov::ALLOW_BLUETOOTH, V12_1, Kind::Choice(&[0, 1, 2]), "2", "Bluetooth: 0 off, 1 hands-free only, 2 allowed"),
+    doc("AllowIrDA", prov::ALLOW_IR_DA, V12_1, BOOL, "1", "infrared is allowed"),
+    doc("RequireManualSyncWhenRoaming", prov::REQUIRE_MANUAL_SYNC_WHEN_ROAMING, V12_1, BOOL, "0", "no push while roaming"),
+    doc("AllowDesktopSync", prov::ALLOW_DESKTOP_SYNC, V12_1, BOOL, "1", "desktop synchronisation is allowed"),
+    doc("MaxCalendarAgeFilter", prov::MAX_CALENDAR_AGE_FILTER, V12_1, Kind::Choice(&[0, 4, 5, 6, 7]), "0", "oldest calendar items as a FilterType (0 all, 4 2 weeks, 5 1 month, 6 3 months, 7 6 months); caps Sync"),
+    doc("AllowHTMLEmail", prov::ALLOW_HTML_EMAIL, V12_1, BOOL, "1", "HTML mail (0: the server sends plain text)"),
+    doc("MaxEmailAgeFilter", prov::MAX_EMAIL_AGE_FILTER, V12_1, Kind::Choice(&[0, 1, 2, 3, 4, 5]), "0", "oldest mail as a FilterType (0 all, 1 day, 2 3 days, 3 week, 4 2 weeks, 5 month); caps Sync"),
+    doc("MaxEmailBodyTruncationSize", prov::MAX_EMAIL_BODY_TRUNCATION_SIZE, V12_1, num(-1, 1 << 20), "-1", "largest plain-text body in KB (-1: whole); caps Sync"),
+    doc("MaxEmailHTMLBodyTruncationSize", prov::MAX_EMAIL_HTML_BODY_TRUNCATION_SIZE, V12_1, num(-1, 1 << 20), "-1", "largest HTML body in KB (-1: whole); caps Sync"),
+    doc("RequireSignedSMIMEMessages", prov::REQUIRE_SIGNED_SMIME_MESSAGES, V12_1, BOOL, "0", "outgoing mail must be signed"),
+    doc("RequireEncryptedSMIMEMessages", prov::REQUIRE_ENCRYPTED_SMIME_MESSAGES, V12_1, BOOL, "0", "outgoing mail must be encrypted"),
+    doc("RequireSignedSMIMEAlgorithm", prov::REQUIRE_SIGNED_SMIME_ALGORITHM, V12_1, Kind::Choice(&[0, 1]), "0", "signing algorithm: 0 SHA-1, 1 MD5"),
+    doc("RequireEncryptionSMIMEAlgorithm", prov::REQUIRE_ENCRYPTION_SMIME_ALGORITHM, V12_1, Kind::Choice(&[0, 1, 2, 3, 4]), "0", "encryption: 0 3DES, 1 DES, 2 RC2-128, 3 RC2-64, 4 RC2-40"),
+    doc("AllowSMIMEEncryptionAlgorithmNegotiation", prov::ALLOW_SMIME_ENCRYPTION_ALGORITHM_NEGOTIATION, V12_1, Kind::Choice(&[0, 1, 2]), "2", "algorithm negotiation: 0 none, 1 strong only, 2 any"),
+    doc("AllowSMIMESoftCerts", prov::ALLOW_SMIME_SOFT_CERTS, V12_1, BOOL, "1", "soft certificates are allowed"),
+    doc("AllowBrowser", prov::ALLOW_BROWSER, V12_1, BOOL, "1", "the browser may be used"),
+    doc("AllowConsumerEmail", prov::ALLOW_CONSUMER_EMAIL, V12_1, BOOL, "1", "consumer mail accounts are allowed"),
+    doc("AllowRemoteDesktop", prov::ALLOW_REMOTE_DESKTOP, V12_1, BOOL, "1", "remote desktop is allowed"),
+    doc("AllowInternetSharing", prov::ALLOW_INTERNET_SHARING, V12_1, BOOL, "1", "internet sharing is allowed"),
+    doc("UnapprovedInROMApplicationList", prov::UNAPPROVED_IN_ROM_APPLICATION_LIST, V12_1, Kind::List, "", "built-in applications that may not run (comma-separated names)"),
+    doc("ApprovedApplicationList", prov::APPROVED_APPLICATION_LIST, V12_1, Kind::List, "", "applications that may be installed (comma-separated SHA-1 hashes)"),
+    Setting {
+        name: "allow-non-provisionable",
+        tag: None,
+        since: ProtocolVersion::V2_5,
+        kind: Kind::Bool,
+        neutral: "0",
+        help: "devices that do not support provisioning (or decline the policy) are let in",
+    },
+    Setting {
+        name: "refresh-interval",
+        tag: None,
+        since: ProtocolVersion::V2_5,
+        kind: Kind::Number { min: 0, max: 8760, unlimited: false },
+        neutral: "0",
+        help: "hours after which a device must provision again (0: only when the policy changes)",
+    },
+    Setting {
+        name: "max-protocol-version",
+        tag: None,
+        since: ProtocolVersion::V2_5,
+        kind: Kind::Version,
+        neutral: "",
+        help: "newest EAS version offered (2.5 … 16.1; empty: all)",
+    },
+];
+
+/// Where a policy value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Nobody set it: the neutral provision's value.
+    Default,
+    Global,
+    Domain,
+    User,
+    Device,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::Global => "global",
+            Source::Domain => "domain",
+            Source::User => "user",
+            Source::Device => "device",
+        }
+    }
+}
+
+/// Why a setting could not be set.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PolicyError {
+    UnknownKey(String),
+    BadValue { key: &'static str, reason: String },
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyError::UnknownKey(key) => {
+                write!(
+                    f,
+                    "unknown policy setting {key:?} (see `easd policy --help`)"
+                )
+            }
+            PolicyError::BadValue { key, reason } => write!(f, "bad value for {key}: {reason}"),
+        }
+    }
+}
+
+/// The setting named `name` (case-insensitive).
+pub fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+}
+
+/// Checks `value` for the setting `name` and returns the setting and the canonical value.
+pub fn normalise(name: &str, value: &str) -> Result<(&'static Setting, String), PolicyError> {
+    let def = setting(name).ok_or_else(|| PolicyError::UnknownKey(name.to_string()))?;
+    let bad = |reason: String| PolicyError::BadValue {
+        key: def.name,
+        reason,
+    };
+    let value = value.trim();
+    let canonical = match def.kind {
+        Kind::Bool => match value.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => "1".to_string(),
+            "0" | "false" | "no" | "off" => "0".to_string(),
+            _ => return Err(bad(format!("{value:?} is not 0 or 1"))),
+        },
+        Kind::Number {
+            min,
+            max,
+            unlimited,
+        } => {
+            if unlimited && (value.is_empty() || value.eq_ignore_ascii_case("unlimited")) {
+                String::new()
+            } else {
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| bad(format!("{value:?} is not a whole number")))?;
+                if !(min..=max).contains(&n) {
+                    let extra = if unlimited { " or unlimited" } else { "" };
+                    return Err(bad(format!("{n} is outside {min}..{max}{extra}")));
+                }
+                n.to_string()
+            }
+        }
+        Kind::Choice(choices) => {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| bad(format!("{value:?} is not a number")))?;
+            if !choices.contains(&n) {
+                return Err(bad(format!("{n} is not one of {choices:?}")));
+            }
+            n.to_string()
+        }
+        Kind::List => {
+            let items: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            if items.iter().any(|i| i.chars().any(char::is_control)) {
+                return Err(bad("control characters in a list item".into()));
+            }
+            items.join(",")
+        }
+        Kind::Version => {
+            if value.is_empty() || value.eq_ignore_ascii_case("unlimited") {
+                String::new()
+            } else {
+                ProtocolVersion::parse(value)
+                    .ok_or_else(|| bad(format!("{value:?} is not an EAS version (2.5 … 16.1)")))?
+                    .as_str()
+                    .to_string()
+            }
+        }
+    };
+    Ok((def, canonical))
+}
+
+/// The policy in force for one device: each setting's value and where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectivePolicy {
+    values: Vec<(String, Source)>,
+}
+
+impl Default for EffectivePolicy {
+    /// The neutral provision.
+    fn default() -> Self {
+        EffectivePolicy {
+            values: SETTINGS
+                .iter()
+                .map(|s| (s.neutral.to_string(), Source::Default))
+                .collect(),
+        }
+    }
+}
+
+impl EffectivePolicy {
+    /// Resolves the overrides of each level, most general first (global, domain, user,
+    /// device): a lower level's value wins. Stored values that no longer validate (a setting
+    /// removed, a range narrowed) are ignored rather than sent to a phone.
+    pub fn resolve(layers: &[(Source, Vec<(String, String)>)]) -> EffectivePolicy {
+        let mut policy = EffectivePolicy::default();
+        for (source, overrides) in layers {
+            for (key, value) in overrides {
+                if let Ok((def, value)) = normalise(key, value) {
+                    if let Some(index) = SETTINGS.iter().position(|s| std::ptr::eq(s, def)) {
+                        policy.values[index] = (value, *source);
+                    }
+                }
+            }
+        }
+        policy
+    }
+
+    /// Every setting with its value and source, in [`SETTINGS`] order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static Setting, &str, Source)> {
+        SETTINGS
+            .iter()
+            .zip(self.values.iter())
+            .map(|(def, (value, source))| (def, value.as_str(), *source))
+    }
+
+    /// The value of the setting `name`; `""` for an unknown name.
+    pub fn value(&self, name: &str) -> &str {
+        SETTINGS
+            .iter()
+            .position(|s| s.name == name)
+            .map_or("", |i| self.values[i].0.as_str())
+    }
+
+    fn number(&self, name: &str) -> Option<i64> {
+        self.value(name).parse().ok()
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.value(name) == "1"
+    }
+
+    /// True when every EASProvisionDoc setting has its neutral value: nothing is required of
+    /// devices and nothing is enforced (easd's own settings do not count).
+    pub fn is_neutral(&self) -> bool {
+        self.entries()
+            .all(|(def, value, _)| def.tag.is_none() || value == def.neutral)
+    }
+
+    /// A fingerprint of what devices are sent; any change of an EASProvisionDoc setting
+    /// changes it, which makes every device provision again.
+    pub fn hash(&self) -> String {
+        let mut digest = Sha256::new();
+        for (def, value, _) in self.entries().filter(|(d, _, _)| d.tag.is_some()) {
+            digest.update(def.name.as_bytes());
+            digest.update(b"=");
+            digest.update(value.as_bytes());
+            digest.update(b"\n");
+        }
+        let bytes = digest.finalize();
+        bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn allows_non_provisionable(&self) -> bool {
+        self.flag("allow-non-provisionable")
+    }
+
+    /// Hours after which a device provisions again; `None` when there is no such interval.
+    pub fn refresh_hours(&self) -> Option<i64> {
+        self.number("refresh-interval").filter(|&h| h > 0)
+    }
+
+    /// The newest protocol version devices may use.
+    pub fn max_version(&self) -> ProtocolVersion {
+        ProtocolVersion::parse(self.value("max-protocol-version"))
+            .unwrap_or(ProtocolVersion::NEWEST)
+    }
+
+    /// The `MS-ASProtocolVersions` value under this policy.
+    pub fn versions_header(&self) -> String {
+        let max = self.max_version();
+        let names: Vec<&str> = ProtocolVersion::ALL
+            .iter()
+            .filter(|v| **v <= max)
+            .map(|v| v.as_str())
+            .collect();
+        names.join(",")
+    }
+
+    /// The FilterType cap for mail; `None` when unlimited.
+    pub fn max_email_filter(&self) -> Option<u8> {
+        self.number("MaxEmailAgeFilter")
+            .filter(|&f| f > 0)
+            .and_then(|f| u8::try_from(f).ok())
+    }
+
+    /// The FilterType cap for calendars; `None` when unlimited.
+    pub fn max_calendar_filter(&self) -> Option<u8> {
+        self.number("MaxCalendarAgeFilter")
+            .filter(|&f| f > 0)
+            .and_then(|f| u8::try_from(f).ok())
+    }
+
+    /// The largest plain-text body in bytes; `None` when bodies are sent whole.
+    pub fn max_plain_body_bytes(&self) -> Option<u64> {
+        kilobytes(self.number("MaxEmailBodyTruncationSize"))
+    }
+
+    /// The largest HTML body in bytes; `None` when bodies are sent whole.
+    pub fn max_html_body_bytes(&self) -> Option<u64> {
+        kilobytes(self.number("MaxEmailHTMLBodyTruncationSize"))
+    }
+
+    pub fn allows_html(&self) -> bool {
+        self.flag("AllowHTMLEmail")
+    }
+
+    /// Whether an attachment of `size` bytes may be sent to the device.
+    pub fn allows_attachment(&self, size: u64) -> bool {
+        self.flag("AttachmentsEnabled")
+            && self
+                .number("MaxAttachmentSize")
+                .is_none_or(|max| size <= max.max(0) as u64)
+    }
+
+    /// The EASProvisionDoc for a device speaking `version`: every setting that version knows.
+    pub fn provision_doc(&self, version: ProtocolVersion) -> Element {
+        let mut doc = Element::new(prov::EAS_PROVISION_DOC);
+        for (def, value, _) in self.entries() {
+            let Some(tag) = def.tag else { continue };
+            if version < def.since {
+                continue;
+            }
+            match def.kind {
+                Kind::List => {
+                    let mut list = Element::new(tag);
+                    let item_tag = if tag == prov::APPROVED_APPLICATION_LIST {
+                        prov::HASH
+                    } else {
+                        prov::APPLICATION_NAME
+                    };
+                    for item in value.split(',').filter(|s| !s.is_empty()) {
+                        list.push_text(item_tag, item);
+                    }
+                    doc.push(list);
+                }
+                _ if value.is_empty() => {
+                    doc.push(Element::new(tag));
+                }
+                _ => {
+                    doc.push_text(tag, value);
+                }
+            }
+        }
+        doc
+    }
+
+    /// The MS-WAP-Provisioning-XML document for 2.5 devices: the password settings that
+    /// Windows Mobile's security policy and LASSD registry keys express.
+    pub fn wap_provisioning_doc(&self) -> String {
+        let password = self.flag("DevicePasswordEnabled");
+        let inactivity_minutes = self
+            .number("MaxInactivityTimeDeviceLock")
+            .map(|seconds| (seconds + 59) / 60);
+        let wipe_threshold = self.number("MaxDevicePasswordFailedAttempts").unwrap_or(-1);
+        let min_length = self.number("MinDevicePasswordLength").unwrap_or(1);
+        // PasswordComplexity: 0 requires an alphanumeric password, 2 allows a simple PIN.
+        let complexity = if self.flag("AlphanumericDevicePasswordRequired") {
+            0
+        } else {
+            2
+        };
+        let lassd = r"HKLM\Comm\Security\Policy\LASSD";
+        let mut xml = String::from("<wap-provisioningdoc>");
+        // Policy 4131: 0 when a password is required, 1 when it is not.
+        xml.push_str(&format!(
+            "<characteristic type=\"SecurityPolicy\"><parm name=\"4131\" value=\"{}\"/></characteristic>",
+            if password { 0 } else { 1 }
+        ));
+        xml.push_str("<characteristic type=\"Registry\">");
+        xml.push_str(&format!(
+            "<characteristic type=\"{lassd}\\AE\\{{50C13377-C66D-400C-889E-C316FC4AB374}}\">\
+             <parm name=\"AEFrequencyType\" value=\"{}\"/><parm name=\"AEFrequencyValue\" value=\"{}\"/>\
+             </characteristic>",
+            if inactivity_minutes.is_some() { 1 } else { 0 },
+            inactivity_minutes.unwrap_or(0)
+        ));
+        xml.push_str(&format!(
+            "<characteristic type=\"{lassd}\"><parm name=\"DeviceWipeThreshold\" value=\"{wipe_threshold}\"/></characteristic>"
+        ));
+        xml.push_str(&format!(
+            "<characteristic type=\"{lassd}\"><parm name=\"CodewordFrequency\" value=\"{}\"/></characteristic>",
+            if wipe_threshold > 0 { wipe_threshold / 2 } else { 0 }
+        ));
+        xml.push_str(&format!(
+            "<characteristic type=\"{lassd}\\LAP\\lap_pw\"><parm name=\"MinimumPasswordLength\" value=\"{min_length}\"/></characteristic>"
+        ));
+        xml.push_str(&format!(
+            "<characteristic type=\"{lassd}\\LAP\\lap_pw\"><parm name=\"PasswordComplexity\" value=\"{complexity}\"/></characteristic>"
+        ));
+        xml.push_str("</characteristic></wap-provisioningdoc>");
+        xml
+    }
+}
+
+/// A truncation size in KB (-1: none) as bytes.
+fn kilobytes(value: Option<i64>) -> Option<u64> {
+    value
+        .filter(|&kb| kb >= 0)
+        .map(|kb| (kb as u64).saturating_mul(1024))
+}
+
+/// The `--help` text listing every key.
+pub fn keys_help() -> String {
+    let mut text = String::from("Settings (KEY VALUE):\n");
+    for def in SETTINGS {
+        let values = match def.kind {
+            Kind::Bool => "0|1".to_string(),
+            Kind::Number {
+                min,
+                max,
+                unlimited,
+            } => format!("{min}..{max}{}", if unlimited { "|unlimited" } else { "" }),
+            Kind::Choice(c) => c.iter().map(i64::to_string).collect::<Vec<_>>().join("|"),
+            Kind::List => "a,b,…".to_string(),
+            Kind::Version => "2.5..16.1|unlimited".to_string(),
+        };
+        text.push_str(&format!("  {:<42} {:<18} {}\n", def.name, values, def.help));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(source: Source, pairs: &[(&str, &str)]) -> (Source, Vec<(String, String)>) {
+        (
+            source,
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_default_is_neutral_and_lower_levels_win() {
+        let neutral = EffectivePolicy::default();
+        assert!(neutral.is_neutral());
+        let policy = EffectivePolicy::resolve(&[
+            layer(
+                Source::Global,
+                &[("DevicePasswordEnabled", "1"), ("MaxEmailAgeFilter", "3")],
+            ),
+            layer(Source::User, &[("maxemailagefilter", "2")]),
+        ]);
+        assert!(!policy.is_neutral());
+        assert_ne!(policy.hash(), neutral.hash());
+        assert_eq!(policy.max_email_filter(), Some(2));
+        let sources: Vec<_> = policy
+            .entries()
+            .filter(|(_, _, s)| *s != Source::Default)
+            .map(|(d, v, s)| (d.name, v.to_string(), s))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("DevicePasswordEnabled", "1".to_string(), Source::Global),
+                ("MaxEmailAgeFilter", "2".to_string(), Source::User)
+            ]
+        );
+        // easd's own settings do not make a policy enforcing.
+        let own = EffectivePolicy::resolve(&[layer(Source::Global, &[("refresh-interval", "4")])]);
+        assert!(own.is_neutral());
+        assert_eq!(own.refresh_hours(), Some(4));
+    }
+
+    #[test]
+    fn values_are_checked_and_made_canonical() {
+        assert_eq!(normalise("allowhtmlemail", "no").unwrap().1, "0");
+        assert_eq!(normalise("MaxAttachmentSize", "unlimited").unwrap().1, "");
+        assert_eq!(normalise("max-protocol-version", "14").unwrap().1, "14.0");
+        assert_eq!(
+            normalise("ApprovedApplicationList", " a , ,b").unwrap().1,
+            "a,b"
+        );
+        assert!(matches!(
+            normalise("Nope", "1"),
+            Err(PolicyError::UnknownKey(_))
+        ));
+        assert!(matches!(
+            normalise("AllowBluetooth", "3"),
+            Err(PolicyError::BadValue { .. })
+        ));
+        assert!(matches!(
+            normalise("DevicePasswordHistory", "x"),
+            Err(PolicyError::BadValue { .. })
+        ));
+        assert!(matches!(
+            normalise("DevicePasswordHistory", ""),
+            Err(PolicyError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn the_provision_doc_follows_the_version() {
+        let policy = EffectivePolicy::default();
+        let doc12 = policy.provision_doc(ProtocolVersion::V12_0);
+        let doc141 = policy.provision_doc(ProtocolVersion::V14_1);
+        assert_eq!(doc12.elements().count(), 13);
+        assert_eq!(
+            doc141.elements().count(),
+            SETTINGS.iter().filter(|s| s.tag.is_some()).count()
+        );
+        assert!(doc141.child(prov::ALLOW_HTML_EMAIL).is_some());
+        assert!(doc12.child(prov::ALLOW_HTML_EMAIL).is_none());
+    }
+
+    #[test]
+    fn caps_read_their_settings() {
+        let policy = EffectivePolicy::resolve(&[layer(
+            Source::Global,
+            &[
+                ("MaxEmailBodyTruncationSize", "1"),
+                ("MaxAttachmentSize", "100"),
+                ("max-protocol-version", "14.0"),
+            ],
+        )]);
+        assert_eq!(policy.max_plain_body_bytes(), Some(1024));
+        assert_eq!(policy.max_html_body_bytes(), None);
+        assert!(policy.allows_attachment(100));
+        assert!(!policy.allows_attachment(101));
+        assert_eq!(policy.versions_header(), "2.5,12.0,12.1,14.0");
+        assert!(policy
+            .wap_provisioning_doc()
+            .starts_with("<wap-provisioningdoc>"));
+    }
+}
