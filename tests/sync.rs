@@ -243,6 +243,35 @@ fn windows_of_fifty_deliver_three_hundred_messages_exactly_once() {
 }
 
 #[test]
+fn window_size_defaults_to_100_and_0_or_over_512_mean_512() {
+    let (server, store, user) = start();
+    let inbox = folder(&store, user, FolderType::Inbox);
+    for n in 0..600 {
+        file(&store, user, inbox, &format!("w{n}"), 1_700_000_000 + n);
+    }
+    for (window, expected) in [
+        (None, 100),
+        (Some("0"), 512),
+        (Some("1000"), 512),
+        (Some("7"), 7),
+    ] {
+        let device_id = format!("window{}", window.unwrap_or("none"));
+        let mut device = server.device(ALICE, &device_id);
+        let sync_key = first_key(&mut device, inbox);
+        let answer = sync_one(
+            &mut device,
+            collection(&sync_key, inbox, |c| {
+                if let Some(size) = window {
+                    c.push_text(airsync::WINDOW_SIZE, size);
+                }
+            }),
+        );
+        assert_eq!(commands(&answer).len(), expected, "WindowSize {window:?}");
+        assert!(answer.child(airsync::MORE_AVAILABLE).is_some());
+    }
+}
+
+#[test]
 fn request_window_size_is_shared_by_the_collections() {
     let (server, store, user) = start();
     let inbox = folder(&store, user, FolderType::Inbox);
