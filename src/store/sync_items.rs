@@ -3,14 +3,45 @@
 //! the same Add (same ClientId) again; looking it up here answers with the item already
 //! created instead of creating a duplicate. A fresh start of the collection (SyncKey 0)
 //! forgets its ids.
+//!
+//! The id is recorded in the same transaction that creates the item ([`ClientAdd`] is passed
+//! to the store method that files it), so a crash can never leave an item without its
+//! ClientId, which the client's retry would duplicate.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::items::item_of_user;
 use super::{now, ItemId, Store, StoreError, UserId};
 
 /// Longest ClientId kept (MS-ASCMD allows 64 characters).
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// Where a client Add's ClientId is remembered: the device, the collection and the id.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAdd<'a> {
+    pub device: i64,
+    pub collection: &'a str,
+    pub client_id: &'a str,
+}
+
+/// Records, inside the caller's transaction, that the client Add `key` created `item`.
+pub(crate) fn record_client_add_in(
+    conn: &Connection,
+    key: &ClientAdd<'_>,
+    item: ItemId,
+) -> Result<(), StoreError> {
+    if key.client_id.chars().count() > MAX_CLIENT_ID_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "the ClientId is longer than {MAX_CLIENT_ID_CHARS} characters"
+        )));
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO sync_client_ids (device, collection, client_id, item_id, created)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.device, key.collection, key.client_id, item, now()],
+    )?;
+    Ok(())
+}
 
 impl Store {
     /// The item a client Add with this ClientId created, if it is still the user's.
@@ -35,6 +66,29 @@ impl Store {
         }
     }
 
+    /// The item a client Add with this ClientId created, and whether it is still the user's
+    /// (a sent draft, for one, is gone).
+    pub fn client_add_record(
+        &self,
+        user: UserId,
+        key: &ClientAdd<'_>,
+    ) -> Result<Option<(ItemId, bool)>, StoreError> {
+        let item: Option<ItemId> = self
+            .conn
+            .prepare_cached(
+                "SELECT item_id FROM sync_client_ids
+                 WHERE device = ?1 AND collection = ?2 AND client_id = ?3",
+            )?
+            .query_row(params![key.device, key.collection, key.client_id], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        match item {
+            Some(id) => Ok(Some((id, item_of_user(&self.conn, user, id)?.is_some()))),
+            None => Ok(None),
+        }
+    }
+
     /// Records that a client Add with this ClientId created `item`.
     pub fn record_client_add(
         &self,
@@ -43,17 +97,12 @@ impl Store {
         client_id: &str,
         item: ItemId,
     ) -> Result<(), StoreError> {
-        if client_id.chars().count() > MAX_CLIENT_ID_CHARS {
-            return Err(StoreError::Invalid(format!(
-                "the ClientId is longer than {MAX_CLIENT_ID_CHARS} characters"
-            )));
-        }
-        self.conn.execute(
-            "INSERT OR REPLACE INTO sync_client_ids (device, collection, client_id, item_id, created)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![device, collection, client_id, item, now()],
-        )?;
-        Ok(())
+        let key = ClientAdd {
+            device,
+            collection,
+            client_id,
+        };
+        record_client_add_in(&self.conn, &key, item)
     }
 
     /// Forgets the ClientIds of a collection on a device (its sync starts over).
