@@ -1605,4 +1605,66 @@ mod tests {
             Err(StoreError::Invalid(_))
         ));
     }
+
+    #[test]
+    fn a_replaced_draft_keeps_its_id_and_a_sent_draft_moves_to_sent_items() {
+        let f = fixture();
+        let drafts = folder_named(&f.store, f.user, "Drafts");
+        let sent = folder_named(&f.store, f.user, "Sent Items");
+        let first = b"Subject: one\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n--b\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\nA\r\n--b--\r\n";
+        let item = f
+            .store
+            .add_message(f.user, drafts, &NewMessage::new(first))
+            .unwrap()
+            .item_id();
+        let change = MessageChange {
+            categories: Some(vec!["Blue".to_string()]),
+            ..MessageChange::default()
+        };
+        f.store.change_message(f.user, item, &change).unwrap();
+        let seq = f.store.folder_item_seq(f.user, drafts).unwrap();
+
+        f.store
+            .replace_message(f.user, item, b"Subject: two\r\n\r\nnew text\r\n")
+            .unwrap();
+        let record = f.store.message(f.user, item).unwrap().unwrap();
+        assert_eq!(record.subject, "two");
+        assert_eq!(record.categories, ["Blue"]);
+        assert!(f
+            .store
+            .message_attachments(f.user, item)
+            .unwrap()
+            .is_empty());
+        let changes = f.store.item_changes_since(f.user, drafts, seq, 0).unwrap();
+        assert_eq!(changes.changes.len(), 1);
+        assert_eq!(changes.changes[0].kind, ChangeKind::Changed);
+        let blobs: i64 = f
+            .store
+            .connection()
+            .query_row("SELECT count(*) FROM message_blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(blobs, 1, "the old bytes went with the old row");
+        assert!(matches!(
+            f.store
+                .replace_message(f.user, item + 100, b"Subject: x\r\n\r\n"),
+            Err(StoreError::NotFound(_))
+        ));
+
+        let copy = f
+            .store
+            .file_sent_draft(
+                f.user,
+                item,
+                Some(sent),
+                b"Subject: two\r\nBcc: h@x.org\r\n\r\nnew text\r\n",
+            )
+            .unwrap()
+            .unwrap();
+        assert!(f.store.message(f.user, item).unwrap().is_none());
+        let record = f.store.message(f.user, copy).unwrap().unwrap();
+        assert_eq!(record.folder_id, sent);
+        assert!(record.read);
+        let changes = f.store.item_changes_since(f.user, drafts, seq, 0).unwrap();
+        assert_eq!(changes.changes.last().unwrap().kind, ChangeKind::Deleted);
+    }
 }

@@ -186,4 +186,56 @@ mod tests {
             .record_client_add(device, &collection, &"x".repeat(65), item)
             .is_err());
     }
+
+    #[test]
+    fn a_client_add_and_its_client_id_commit_together() {
+        let store = Store::open_in_memory().unwrap();
+        let user = store.add_user("sam@example.com", "", "pw").unwrap().id;
+        let seen = DeviceSeen {
+            device_id: "DEV",
+            device_type: "Android",
+            user_agent: "ua",
+            protocol_version: "16.1",
+            now: 1,
+        };
+        let device = store.record_device(user, &seen).unwrap().id;
+        let drafts = store
+            .folders_of(user)
+            .unwrap()
+            .into_iter()
+            .find(|f| f.folder_type == FolderType::Drafts)
+            .unwrap()
+            .id;
+        let collection = drafts.to_string();
+        let raw = b"Subject: x\r\n\r\nbody\r\n";
+        let key = ClientAdd {
+            device,
+            collection: &collection,
+            client_id: "c1",
+        };
+        let item = store
+            .add_client_message(user, drafts, &NewMessage::new(raw), Some(&key))
+            .unwrap();
+        assert_eq!(
+            store.client_add_record(user, &key).unwrap(),
+            Some((item, true))
+        );
+
+        // A ClientId that cannot be recorded rolls the item back with it.
+        let long = "x".repeat(MAX_CLIENT_ID_CHARS + 1);
+        let bad = ClientAdd {
+            client_id: &long,
+            ..key
+        };
+        assert!(store
+            .add_client_message(user, drafts, &NewMessage::new(raw), Some(&bad))
+            .is_err());
+        assert_eq!(store.items_in_window(user, drafts, None).unwrap().len(), 1);
+
+        store.delete_item(user, item).unwrap();
+        assert_eq!(
+            store.client_add_record(user, &key).unwrap(),
+            Some((item, false))
+        );
+    }
 }
