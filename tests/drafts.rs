@@ -324,6 +324,35 @@ fn a_draft_reaches_the_other_device_once_and_its_edits_follow() {
         [server_id.parse::<i64>().unwrap()]
     );
 
+    // Another Change adds an attachment: its FileReference comes back in Responses.
+    let answer = sync(&mut phone, &key(&answer), drafts, |c| {
+        let change = c
+            .push(Element::new(airsync::COMMANDS))
+            .push(Element::new(airsync::CHANGE));
+        change.push_text(airsync::SERVER_ID, server_id.clone());
+        change
+            .push(Element::new(airsync::APPLICATION_DATA))
+            .push(Element::new(base::ATTACHMENTS))
+            .push(Element::new(base::ADD))
+            .push_text(base::CLIENT_ID, "att-2")
+            .push_text(base::DISPLAY_NAME, "second.txt")
+            .push_text(base::METHOD, "1")
+            .push_opaque(base::CONTENT, b"second".to_vec());
+    });
+    let changed = answer
+        .child(airsync::RESPONSES)
+        .and_then(|r| r.child(airsync::CHANGE))
+        .expect("Responses/Change");
+    assert_eq!(changed.child_text(airsync::STATUS).as_deref(), Some("1"));
+    let second = changed
+        .child(airsync::APPLICATION_DATA)
+        .and_then(|d| d.child(base::ATTACHMENTS))
+        .and_then(|a| a.child(base::ATTACHMENT))
+        .expect("the new attachment");
+    assert_eq!(second.child_text(base::CLIENT_ID).as_deref(), Some("att-2"));
+    let second_reference = second.child_text(base::FILE_REFERENCE).unwrap();
+    assert_eq!(fetch_attachment(&mut phone, &second_reference), b"second");
+
     let answer = sync(&mut tablet, &tablet_key, drafts, |_| {});
     let changed = answer
         .child(airsync::COMMANDS)
@@ -335,7 +364,16 @@ fn a_draft_reaches_the_other_device_once_and_its_edits_follow() {
     );
     let data = changed.child(airsync::APPLICATION_DATA).unwrap();
     assert_eq!(data.child_text(email::SUBJECT).as_deref(), Some("Plan B"));
-    assert!(data.child(base::ATTACHMENTS).is_none(), "{data:?}");
+    // The first attachment is gone, the second is there.
+    let names: Vec<String> = data
+        .child(base::ATTACHMENTS)
+        .map(|a| {
+            a.children_with(base::ATTACHMENT)
+                .filter_map(|e| e.child_text(base::DISPLAY_NAME))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(names, ["second.txt"]);
     assert_eq!(
         data.child(base::BODY)
             .and_then(|b| b.child_text(base::DATA))
@@ -420,7 +458,8 @@ fn sending_a_draft_submits_it_without_bcc_and_moves_it_to_sent_items() {
     );
 
     // An Add that sends at once: the answer carries the ServerId and drops it again.
-    let answer = sync(&mut phone, &key(&answer), drafts, |c| {
+    let before = key(&answer);
+    let answer = sync(&mut phone, &before, drafts, |c| {
         c.push(add_command("d-2", draft_data("Now", b"x"), true));
     });
     let response = add_response(&answer);
@@ -430,9 +469,19 @@ fn sending_a_draft_submits_it_without_bcc_and_moves_it_to_sent_items() {
         .child(airsync::COMMANDS)
         .and_then(|c| c.child(airsync::DELETE))
         .and_then(|d| d.child_text(airsync::SERVER_ID));
-    assert_eq!(deleted, Some(id));
+    assert_eq!(deleted, Some(id.clone()));
     assert_eq!(setup.recorder.count(), 2);
     assert!(items(store, user, drafts).is_empty());
+    assert_eq!(items(store, user, sent_items).len(), 2);
+
+    // Its answer was lost: the same request again is not a second message.
+    let answer = sync(&mut phone, &before, drafts, |c| {
+        c.push(add_command("d-2", draft_data("Now", b"x"), true));
+    });
+    let replayed = add_response(&answer);
+    assert_eq!(replayed.child_text(airsync::STATUS).as_deref(), Some("1"));
+    assert_eq!(replayed.child_text(airsync::SERVER_ID), Some(id.clone()));
+    assert_eq!(setup.recorder.count(), 2);
     assert_eq!(items(store, user, sent_items).len(), 2);
     let sent_key = key(&answer);
 
