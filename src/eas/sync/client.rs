@@ -176,15 +176,15 @@ fn add(
                 .push_text(airsync::STATUS, ItemStatus::Success.code());
             return Ok((answer, Some(id), true));
         }
-        (Some((id, _)), _, _) => Ok((id, None)),
+        (Some((id, true)), _, _) => Ok((id, None)),
         _ if too_long => Err(ItemStatus::ConversionError),
-        (None, Some(_), Some(data)) if draft => match context.request {
+        (_, Some(_), Some(data)) if draft => match context.request {
             Some(request) if drafts::supported(context.read.version) => {
                 drafts::add(store, request.user, context.folder.id, data, key.as_ref())?
             }
             _ => Err(ItemStatus::ConversionError),
         },
-        (None, Some(adapter), Some(data)) => {
+        (_, Some(adapter), Some(data)) => {
             let values = decode(adapter.fields(), data, context.read.version);
             adapter
                 .add(store, user, context.folder.id, &values, key.as_ref())?
@@ -201,7 +201,7 @@ fn add(
     };
     let mut status = ItemStatus::Success;
     let mut sent = false;
-    if send && recorded.is_none_or(|(_, exists)| exists) {
+    if send {
         match context.request {
             Some(request) if drafts::send(request, id)? => sent = true,
             // Not sent: the draft stays, the client keeps it under its ServerId.
