@@ -243,48 +243,8 @@ fn run(
         return Ok(Err(Failure::client(status::MESSAGE_TOO_LARGE)));
     }
 
-    let mut local = Vec::new();
-    let mut remote = Vec::new();
-    for address in &message.recipients {
-        match local_user(request, address)? {
-            Some(recipient) => {
-                if !local.iter().any(|u: &User| u.id == recipient.id) {
-                    local.push(recipient);
-                }
-            }
-            None => remote.push(address.clone()),
-        }
-    }
-    if !remote.is_empty() {
-        if let Err(e) = mail_submit::submit(
-            request.submission_command,
-            &user.email,
-            &remote,
-            &message.without_bcc,
-        ) {
-            warn!("{} for {}: {e}", command_name(command), user.email);
-            return Ok(Err(Failure::server(status::SUBMISSION_FAILED)));
-        }
-    }
-    for recipient in &local {
-        let Some(inbox) = special_folder(request, recipient, FolderType::Inbox)? else {
-            warn!(
-                "{} has no Inbox; the message to them is dropped",
-                recipient.email
-            );
-            return Ok(Err(Failure::server(status::SERVER_ERROR)));
-        };
-        let filed = NewMessage {
-            received_at: Some(crate::store::now()),
-            recipient: Some(&recipient.email),
-            ..NewMessage::new(&message.without_bcc)
-        };
-        store.add_message(recipient.id, inbox, &filed)?;
-        if recipient.id == user.id {
-            request.note_change();
-        } else {
-            request.notify_user(&recipient.email);
-        }
+    if let Err(status) = deliver(request, &message.recipients, &message.without_bcc)? {
+        return Ok(Err(Failure::server(status)));
     }
     let mut sent_copy = None;
     if parsed.save_in_sent {
@@ -322,13 +282,67 @@ fn run(
         store.record_sent_client_id(request.device.id, client_id, sent_copy)?;
     }
     info!(
-        "{} for {}: {} local and {} remote recipient(s), {} bytes",
+        "{} for {}: {} recipient(s), {} bytes",
         command_name(command),
         user.email,
-        local.len(),
-        remote.len(),
+        message.recipients.len(),
         message.without_bcc.len()
     );
+    Ok(Ok(()))
+}
+
+/// Delivers a message: `recipients` who are users of this server get `message` in their
+/// Inbox, the others are handed to the submission command first (so a failing MTA fails
+/// the send before any local copy exists). `Err` holds the ComposeMail status of a failure:
+/// [`status::SUBMISSION_FAILED`] or [`status::SERVER_ERROR`]. Also used to send drafts
+/// (Sync's email2:Send).
+pub(crate) fn deliver(
+    request: &Request,
+    recipients: &[String],
+    message: &[u8],
+) -> Result<Result<(), u16>, CommandError> {
+    let store = request.store;
+    let user = request.user;
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for address in recipients {
+        match local_user(request, address)? {
+            Some(recipient) => {
+                if !local.iter().any(|u: &User| u.id == recipient.id) {
+                    local.push(recipient);
+                }
+            }
+            None => remote.push(address.clone()),
+        }
+    }
+    if !remote.is_empty() {
+        if let Err(e) =
+            mail_submit::submit(request.submission_command, &user.email, &remote, message)
+        {
+            warn!("sending mail for {}: {e}", user.email);
+            return Ok(Err(status::SUBMISSION_FAILED));
+        }
+    }
+    for recipient in &local {
+        let Some(inbox) = special_folder(request, recipient, FolderType::Inbox)? else {
+            warn!(
+                "{} has no Inbox; the message to them is dropped",
+                recipient.email
+            );
+            return Ok(Err(status::SERVER_ERROR));
+        };
+        let filed = NewMessage {
+            received_at: Some(crate::store::now()),
+            recipient: Some(&recipient.email),
+            ..NewMessage::new(message)
+        };
+        store.add_message(recipient.id, inbox, &filed)?;
+        if recipient.id == user.id {
+            request.note_change();
+        } else {
+            request.notify_user(&recipient.email);
+        }
+    }
     Ok(Ok(()))
 }
 
@@ -353,7 +367,7 @@ fn local_user(request: &Request, address: &str) -> Result<Option<User>, StoreErr
     Ok(None)
 }
 
-fn special_folder(
+pub(crate) fn special_folder(
     request: &Request,
     user: &User,
     folder_type: FolderType,
@@ -590,7 +604,7 @@ fn is_content_field(name: &str) -> bool {
 }
 
 /// Every To, Cc and Bcc address of the client's message, lower-case, each once.
-fn recipients_of(raw: &[u8]) -> Vec<String> {
+pub(crate) fn recipients_of(raw: &[u8]) -> Vec<String> {
     let Some(message) = MessageParser::new().parse_headers(raw) else {
         return Vec::new();
     };
@@ -621,7 +635,7 @@ fn client_from(raw: &[u8]) -> Option<String> {
 }
 
 /// `Name <user@domain>`, the name RFC 2047-encoded when it is not plain ASCII.
-fn user_mailbox(user: &User) -> String {
+pub(crate) fn user_mailbox(user: &User) -> String {
     let name = user.display_name.trim();
     if name.is_empty() {
         return user.email.clone();
@@ -690,7 +704,7 @@ fn attachment_name(subject: &str) -> String {
 }
 
 /// Base64 in 76-character lines, each ended with CRLF.
-fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn base64_lines(bytes: &[u8]) -> Vec<u8> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
     for chunk in encoded.as_bytes().chunks(76) {

@@ -232,6 +232,24 @@ pub(crate) fn touch_item(conn: &Connection, user: UserId, id: ItemId) -> Result<
     Ok(seq)
 }
 
+/// Deletes the user's item, leaving its tombstone, inside the caller's transaction.
+pub(crate) fn delete_item_in(
+    conn: &Connection,
+    user: UserId,
+    id: ItemId,
+) -> Result<(), StoreError> {
+    let item =
+        item_of_user(conn, user, id)?.ok_or_else(|| StoreError::NotFound(format!("item {id}")))?;
+    let seq = bump_item_seq(conn, user, item.folder_id, None)?;
+    conn.execute(
+        "INSERT INTO item_tombstones (folder_id, item_id, created_seq, seq)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![item.folder_id, id, item.created_seq, seq],
+    )?;
+    conn.execute("DELETE FROM items WHERE id = ?1", [id])?;
+    Ok(())
+}
+
 impl Store {
     /// The current value of the folder's item change counter.
     pub fn folder_item_seq(&self, user: UserId, folder: FolderId) -> Result<i64, StoreError> {
@@ -359,15 +377,7 @@ impl Store {
     /// tombstone so clients learn of it.
     pub fn delete_item(&self, user: UserId, id: ItemId) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
-        let item = item_of_user(&tx, user, id)?
-            .ok_or_else(|| StoreError::NotFound(format!("item {id}")))?;
-        let seq = bump_item_seq(&tx, user, item.folder_id, None)?;
-        tx.execute(
-            "INSERT INTO item_tombstones (folder_id, item_id, created_seq, seq)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![item.folder_id, id, item.created_seq, seq],
-        )?;
-        tx.execute("DELETE FROM items WHERE id = ?1", [id])?;
+        delete_item_in(&tx, user, id)?;
         tx.commit()?;
         Ok(())
     }

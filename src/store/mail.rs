@@ -23,7 +23,8 @@ use rusqlite::blob::{Blob, ZeroBlob};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, MAIN_DB};
 use sha2::{Digest, Sha256};
 
-use super::items::{insert_item, touch_item, ItemClass, ItemId};
+use super::items::{delete_item_in, insert_item, touch_item, ItemClass, ItemId};
+use super::sync_items::{record_client_add_in, ClientAdd};
 use super::{now, FolderId, Store, StoreError, UserId};
 use crate::mime::conversation;
 use crate::mime::{
@@ -274,7 +275,7 @@ impl MailBatch<'_> {
             }
         }
         let parsed = mime::parse(message.raw);
-        file_parsed(&self.tx, user, folder, message, &parsed, &digest)
+        file_parsed(&self.tx, user, folder, message, &parsed, &digest, None)
     }
 
     /// The batch's transaction, for a write that must commit together with the filings.
@@ -374,7 +375,8 @@ fn header_for(id: &[u8], time: i64) -> Vec<u8> {
     conversation::index_header(time, &guid)
 }
 
-/// Files a parsed message inside the caller's transaction.
+/// Files a parsed message inside the caller's transaction: as a new item, or as the new
+/// content of `existing` (whose old message rows the caller removed).
 fn file_parsed(
     conn: &Connection,
     user: UserId,
@@ -382,6 +384,7 @@ fn file_parsed(
     message: &NewMessage<'_>,
     parsed: &ParsedMessage,
     digest: &[u8; 32],
+    existing: Option<ItemId>,
 ) -> Result<Filed, StoreError> {
     let now = now();
     let date_sent = plausible_date(parsed.date_sent, now);
@@ -394,7 +397,10 @@ fn file_parsed(
     let (conversation_id, conversation_index) =
         conversation_of(conn, user, parsed, date_sent.unwrap_or(received), digest[0])?;
 
-    let item = insert_item(conn, user, folder, ItemClass::Email, Some(received))?;
+    let item_id = match existing {
+        Some(id) => id,
+        None => insert_item(conn, user, folder, ItemClass::Email, Some(received))?.id,
+    };
 
     let blob_id: i64 = conn
         .prepare_cached("INSERT INTO message_blobs (raw) VALUES (?1) RETURNING id")?
@@ -430,7 +436,7 @@ fn file_parsed(
              ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
     )?
     .execute(params![
-        item.id,
+        item_id,
         blob_id,
         message.raw.len() as i64,
         &digest[..],
@@ -474,7 +480,7 @@ fn file_parsed(
     for body in &parsed.bodies {
         let slot = &mut positions[body.kind as usize];
         insert_body.execute(params![
-            item.id,
+            item_id,
             body.kind.as_str(),
             *slot,
             body.content_type,
@@ -495,7 +501,7 @@ fn file_parsed(
     )?;
     for (position, attachment) in parsed.attachments.iter().enumerate() {
         insert_attachment.execute(params![
-            item.id,
+            item_id,
             position as i64,
             attachment.display_name,
             attachment.content_type,
@@ -510,7 +516,7 @@ fn file_parsed(
             attachment.location.body_end as i64,
         ])?;
     }
-    Ok(Filed::Stored(item.id))
+    Ok(Filed::Stored(item_id))
 }
 
 const MESSAGE_COLUMNS: &str = "SELECT m.item_id, i.folder_id, m.size, m.content_sha256,
@@ -648,9 +654,101 @@ impl Store {
                 return Ok(Filed::Duplicate(existing));
             }
         }
-        let filed = file_parsed(&tx, user, folder, message, &parsed, &digest)?;
+        let filed = file_parsed(&tx, user, folder, message, &parsed, &digest, None)?;
         tx.commit()?;
         Ok(filed)
+    }
+
+    /// Files a message a client added (a draft) and remembers its ClientId, in one
+    /// transaction, so a retried Add finds it (see [`super::sync_items`]).
+    pub fn add_client_message(
+        &self,
+        user: UserId,
+        folder: FolderId,
+        message: &NewMessage<'_>,
+        client_add: Option<&ClientAdd<'_>>,
+    ) -> Result<ItemId, StoreError> {
+        check_size(message.raw)?;
+        let digest = sha256(message.raw);
+        let parsed = mime::parse(message.raw);
+        let tx = self.write_transaction()?;
+        let item = file_parsed(&tx, user, folder, message, &parsed, &digest, None)?.item_id();
+        if let Some(key) = client_add {
+            record_client_add_in(&tx, key, item)?;
+        }
+        tx.commit()?;
+        Ok(item)
+    }
+
+    /// Replaces the content of the user's message `item` with `raw` (an edited draft), in
+    /// one transaction: the item keeps its id, read state and categories, and the edit is
+    /// one change of its folder. `NotFound` when the message is not the user's.
+    pub fn replace_message(
+        &self,
+        user: UserId,
+        item: ItemId,
+        raw: &[u8],
+    ) -> Result<(), StoreError> {
+        check_size(raw)?;
+        let digest = sha256(raw);
+        let parsed = mime::parse(raw);
+        let tx = self.write_transaction()?;
+        let current = message_of_user(&tx, user, item)?
+            .ok_or_else(|| StoreError::NotFound(format!("message {item}")))?;
+        // The blob goes with its row (trigger messages_drop_blob).
+        for table in ["messages", "message_bodies", "attachments"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE item_id = ?1"), [item])?;
+        }
+        let message = NewMessage {
+            read: current.read,
+            ..NewMessage::new(raw)
+        };
+        file_parsed(
+            &tx,
+            user,
+            current.folder_id,
+            &message,
+            &parsed,
+            &digest,
+            Some(item),
+        )?;
+        tx.execute(
+            "UPDATE messages SET categories = ?1 WHERE item_id = ?2",
+            params![current.categories.join("\n"), item],
+        )?;
+        touch_item(&tx, user, item)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A sent draft leaves Drafts: in one transaction the draft `item` is deleted and, when
+    /// `sent` names a folder, `raw` (the message as sent, Bcc kept) is filed there as read.
+    /// Returns the Sent Items copy.
+    pub fn file_sent_draft(
+        &self,
+        user: UserId,
+        item: ItemId,
+        sent: Option<FolderId>,
+        raw: &[u8],
+    ) -> Result<Option<ItemId>, StoreError> {
+        check_size(raw)?;
+        let digest = sha256(raw);
+        let parsed = mime::parse(raw);
+        let tx = self.write_transaction()?;
+        delete_item_in(&tx, user, item)?;
+        let copy = match sent {
+            Some(folder) => {
+                let message = NewMessage {
+                    received_at: Some(now()),
+                    read: true,
+                    ..NewMessage::new(raw)
+                };
+                Some(file_parsed(&tx, user, folder, &message, &parsed, &digest, None)?.item_id())
+            }
+            None => None,
+        };
+        tx.commit()?;
+        Ok(copy)
     }
 
     /// Starts a batch of filings in one write transaction (see [`MailBatch`]).
@@ -1506,5 +1604,67 @@ mod tests {
                 .add_message(f.user, f.inbox, &NewMessage::new(&huge)),
             Err(StoreError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_replaced_draft_keeps_its_id_and_a_sent_draft_moves_to_sent_items() {
+        let f = fixture();
+        let drafts = folder_named(&f.store, f.user, "Drafts");
+        let sent = folder_named(&f.store, f.user, "Sent Items");
+        let first = b"Subject: one\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n--b\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\nA\r\n--b--\r\n";
+        let item = f
+            .store
+            .add_message(f.user, drafts, &NewMessage::new(first))
+            .unwrap()
+            .item_id();
+        let change = MessageChange {
+            categories: Some(vec!["Blue".to_string()]),
+            ..MessageChange::default()
+        };
+        f.store.change_message(f.user, item, &change).unwrap();
+        let seq = f.store.folder_item_seq(f.user, drafts).unwrap();
+
+        f.store
+            .replace_message(f.user, item, b"Subject: two\r\n\r\nnew text\r\n")
+            .unwrap();
+        let record = f.store.message(f.user, item).unwrap().unwrap();
+        assert_eq!(record.subject, "two");
+        assert_eq!(record.categories, ["Blue"]);
+        assert!(f
+            .store
+            .message_attachments(f.user, item)
+            .unwrap()
+            .is_empty());
+        let changes = f.store.item_changes_since(f.user, drafts, seq, 0).unwrap();
+        assert_eq!(changes.changes.len(), 1);
+        assert_eq!(changes.changes[0].kind, ChangeKind::Changed);
+        let blobs: i64 = f
+            .store
+            .connection()
+            .query_row("SELECT count(*) FROM message_blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(blobs, 1, "the old bytes went with the old row");
+        assert!(matches!(
+            f.store
+                .replace_message(f.user, item + 100, b"Subject: x\r\n\r\n"),
+            Err(StoreError::NotFound(_))
+        ));
+
+        let copy = f
+            .store
+            .file_sent_draft(
+                f.user,
+                item,
+                Some(sent),
+                b"Subject: two\r\nBcc: h@x.org\r\n\r\nnew text\r\n",
+            )
+            .unwrap()
+            .unwrap();
+        assert!(f.store.message(f.user, item).unwrap().is_none());
+        let record = f.store.message(f.user, copy).unwrap().unwrap();
+        assert_eq!(record.folder_id, sent);
+        assert!(record.read);
+        let changes = f.store.item_changes_since(f.user, drafts, seq, 0).unwrap();
+        assert_eq!(changes.changes.last().unwrap().kind, ChangeKind::Deleted);
     }
 }

@@ -37,6 +37,7 @@ pub use mail::{
 };
 pub use policies::PolicyLevel;
 pub use provisioning::{Provisioning, WipeStatus};
+pub use sync_items::ClientAdd;
 pub use sync_state::{KeyMatch, SyncState};
 
 use std::fmt;

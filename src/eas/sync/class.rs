@@ -11,7 +11,7 @@
 
 use super::collection::Options;
 use crate::eas::ProtocolVersion;
-use crate::store::{FolderId, ItemClass, ItemId, Store, StoreError, UserId};
+use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Store, StoreError, UserId};
 use crate::wbxml::{tag::airsync, Element, Tag};
 
 /// The kind of value a field holds, which fixes how it is written.
@@ -118,6 +118,8 @@ pub enum ItemStatus {
     /// The item could not be converted (also: this class does not accept it).
     ConversionError = 6,
     ObjectNotFound = 8,
+    /// The server failed the item (a draft that could not be sent); the client may retry.
+    ServerError = 5,
 }
 
 impl ItemStatus {
@@ -145,13 +147,21 @@ pub trait ClassAdapter {
         values: &Record,
     ) -> Result<ItemStatus, StoreError>;
     /// Creates an item from a client Add; `Err(status)` when the class does not accept it.
+    /// `client_add` (the Add's ClientId) is recorded in the transaction that creates the
+    /// item, so a retried Add never makes a second one.
     fn add(
         &self,
         store: &Store,
         user: UserId,
         folder: FolderId,
         values: &Record,
+        client_add: Option<&ClientAdd<'_>>,
     ) -> Result<Result<ItemId, ItemStatus>, StoreError>;
+    /// Whether a server Change of this item carries all its ApplicationData (an edited
+    /// draft), not only the fields marked [`Field::changeable`].
+    fn changes_whole_item(&self, _record: &Record) -> bool {
+        false
+    }
 }
 
 /// The adapter of a class, `None` for a class Sync cannot carry items of yet (its folders

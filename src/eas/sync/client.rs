@@ -1,14 +1,22 @@
 //! The client's side of a Sync collection: its Add, Change, Delete and Fetch commands,
 //! applied in order, each answered in Responses with its own Status where MS-ASCMD asks for
-//! one (every Add and Fetch; a Change or Delete only when it failed).
+//! one (every Add and Fetch; a Change or Delete only when it failed, or when it added
+//! attachments to a draft, whose FileReferences the client learns this way).
+//!
+//! Mail Adds and content Changes in the Drafts folder (16.x) are drafts: [`super::drafts`]
+//! builds and stores them, and sends them when the command carries email2:Send.
 
 use std::collections::HashSet;
 
 use super::class::{decode, ClassAdapter, ItemStatus, ReadContext};
-use super::engine;
+use super::{drafts, engine};
+use crate::eas::{CommandError, Request};
 use crate::store::sync_items::MAX_CLIENT_ID_CHARS;
-use crate::store::{Folder, FolderType, ItemId, StoreError};
-use crate::wbxml::{tag::airsync, Element};
+use crate::store::{ClientAdd, Folder, FolderType, ItemClass, ItemId, StoreError};
+use crate::wbxml::{
+    tag::{airsync, email2},
+    Element,
+};
 
 /// What the client commands did.
 #[derive(Default)]
@@ -17,6 +25,9 @@ pub struct Applied {
     pub responses: Vec<Element>,
     /// Items the client changed or deleted: their changes are not echoed back.
     pub touched: HashSet<ItemId>,
+    /// Drafts the client added and sent in this request: they left the folder before the
+    /// client heard of them from the server, so the answer tells it with a Delete.
+    pub sent_adds: Vec<ItemId>,
 }
 
 /// Settings of the collection that shape the client commands.
@@ -30,28 +41,57 @@ pub struct ClientContext<'a> {
     /// The request repeats one whose answer was lost: a Delete of an item already gone is
     /// the same Delete again, not an error.
     pub replay: bool,
+    /// The request, for drafts (their From is the user; sending them goes out through
+    /// SendMail's path). `None`: drafts are refused.
+    pub request: Option<&'a Request<'a>>,
+}
+
+impl ClientContext<'_> {
+    /// Whether mail written here is a draft.
+    fn in_drafts(&self) -> bool {
+        self.folder.folder_type == FolderType::Drafts
+            && self.adapter.is_some_and(|a| a.class() == ItemClass::Email)
+    }
+}
+
+/// Whether an Add or Change asks for its draft to be sent (email2:Send is a child of the
+/// command in MS-ASCMD; some clients put it in the ApplicationData).
+fn wants_send(command: &Element) -> bool {
+    command.child(email2::SEND).is_some()
+        || command
+            .child(airsync::APPLICATION_DATA)
+            .is_some_and(|data| data.child(email2::SEND).is_some())
 }
 
 /// Applies the commands; `Err` only for store failures.
-pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, StoreError> {
+pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, CommandError> {
     let mut applied = Applied::default();
     for command in commands {
         let server_id = command.child_text(airsync::SERVER_ID).unwrap_or_default();
         let item = server_id.trim().parse::<ItemId>().ok();
         match command.tag {
             airsync::ADD => {
-                let (answer, created) = add(context, command)?;
-                applied.touched.extend(created);
+                let (answer, created, sent) = add(context, command)?;
+                match (created, sent) {
+                    (Some(id), true) => applied.sent_adds.push(id),
+                    _ => applied.touched.extend(created),
+                }
                 applied.responses.push(answer);
             }
             airsync::CHANGE => {
-                let status = change(context, item, command)?;
-                if status == ItemStatus::Success {
+                let (status, data, sent) = change(context, item, command)?;
+                // A sent draft left the folder: the client hears of it as a Delete.
+                if status == ItemStatus::Success && !sent {
                     applied.touched.extend(item);
-                } else {
-                    applied
-                        .responses
-                        .push(response(airsync::CHANGE, &server_id, status));
+                }
+                if status != ItemStatus::Success || data.is_some() {
+                    let mut answer = Element::new(airsync::CHANGE);
+                    answer.push_text(airsync::SERVER_ID, server_id.trim());
+                    if let Some(data) = data {
+                        answer.push(data);
+                    }
+                    answer.push_text(airsync::STATUS, status.code());
+                    applied.responses.push(answer);
                 }
             }
             airsync::DELETE => {
@@ -98,53 +138,82 @@ fn response(tag: crate::wbxml::Tag, server_id: &str, status: ItemStatus) -> Elem
     element
 }
 
-/// Answers one Add; also returns the item it stands for.
+/// Answers one Add; also returns the item it stands for and whether it was a draft that
+/// was sent (and left the folder).
 fn add(
     context: &ClientContext,
     command: &Element,
-) -> Result<(Element, Option<ItemId>), StoreError> {
+) -> Result<(Element, Option<ItemId>, bool), CommandError> {
     let client_id = command.child_text(airsync::CLIENT_ID).unwrap_or_default();
     let client_id = client_id.trim();
     let (store, user) = (context.read.store, context.read.user);
     let collection = context.folder.id.to_string();
     let mut answer = Element::new(airsync::ADD);
     answer.push_text(airsync::CLIENT_ID, client_id);
-    // The same Add again (its answer was lost): the item it created is the answer.
-    let known = if client_id.is_empty() {
-        None
-    } else {
-        store.client_add_item(user, context.device, &collection, client_id)?
-    };
     let too_long = client_id.chars().count() > MAX_CLIENT_ID_CHARS;
+    let key = (!client_id.is_empty() && !too_long).then_some(ClientAdd {
+        device: context.device,
+        collection: &collection,
+        client_id,
+    });
+    // The same Add again (its answer was lost): the item it created is the answer.
+    let recorded = match &key {
+        Some(key) => store.client_add_record(user, key)?,
+        None => None,
+    };
+    let draft = context.in_drafts();
+    let send = draft && wants_send(command);
     let outcome = match (
-        known,
+        recorded,
         context.adapter,
         command.child(airsync::APPLICATION_DATA),
     ) {
-        (Some(id), _, _) => Ok(id),
-        _ if too_long => Err(ItemStatus::ConversionError),
-        (None, Some(adapter), Some(data)) => {
-            let values = decode(adapter.fields(), data, context.read.version);
-            let created = adapter.add(store, user, context.folder.id, &values)?;
-            if let (Ok(id), false) = (created, client_id.is_empty()) {
-                store.record_client_add(context.device, &collection, client_id, id)?;
-            }
-            created
-        }
-        _ => Err(ItemStatus::ConversionError),
-    };
-    match outcome {
-        Ok(id) => {
+        // A draft sent by the lost answer's request is gone from the folder: sent, not
+        // sent again.
+        (Some((id, false)), _, _) if send => {
             answer
                 .push_text(airsync::SERVER_ID, id.to_string())
                 .push_text(airsync::STATUS, ItemStatus::Success.code());
-            Ok((answer, Some(id)))
+            return Ok((answer, Some(id), true));
         }
+        (Some((id, true)), _, _) => Ok((id, None)),
+        _ if too_long => Err(ItemStatus::ConversionError),
+        (_, Some(_), Some(data)) if draft => match context.request {
+            Some(request) if drafts::supported(context.read.version) => {
+                drafts::add(store, request.user, context.folder.id, data, key.as_ref())?
+            }
+            _ => Err(ItemStatus::ConversionError),
+        },
+        (_, Some(adapter), Some(data)) => {
+            let values = decode(adapter.fields(), data, context.read.version);
+            adapter
+                .add(store, user, context.folder.id, &values, key.as_ref())?
+                .map(|id| (id, None))
+        }
+        _ => Err(ItemStatus::ConversionError),
+    };
+    let (id, data) = match outcome {
+        Ok(created) => created,
         Err(status) => {
             answer.push_text(airsync::STATUS, status.code());
-            Ok((answer, None))
+            return Ok((answer, None, false));
+        }
+    };
+    let mut status = ItemStatus::Success;
+    let mut sent = false;
+    if send {
+        match context.request {
+            Some(request) if drafts::send(request, id)? => sent = true,
+            // Not sent: the draft stays, the client keeps it under its ServerId.
+            _ => status = ItemStatus::ServerError,
         }
     }
+    answer.push_text(airsync::SERVER_ID, id.to_string());
+    if let Some(data) = data {
+        answer.push(data);
+    }
+    answer.push_text(airsync::STATUS, status.code());
+    Ok((answer, Some(id), sent))
 }
 
 /// Whether `item` is an item of this collection's folder.
@@ -158,25 +227,60 @@ fn in_folder(context: &ClientContext, item: Option<ItemId>) -> Result<Option<Ite
         .map(|i| i.id))
 }
 
+/// Applies one Change: its status, the ApplicationData to answer with (FileReferences of
+/// attachments added to a draft), and whether it sent the draft.
 fn change(
     context: &ClientContext,
     item: Option<ItemId>,
     command: &Element,
-) -> Result<ItemStatus, StoreError> {
+) -> Result<(ItemStatus, Option<Element>, bool), CommandError> {
+    let failed = |status| Ok((status, None, false));
     let Some(id) = in_folder(context, item)? else {
-        return Ok(ItemStatus::ObjectNotFound);
+        return failed(ItemStatus::ObjectNotFound);
     };
     let Some(adapter) = context.adapter else {
-        return Ok(ItemStatus::ConversionError);
+        return failed(ItemStatus::ConversionError);
     };
-    let Some(data) = command.child(airsync::APPLICATION_DATA) else {
-        return Ok(ItemStatus::ConversionError);
+    let draft = context.in_drafts();
+    let send = draft && wants_send(command);
+    let data = command.child(airsync::APPLICATION_DATA);
+    if data.is_none() && !send {
+        return failed(ItemStatus::ConversionError);
+    }
+    let writes_draft = send || (draft && data.is_some_and(drafts::edits_content));
+    let request = match context.request {
+        Some(request) if drafts::supported(context.read.version) => Some(request),
+        _ => None,
     };
-    let values = decode(adapter.fields(), data, context.read.version);
-    adapter.change(context.read.store, context.read.user, id, &values)
+    if writes_draft && request.is_none() {
+        return failed(ItemStatus::ConversionError);
+    }
+    let mut answer_data = None;
+    if let (Some(request), Some(data)) = (request, data) {
+        if draft && drafts::edits_content(data) {
+            match drafts::change(context.read.store, request.user, id, data)? {
+                Ok(references) => answer_data = references,
+                Err(status) => return failed(status),
+            }
+        }
+    }
+    if let Some(data) = data {
+        let values = decode(adapter.fields(), data, context.read.version);
+        let status = adapter.change(context.read.store, context.read.user, id, &values)?;
+        if status != ItemStatus::Success {
+            return failed(status);
+        }
+    }
+    if let (true, Some(request)) = (send, request) {
+        if !drafts::send(request, id)? {
+            return Ok((ItemStatus::ServerError, answer_data, false));
+        }
+        return Ok((ItemStatus::Success, answer_data, true));
+    }
+    Ok((ItemStatus::Success, answer_data, false))
 }
 
-fn delete(context: &ClientContext, item: Option<ItemId>) -> Result<ItemStatus, StoreError> {
+fn delete(context: &ClientContext, item: Option<ItemId>) -> Result<ItemStatus, CommandError> {
     let Some(id) = in_folder(context, item)? else {
         return Ok(ItemStatus::ObjectNotFound);
     };
@@ -192,7 +296,7 @@ fn delete(context: &ClientContext, item: Option<ItemId>) -> Result<ItemStatus, S
                 Ok(_) => return Ok(ItemStatus::Success),
                 // Deleted Items holds mail only: other classes are deleted outright.
                 Err(StoreError::Invalid(_)) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -247,13 +351,16 @@ mod tests {
             user: UserId,
             folder: FolderId,
             values: &Record,
+            client_add: Option<&ClientAdd<'_>>,
         ) -> Result<Result<ItemId, ItemStatus>, StoreError> {
             let Some(Value::Text(subject)) = values.get(email::SUBJECT) else {
                 return Ok(Err(ItemStatus::ConversionError));
             };
             let raw = format!("Subject: {subject}\r\n\r\nbody\r\n");
-            let filed = store.add_message(user, folder, &NewMessage::new(raw.as_bytes()))?;
-            Ok(Ok(filed.item_id()))
+            let message = NewMessage::new(raw.as_bytes());
+            Ok(Ok(
+                store.add_client_message(user, folder, &message, client_add)?
+            ))
         }
     }
 
@@ -290,6 +397,7 @@ mod tests {
             device,
             deletes_as_moves: true,
             replay: false,
+            request: None,
         };
         let mut add = Element::new(airsync::ADD);
         add.push_text(airsync::CLIENT_ID, "c-7");

@@ -1,13 +1,17 @@
 //! The Email class of Sync (MS-ASEMAIL): its field table, reading a stored message into a
 //! record (headers, state, conversation, attachments and the body of MS-ASAIRS), and the
 //! client changes mail accepts (Read, Flag, Categories). Mail Adds are only meaningful for
-//! drafts (16.x), which easd does not keep; they are answered with a conversion error.
+//! drafts (16.x), which [`super::drafts`] handles; anywhere else they are answered with a
+//! conversion error. In 16.x every message says whether it is a draft (email2:IsDraft), and a
+//! draft also carries its Bcc.
 
 use super::body;
 use super::class::{ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record, Value};
-use crate::eas::ProtocolVersion::{V12_0, V14_0, V2_5};
+use crate::eas::ProtocolVersion::{V12_0, V14_0, V16_0, V2_5};
 use crate::store::mail::{Flag, FlagStatus};
-use crate::store::{FolderId, ItemClass, ItemId, MessageChange, Store, StoreError, UserId};
+use crate::store::{
+    ClientAdd, FolderId, FolderType, ItemClass, ItemId, MessageChange, Store, StoreError, UserId,
+};
 use crate::wbxml::tag::{airsyncbase as base, email, email2, tasks};
 use crate::wbxml::Element;
 
@@ -45,6 +49,8 @@ static FIELDS: &[Field] = &[
     Field::new(email2::LAST_VERB_EXECUTION_TIME, Date, V14_0).changeable(),
     Field::new(email2::RECEIVED_AS_BCC, Bool, V14_0),
     Field::new(email2::SENDER, Text, V14_0),
+    Field::new(email2::IS_DRAFT, Bool, V16_0),
+    Field::new(email2::BCC, Text, V16_0),
 ];
 
 /// The Email class adapter.
@@ -122,6 +128,16 @@ impl ClassAdapter for EmailClass {
         );
         if !message.sender.is_empty() && message.sender != message.from {
             record.set(email2::SENDER, text(&message.sender));
+        }
+        let is_draft = store
+            .folder(user, message.folder_id)?
+            .is_some_and(|f| f.folder_type == FolderType::Drafts);
+        record.set(email2::IS_DRAFT, Value::Bool(is_draft));
+        if is_draft && context.version >= V16_0 {
+            let bcc = super::drafts::stored_bcc(store, user, item)?;
+            if !bcc.is_empty() {
+                record.set(email2::BCC, Value::Text(bcc));
+            }
         }
 
         // Attachments the security policy withholds are not announced at all.
@@ -221,9 +237,16 @@ impl ClassAdapter for EmailClass {
         _user: UserId,
         _folder: FolderId,
         _values: &Record,
+        _client_add: Option<&ClientAdd<'_>>,
     ) -> Result<Result<ItemId, ItemStatus>, StoreError> {
-        // Only drafts may be added as mail (16.x), and easd keeps no drafts.
+        // Only drafts may be added as mail (16.x); those are built by super::drafts, so an
+        // Add that reaches here is outside Drafts or in an older version.
         Ok(Err(ItemStatus::ConversionError))
+    }
+
+    fn changes_whole_item(&self, record: &Record) -> bool {
+        // An edited draft changes more than its state: other devices get all of it.
+        record.get(email2::IS_DRAFT) == Some(&Value::Bool(true))
     }
 }
 

@@ -111,7 +111,13 @@ fn change_command(
             };
             adapter.read(context, id)?.map(|record| {
                 let mut command = server_id_command(airsync::CHANGE, id);
-                command.push(encode(adapter.fields(), &record, context.version, true));
+                let changes_only = !adapter.changes_whole_item(&record);
+                command.push(encode(
+                    adapter.fields(),
+                    &record,
+                    context.version,
+                    changes_only,
+                ));
                 command
             })
         }

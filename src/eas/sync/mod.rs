@@ -14,6 +14,7 @@ pub mod body;
 pub mod class;
 pub mod client;
 pub mod collection;
+pub mod drafts;
 pub mod email;
 pub mod engine;
 pub mod hanging;
@@ -254,6 +255,7 @@ fn sync_collection(
         device,
         deletes_as_moves: wanted.deletes_as_moves,
         replay,
+        request: Some(request),
     };
     let applied = client::apply(&client_context, &wanted.commands)?;
     if !wanted.commands.is_empty() {
@@ -328,10 +330,17 @@ fn sync_collection(
     if changes.more_available {
         answer.push_empty(airsync::MORE_AVAILABLE);
     }
-    if !changes.commands.is_empty() {
+    if !changes.commands.is_empty() || !applied.sent_adds.is_empty() {
         let commands = answer.push(Element::new(airsync::COMMANDS));
         for command in changes.commands {
             commands.push(command);
+        }
+        // Drafts added and sent by this request: created and gone since the last key, so no
+        // change reports them; the client has them from Responses and must drop them.
+        for sent in &applied.sent_adds {
+            commands
+                .push(Element::new(airsync::DELETE))
+                .push_text(airsync::SERVER_ID, sent.to_string());
         }
     }
     Ok((answer, news || !unchanged))
