@@ -526,3 +526,36 @@ fn drafts_need_protocol_16_and_the_drafts_folder() {
     assert!(items(store, user, inbox).is_empty());
     assert_eq!(setup.recorder.count(), 0);
 }
+
+/// The reference guide's SmartSync recovery with client Adds: the answer to a Sync that
+/// carried an Add is lost three times in a row; each time the phone sends the same request
+/// with its previous SyncKey. Every answer names the same ServerId, and the folder ends with
+/// one message.
+#[test]
+fn an_add_resent_three_times_with_the_previous_key_creates_one_message() {
+    let Setup {
+        server,
+        store,
+        user,
+        recorder: _recorder,
+    } = start();
+    let drafts = folder(&store, user, FolderType::Drafts);
+    let mut phone = server.device(ALICE, "resender");
+    phone.version = "16.1".to_string();
+    let previous = first_key(&mut phone, drafts);
+    let mut server_ids = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let answer = sync(&mut phone, &previous, drafts, |c| {
+            c.push(add_command("resent-1", draft_data("Resent", b"abc"), false));
+        });
+        assert_eq!(answer.child_text(airsync::STATUS).as_deref(), Some("1"));
+        let added = add_response(&answer);
+        assert_eq!(added.child_text(airsync::STATUS).as_deref(), Some("1"));
+        server_ids.insert(added.child_text(airsync::SERVER_ID).expect("ServerId"));
+        keys.insert(key(&answer));
+    }
+    assert_eq!(server_ids.len(), 1, "{server_ids:?}");
+    assert_eq!(keys.len(), 4, "each answer has a fresh key");
+    assert_eq!(items(&store, user, drafts).len(), 1);
+}

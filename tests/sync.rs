@@ -1,6 +1,6 @@
 //! Sync over real HTTP and WBXML against `easd serve`: the initial sync, windows and
 //! MoreAvailable, client commands, server changes, the FilterType window, lost answers,
-//! empty and partial requests, and the Status codes.
+//! empty and partial requests, the Status codes, and a message whose MIME is broken.
 
 mod common;
 
@@ -207,27 +207,27 @@ fn initial_sync_sends_adds_with_application_data_and_bodies() {
 }
 
 #[test]
-fn windows_of_fifty_deliver_three_hundred_messages_exactly_once() {
+fn a_3000_message_folder_arrives_in_windows_with_every_item_exactly_once() {
     let (server, store, user) = start();
     let inbox = folder(&store, user, FolderType::Inbox);
     let mut expected = HashSet::new();
-    for n in 0..300 {
+    for n in 0..3000 {
         expected.insert(file(&store, user, inbox, &format!("m{n}"), 1_700_000_000 + n).to_string());
     }
     let mut device = server.device(ALICE, "windows");
     let mut sync_key = first_key(&mut device, inbox);
     let mut seen = Vec::new();
     for round in 0.. {
-        assert!(round < 10, "too many rounds");
+        assert!(round < 40, "too many rounds");
         let answer = sync_one(
             &mut device,
             collection(&sync_key, inbox, |c| {
-                c.push_text(airsync::WINDOW_SIZE, "50");
+                c.push_text(airsync::WINDOW_SIZE, "100");
             }),
         );
         sync_key = key(&answer);
         let list = commands(&answer);
-        assert!(list.len() <= 50);
+        assert!(list.len() <= 100);
         seen.extend(list.into_iter().map(|(_, id)| id));
         let tags: Vec<_> = answer.elements().map(|e| e.tag).collect();
         match tags.iter().position(|t| *t == airsync::MORE_AVAILABLE) {
@@ -238,7 +238,7 @@ fn windows_of_fifty_deliver_three_hundred_messages_exactly_once() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 300);
+    assert_eq!(seen.len(), 3000, "every item once, none twice");
     assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), expected);
 }
 
@@ -803,4 +803,41 @@ fn html_bodies_all_or_none_and_attachments() {
         .clone();
     assert_eq!(body.child_text(base::TRUNCATED).as_deref(), Some("1"));
     assert!(body.child(base::DATA).is_none());
+}
+
+/// A message whose MIME structure is broken (a multipart without its boundaries, a part
+/// header cut off) is still filed and still reaches the phone, with what could be read.
+#[test]
+fn a_message_with_broken_mime_still_syncs() {
+    let (server, store, user) = start();
+    let inbox = folder(&store, user, FolderType::Inbox);
+    let broken = b"From: Carol <carol@example.net>\r\nTo: alice@example.com\r\n\
+Subject: Broken but readable\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"never-used\"\r\n\r\n\
+The sender's mailer forgot every boundary.\r\n--never-use\r\nContent-Type: text/pl";
+    let out = server.easd_stdin(&["deliver", ALICE], broken);
+    assert!(out.status.success(), "{out:?}");
+    let mut device = server.device(ALICE, "broken");
+    let sync_key = first_key(&mut device, inbox);
+    let answer = sync_one(
+        &mut device,
+        collection(&sync_key, inbox, |c| {
+            c.push(Element::new(airsync::OPTIONS))
+                .push(Element::new(base::BODY_PREFERENCE))
+                .push_text(base::TYPE, "1");
+        }),
+    );
+    assert_eq!(status(&answer), "1");
+    let add = answer
+        .child(airsync::COMMANDS)
+        .and_then(|c| c.child(airsync::ADD))
+        .expect("the broken message is sent");
+    let data = add
+        .child(airsync::APPLICATION_DATA)
+        .expect("ApplicationData");
+    assert_eq!(
+        data.child_text(email::SUBJECT).as_deref(),
+        Some("Broken but readable")
+    );
+    assert!(data.child(base::BODY).is_some(), "{data:?}");
 }
