@@ -841,3 +841,68 @@ The sender's mailer forgot every boundary.\r\n--never-use\r\nContent-Type: text/
     );
     assert!(data.child(base::BODY).is_some(), "{data:?}");
 }
+
+/// Conflict resolution: the phone changes a message that another device changed after the
+/// phone's sync key. By default (Conflict absent or 1) the server's version wins: the
+/// phone's Change answers Status 7 and the phone gets the server's version. With Conflict 0
+/// the phone's change wins.
+#[test]
+fn the_server_wins_a_conflict_unless_the_client_asks_to_win() {
+    let (server, store, user) = start();
+    let inbox = folder(&store, user, FolderType::Inbox);
+    let item = file(&store, user, inbox, "contested", 1_700_000_000).to_string();
+    let mut phone = server.device(ALICE, "phone");
+    let mut tablet = server.device(ALICE, "tablet");
+    let mut phone_key = first_key(&mut phone, inbox);
+    phone_key = key(&sync_one(&mut phone, collection(&phone_key, inbox, |_| {})));
+    let mut tablet_key = first_key(&mut tablet, inbox);
+    tablet_key = key(&sync_one(
+        &mut tablet,
+        collection(&tablet_key, inbox, |_| {}),
+    ));
+    let read_change = |key: &str, read: &str, conflict: Option<&str>| {
+        let (item, read, conflict) = (item.clone(), read.to_string(), conflict.map(str::to_string));
+        collection(key, inbox, move |c| {
+            if let Some(conflict) = conflict {
+                c.push(Element::new(airsync::OPTIONS))
+                    .push_text(airsync::CONFLICT, conflict);
+            }
+            c.push(Element::new(airsync::COMMANDS))
+                .push(Element::new(airsync::CHANGE))
+                .push_text(airsync::SERVER_ID, item)
+                .push(Element::new(airsync::APPLICATION_DATA))
+                .push_text(email::READ, read);
+        })
+    };
+    let is_read = || {
+        let conn = rusqlite::Connection::open(&server.db).unwrap();
+        conn.query_row(
+            "SELECT read FROM messages WHERE subject = 'contested'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+
+    // The tablet reads it; the phone, not yet aware, marks it unread: the server wins.
+    let answer = sync_one(&mut tablet, read_change(&tablet_key, "1", None));
+    tablet_key = key(&answer);
+    let answer = sync_one(&mut phone, read_change(&phone_key, "0", None));
+    assert_eq!(responses_of(&answer), [(airsync::CHANGE, "7".to_string())]);
+    assert_eq!(commands(&answer), [(airsync::CHANGE, item.clone())]);
+    phone_key = key(&answer);
+    assert_eq!(is_read(), 1);
+
+    // Once it has the server's version, the phone's next change applies.
+    let answer = sync_one(&mut phone, read_change(&phone_key, "0", None));
+    assert!(responses_of(&answer).is_empty(), "{answer:?}");
+    phone_key = key(&answer);
+    assert_eq!(is_read(), 0);
+
+    // The tablet reads it again; the phone asks to win conflicts (Conflict 0): it does.
+    let answer = sync_one(&mut tablet, read_change(&tablet_key, "1", None));
+    assert_eq!(status(&answer), "1");
+    let answer = sync_one(&mut phone, read_change(&phone_key, "0", Some("0")));
+    assert!(responses_of(&answer).is_empty(), "{answer:?}");
+    assert_eq!(is_read(), 0);
+}

@@ -120,6 +120,9 @@ pub enum ItemStatus {
     ObjectNotFound = 8,
     /// The server failed the item (a draft that could not be sent); the client may retry.
     ServerError = 5,
+    /// The item changed on the server since the client's sync key and the server's version
+    /// wins (Conflict 1, the default): the client gets that version among the changes.
+    Conflict = 7,
 }
 
 impl ItemStatus {

@@ -41,6 +41,10 @@ pub struct ClientContext<'a> {
     /// The request repeats one whose answer was lost: a Delete of an item already gone is
     /// the same Delete again, not an error.
     pub replay: bool,
+    /// Changes of items that changed on the server after this counter value lose to the
+    /// server's version (`Conflict` 1, the default); `None` when the client wins, and on a
+    /// replay (the item changed because of the lost request itself).
+    pub server_wins_after: Option<i64>,
     /// The request, for drafts (their From is the user; sending them goes out through
     /// SendMail's path). `None`: drafts are refused.
     pub request: Option<&'a Request<'a>>,
@@ -241,6 +245,12 @@ fn change(
     let Some(adapter) = context.adapter else {
         return failed(ItemStatus::ConversionError);
     };
+    if let Some(since) = context.server_wins_after {
+        let item = context.read.store.item(context.read.user, id)?;
+        if item.is_some_and(|item| item.changed_seq > since) {
+            return failed(ItemStatus::Conflict);
+        }
+    }
     let draft = context.in_drafts();
     let send = draft && wants_send(command);
     let data = command.child(airsync::APPLICATION_DATA);
@@ -397,6 +407,7 @@ mod tests {
             device,
             deletes_as_moves: true,
             replay: false,
+            server_wins_after: None,
             request: None,
         };
         let mut add = Element::new(airsync::ADD);

@@ -34,6 +34,9 @@ pub struct Options {
     /// 2.5 truncation codes (`None`: absent).
     pub mime_truncation: Option<u8>,
     pub truncation: Option<u8>,
+    /// `Conflict` 0: the client's change wins over a change made on the server since its
+    /// sync key. Absent or 1 (the default): the server's wins.
+    pub client_wins: bool,
 }
 
 /// 2.5 `Truncation` codes → bytes, as [`super::body`] applies them (9: whole).
@@ -155,6 +158,9 @@ impl CollectionState {
             opt(o.truncation),
             self.cutoff.map(|c| c.to_string()).unwrap_or_default()
         );
+        if o.client_wins {
+            text.push_str("client_wins=1\n");
+        }
         for p in &o.body_preferences {
             text.push_str(&format!(
                 "body={},{},{},{}\n",
@@ -181,6 +187,7 @@ impl CollectionState {
                 "mime_truncation" => o.mime_truncation = value.parse().ok(),
                 "truncation" => o.truncation = value.parse().ok(),
                 "cutoff" => state.cutoff = value.parse().ok(),
+                "client_wins" => o.client_wins = value == "1",
                 "body" => {
                     let parts: Vec<&str> = value.split(',').collect();
                     if let [body_type, truncation, all_or_none, preview] = parts[..] {
@@ -289,8 +296,9 @@ fn parse_options(element: &Element) -> Option<Options> {
         mime_truncation: small(airsync::MIME_TRUNCATION)?,
         truncation: small(airsync::TRUNCATION)?,
         body_preferences: Vec::new(),
+        client_wins: small(airsync::CONFLICT)? == Some(0),
     };
-    if options.filter_type > 8 || options.mime_support > 2 {
+    if options.filter_type > 8 || options.mime_support > 2 || small(airsync::CONFLICT)? > Some(1) {
         return None;
     }
     for preference in element.children_with(airsyncbase::BODY_PREFERENCE) {
@@ -344,6 +352,7 @@ mod tests {
             mime_support: 2,
             mime_truncation: None,
             truncation: None,
+            client_wins: false,
         };
         options.capped_by(&policy, ItemClass::Email);
         assert_eq!(options.filter_type, 2);
@@ -390,6 +399,7 @@ mod tests {
                 ],
                 mime_support: 2,
                 mime_truncation: Some(8),
+                client_wins: true,
                 truncation: None,
             },
             cutoff: Some(1_700_000_000),

@@ -255,6 +255,7 @@ fn sync_collection(
         device,
         deletes_as_moves: wanted.deletes_as_moves,
         replay,
+        server_wins_after: (!state.options.client_wins && !replay).then_some(since),
         request: Some(request),
     };
     let applied = client::apply(&client_context, &wanted.commands)?;
