@@ -160,6 +160,8 @@ fn sighup_reloads_the_certificate_and_keeps_open_connections() {
     assert!(tls::check_names_host(&second.clone().into(), "renewed.example").is_ok());
     send_signal("-HUP", server.pid());
     wait_for_log(&server, "SIGHUP: new connections get the certificate", 1);
+    // The front door applies it a moment later, on its own thread.
+    wait_for_log(&server, "the reloaded certificate is in use", 1);
 
     let fresh = tls_connect(server.https);
     assert_eq!(

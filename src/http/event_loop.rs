@@ -303,7 +303,12 @@ impl EventLoop {
                 Command::Shutdown => self.begin_shutdown(),
                 Command::Wake(key) => self.wake(key),
                 Command::ReplaceTls(index, config) => match self.listeners.get_mut(index) {
-                    Some(listener) if listener.tls.is_some() => listener.tls = Some(config),
+                    Some(listener) if listener.tls.is_some() => {
+                        listener.tls = Some(config);
+                        // Only from here on do handshakes use it (the signal thread's log
+                        // line comes first): tests and operators can wait for this one.
+                        log::info!("{}: the reloaded certificate is in use", listener.addr);
+                    }
                     _ => log::warn!("no TLS listener #{index} to give a new certificate"),
                 },
             }
