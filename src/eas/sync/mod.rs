@@ -23,7 +23,7 @@ use super::{CommandError, ProtocolVersion, Reply, Request};
 use crate::store::{now, FolderId, ItemClass, KeyMatch, StoreError};
 use crate::wbxml::{tag::airsync, Element};
 use class::{adapter_for, ReadContext};
-use collection::{filter_seconds, CollectionRequest, CollectionState};
+use collection::{CollectionRequest, CollectionState};
 
 /// Sync Status values (MS-ASCMD 2.2.3.177.17).
 mod status {
@@ -265,16 +265,15 @@ fn sync_collection(
     }
     let read = client_context.read;
 
-    // Whole hours, so that a window sliding with the clock does not make every request a
-    // change of state.
-    // The device's "past-mail" setting narrows the window it asked for.
+    // The device's "past-mail" setting narrows the window it asked for; the cutoff is in
+    // whole hours (see `window_cutoff`).
     let filter = crate::eas::device_view::effective_filter(
         store,
         request.device,
         class,
         state.options.filter_type,
     )?;
-    let new_cutoff = filter_seconds(filter).map(|span| (now() - span).div_euclid(3600) * 3600);
+    let new_cutoff = collection::window_cutoff(filter, now());
     let changes = if !wanted.get_changes {
         engine::ServerChanges {
             next_seq: since,
