@@ -10,7 +10,7 @@ use std::process::Output;
 
 use common::{TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
-use easd::wbxml::tag::{airsync, folder_hierarchy as fh, item_estimate as ie};
+use easd::wbxml::tag::{airsync, folder_hierarchy as fh, item_estimate as ie, ping};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -374,9 +374,18 @@ fn default_mail_folders_hide_user_folders_from_that_device_only() {
         names.contains(&"Contacts") || names.contains(&"Calendar"),
         "{names:?}"
     );
-    // Syncing a hidden folder is refused like an unknown one (Status 12).
+    // Syncing a hidden folder is refused like an unknown one (Status 12); pinging it asks
+    // for a FolderSync (Status 7), as for a folder that is gone.
     let (status, _, _) = sync(&mut phone, &projects_key, projects.id, None);
     assert_eq!(status, "12");
+    let mut ping = Element::new(ping::PING);
+    ping.push_text(ping::HEARTBEAT_INTERVAL, "300");
+    ping.push(Element::new(ping::FOLDERS))
+        .push(Element::new(ping::FOLDER))
+        .push_text(ping::ID, projects.id.to_string())
+        .push_text(ping::CLASS, "Email");
+    let answer = phone.command("Ping", Some(&ping));
+    assert_eq!(answer.doc().child_text(ping::STATUS).as_deref(), Some("7"));
     // A folder created later stays hidden from this device.
     store
         .create_folder(alice, None, "Later", FolderType::UserMail)

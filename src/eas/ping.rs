@@ -167,6 +167,8 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     }
 
     // Folders that vanished: FolderSync needed; repeated without one, tell the user.
+    // A folder hidden from this device by its settings counts as gone for it as well.
+    let hidden = super::device_view::hidden_folders(store, request.user.id, request.device)?;
     let mut watched = Vec::new();
     let mut vanished = None;
     for (id, _) in &folders {
@@ -174,7 +176,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
             continue;
         }
         match id.parse::<FolderId>() {
-            Ok(folder_id) if store.folder(request.user.id, folder_id)?.is_some() => {
+            Ok(folder_id)
+                if !hidden.contains(&folder_id)
+                    && store.folder(request.user.id, folder_id)?.is_some() =>
+            {
                 watched.push((id.clone(), folder_id));
             }
             _ => {
