@@ -174,6 +174,16 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // SIGTERM first, so the server removes its private runtime directory in /tmp;
+            // SIGKILL only if it does not stop promptly.
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: signals our own child process, which has not been reaped yet.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
