@@ -265,7 +265,14 @@ fn send_mail_delivers_locally_submits_the_rest_strips_bcc_and_keeps_a_sent_copy(
         ]
     );
     let sent = text(&setup.recorder.sent(0));
-    assert!(!sent.to_ascii_lowercase().contains("bcc"), "{sent}");
+    // No Bcc header, and the hidden address nowhere in the message (only in the envelope).
+    assert!(
+        !sent
+            .lines()
+            .any(|line| line.to_ascii_lowercase().starts_with("bcc:")),
+        "{sent}"
+    );
+    assert!(!sent.contains("hidden@remote.example"), "{sent}");
     assert!(!sent.contains("bob@example.com>"), "{sent}");
     let parsed = MessageParser::new().parse(sent.as_bytes()).unwrap();
     assert_eq!(
