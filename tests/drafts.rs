@@ -6,11 +6,8 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
 use base64::Engine;
-use common::{TestDevice, TestServer};
+use common::{SendmailRecorder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, email2, item_operations as io};
 use easd::wbxml::Element;
@@ -18,72 +15,16 @@ use easd::wbxml::Element;
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 
-/// A stand-in for sendmail: records its arguments and input as `args-N` and `sent-N`, or
-/// fails while a file `fail` exists.
-struct Recorder {
-    dir: PathBuf,
-}
-
-impl Recorder {
-    fn new() -> Recorder {
-        let dir = std::env::temp_dir().join(format!(
-            "easd-drafts-{}-{}",
-            std::process::id(),
-            easd::store::random_hex(6)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("sendmail");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\n\
-             dir=$(dirname \"$0\")\n\
-             if [ -e \"$dir/fail\" ]; then cat >/dev/null; echo 'relay refused' >&2; exit 1; fi\n\
-             n=$(ls \"$dir\" | grep -c '^sent-')\n\
-             printf '%s\\n' \"$@\" > \"$dir/args-$n\"\n\
-             cat > \"$dir/sent-$n\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Recorder { dir }
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read_dir(&self.dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("sent-")
-            })
-            .count()
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 struct Setup {
     server: TestServer,
     store: Store,
     user: UserId,
-    recorder: Recorder,
+    recorder: SendmailRecorder,
 }
 
 fn start() -> Setup {
-    let recorder = Recorder::new();
-    let server = TestServer::start_with(&format!(
-        "submission-command = {} -i",
-        recorder.dir.join("sendmail").display()
-    ));
+    let recorder = SendmailRecorder::new();
+    let server = TestServer::start_with(&recorder.config());
     server.add_user(ALICE);
     server.add_user(BOB);
     let store = Store::open(&server.db).unwrap();
@@ -417,12 +358,7 @@ fn sending_a_draft_submits_it_without_bcc_and_moves_it_to_sent_items() {
     });
     assert!(answer.child(airsync::RESPONSES).is_none(), "{answer:?}");
     assert_eq!(setup.recorder.count(), 1);
-    let args: Vec<String> = setup
-        .recorder
-        .read("args-0")
-        .lines()
-        .map(String::from)
-        .collect();
+    let args = setup.recorder.args(0);
     assert_eq!(
         args,
         [
@@ -434,7 +370,7 @@ fn sending_a_draft_submits_it_without_bcc_and_moves_it_to_sent_items() {
             "hidden@remote.example"
         ]
     );
-    let sent = setup.recorder.read("sent-0");
+    let sent = setup.recorder.sent_text(0);
     assert!(sent.contains("Subject: Lunch"), "{sent}");
     assert!(sent.contains(&format!("From: {ALICE}")) || sent.contains(&format!("<{ALICE}>")));
     assert!(!sent.contains("hidden@remote.example"), "{sent}");
@@ -486,7 +422,7 @@ fn sending_a_draft_submits_it_without_bcc_and_moves_it_to_sent_items() {
     let sent_key = key(&answer);
 
     // The MTA refuses: the item fails and the draft stays.
-    std::fs::write(setup.recorder.dir.join("fail"), b"").unwrap();
+    setup.recorder.set_failing(true);
     let answer = sync(&mut phone, &sent_key, drafts, |c| {
         c.push(add_command("d-3", draft_data("Later", b"y"), true));
     });

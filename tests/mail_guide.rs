@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -32,13 +31,6 @@ fn guide_line(marker: &str) -> String {
         "docs/mail.md: lines with {marker:?}: {lines:?}"
     );
     lines[0].trim().to_string()
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("udp port")
-        .port()
 }
 
 /// How the guide's `/usr/bin/easd` (or bare `easd`) runs here: this build, this server's
@@ -98,7 +90,7 @@ fn subjects(server: &TestServer, email: &str, folder_name: Option<&str>) -> Vec<
 
 #[test]
 fn the_delivery_lines_for_postfix_fetchmail_and_procmail_file_mail() {
-    let server = TestServer::start_with(&format!("notify = 127.0.0.1:{}", free_udp_port()));
+    let server = TestServer::start_with(&format!("notify = 127.0.0.1:{}", common::free_udp_port()));
     server.add_user(ALICE);
     let easd = easd_here(&server);
 
@@ -182,7 +174,7 @@ fn the_delivery_lines_for_postfix_fetchmail_and_procmail_file_mail() {
 
 #[test]
 fn the_import_line_copies_a_maildir_with_its_folders() {
-    let server = TestServer::start_with(&format!("notify = 127.0.0.1:{}", free_udp_port()));
+    let server = TestServer::start_with(&format!("notify = 127.0.0.1:{}", common::free_udp_port()));
     server.add_user(ALICE);
     let home = server.dir.join("home");
     for folder in ["Maildir", "Maildir/.Projects"] {
@@ -209,7 +201,7 @@ fn the_import_line_copies_a_maildir_with_its_folders() {
 
 #[test]
 fn the_submission_command_lines_are_accepted_and_the_config_commands_work() {
-    let server = TestServer::start_with(&format!("notify = 127.0.0.1:{}", free_udp_port()));
+    let server = TestServer::start_with(&format!("notify = 127.0.0.1:{}", common::free_udp_port()));
     let page = guide();
     let lines: Vec<&str> = page
         .lines()
@@ -243,7 +235,7 @@ fn the_shell_one_liner_wakes_a_waiting_phone() {
     if Command::new("bash").arg("-c").arg("true").status().is_err() {
         panic!("bash is needed for /dev/udp");
     }
-    let port = free_udp_port();
+    let port = common::free_udp_port();
     let server = TestServer::start_with(&format!("notify = 127.0.0.1:{port}\nlog-level = debug"));
     server.add_user(ALICE);
     server.easd(&["config", "set", "push.heartbeat-min", "1"]);
@@ -297,7 +289,7 @@ fn the_shell_one_liner_wakes_a_waiting_phone() {
         format!(
             "database = {}\nnotify = 127.0.0.1:{}\n",
             server.db.display(),
-            free_udp_port()
+            common::free_udp_port()
         ),
     )
     .unwrap();

@@ -232,14 +232,6 @@ fn verdict<'a>(report: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {check:?} line in:\n{report}"))
 }
 
-/// A UDP port free right now, for a server's change notifications.
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("udp port")
-        .port()
-}
-
 /// A configuration naming the real (bound) ports of `server`, for the doctor to probe.
 fn config_with_real_ports(server: &TestServer, extra: &str) -> PathBuf {
     let config = server.dir.join("doctor.conf");
@@ -499,7 +491,7 @@ fn a_killed_server_leaves_no_stale_lock() {
 
 #[test]
 fn doctor_on_a_running_server_finds_everything_in_order() {
-    let notify = format!("notify = 127.0.0.1:{}", free_udp_port());
+    let notify = format!("notify = 127.0.0.1:{}", common::free_udp_port());
     let server = TestServer::start_with(&notify);
     server.add_user("pat@localhost");
     let doctor = easd_cli(&config_with_real_ports(&server, &notify), &["doctor"], None);
@@ -533,7 +525,7 @@ fn doctor_on_a_running_server_finds_everything_in_order() {
     // command that is not there: both are named.
     let other = format!(
         "notify = 127.0.0.1:{}\nsubmission-command = /nonexistent/sendmail -i",
-        free_udp_port()
+        common::free_udp_port()
     );
     let report = stdout(&easd_cli(
         &config_with_real_ports(&server, &other),

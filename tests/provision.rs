@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -25,17 +24,10 @@ const ADMIN: &str = "admin@example.com";
 const EAS: &str = "MS-EAS-Provisioning-WBXML";
 const WAP: &str = "MS-WAP-Provisioning-XML";
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("udp port")
-        .port()
-}
-
 fn start() -> TestServer {
     let server = TestServer::start_with(&format!(
         "admin-email = {ADMIN}\nnotify = 127.0.0.1:{}\nlog-level = debug",
-        free_udp_port()
+        common::free_udp_port()
     ));
     server.add_user(ALICE);
     server

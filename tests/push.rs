@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::{TestDevice, TestServer};
@@ -16,14 +15,6 @@ use easd::wbxml::Element;
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 
-/// A UDP port free right now, for this server's notifications (tests run in parallel).
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("udp port")
-        .port()
-}
-
 struct Push {
     server: TestServer,
     inbox: FolderId,
@@ -33,7 +24,7 @@ struct Push {
 fn start() -> Push {
     let server = TestServer::start_with(&format!(
         "notify = 127.0.0.1:{}\nlog-level = debug",
-        free_udp_port()
+        common::free_udp_port()
     ));
     server.add_user(ALICE);
     server.add_user(BOB);

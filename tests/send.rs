@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
-use common::{TestDevice, TestServer};
+use common::{SendmailRecorder, TestDevice, TestServer};
 use easd::store::{FolderType, LastVerb, Store, UserId};
 use easd::wbxml::tag::{airsync, compose_mail as cm, email, email2, folder_hierarchy as fh, ping};
 use easd::wbxml::Element;
@@ -17,86 +14,10 @@ use mail_parser::{MessageParser, MimeHeaders};
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 
-/// A stand-in for sendmail: records its arguments and standard input as `args-N` and
-/// `sent-N`, or fails (exit 1, a line on standard error) while a file `fail` exists.
-struct Recorder {
-    dir: PathBuf,
-}
-
-impl Recorder {
-    fn new() -> Recorder {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("easd-send-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("sendmail");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\n\
-             dir=$(dirname \"$0\")\n\
-             if [ -e \"$dir/fail\" ]; then cat >/dev/null; echo 'relay refused' >&2; exit 1; fi\n\
-             n=$(ls \"$dir\" | grep -c '^sent-')\n\
-             printf '%s\\n' \"$@\" > \"$dir/args-$n\"\n\
-             cat > \"$dir/sent-$n\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Recorder { dir }
-    }
-
-    fn config(&self) -> String {
-        format!(
-            "submission-command = {} -i",
-            self.dir.join("sendmail").display()
-        )
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read_dir(&self.dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("sent-")
-            })
-            .count()
-    }
-
-    fn sent(&self, n: usize) -> Vec<u8> {
-        std::fs::read(self.dir.join(format!("sent-{n}"))).unwrap()
-    }
-
-    fn args(&self, n: usize) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join(format!("args-{n}")))
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn set_failing(&self, failing: bool) {
-        let flag = self.dir.join("fail");
-        if failing {
-            std::fs::write(flag, b"").unwrap();
-        } else {
-            let _ = std::fs::remove_file(flag);
-        }
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 struct Setup {
     server: TestServer,
     store: Store,
-    recorder: Recorder,
+    recorder: SendmailRecorder,
 }
 
 fn start() -> Setup {
@@ -104,7 +25,7 @@ fn start() -> Setup {
 }
 
 fn start_with(extra_config: &str) -> Setup {
-    let recorder = Recorder::new();
+    let recorder = SendmailRecorder::new();
     let server = TestServer::start_with(&format!("{}\n{extra_config}", recorder.config()));
     server.add_user(ALICE);
     server.add_user(BOB);

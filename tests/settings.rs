@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
-use common::{libwbxml_decode, TestDevice, TestServer};
+use common::{libwbxml_decode, SendmailRecorder, TestDevice, TestServer};
 use easd::store::Store;
 use easd::wbxml::tag::{rights_management as rm, settings as st};
 use easd::wbxml::Element;
@@ -17,72 +14,6 @@ use mail_parser::MessageParser;
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
-
-/// A stand-in for sendmail: records its arguments and standard input as `args-N`/`sent-N`.
-struct Recorder {
-    dir: PathBuf,
-}
-
-impl Recorder {
-    fn new() -> Recorder {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("easd-oof-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("sendmail");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\n\
-             dir=$(dirname \"$0\")\n\
-             n=$(ls \"$dir\" | grep -c '^sent-')\n\
-             printf '%s\\n' \"$@\" > \"$dir/args-$n\"\n\
-             cat > \"$dir/sent-$n\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Recorder { dir }
-    }
-
-    fn config(&self) -> String {
-        format!(
-            "submission-command = {} -i",
-            self.dir.join("sendmail").display()
-        )
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read_dir(&self.dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("sent-")
-            })
-            .count()
-    }
-
-    fn sent(&self, n: usize) -> String {
-        String::from_utf8_lossy(&std::fs::read(self.dir.join(format!("sent-{n}"))).unwrap())
-            .into_owned()
-    }
-
-    fn args(&self, n: usize) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join(format!("args-{n}")))
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn settings(parts: Vec<Element>) -> Element {
     let mut doc = Element::new(st::SETTINGS);
@@ -421,12 +352,12 @@ fn device_password_is_stored_and_shown_and_bad_requests_get_protocol_errors() {
 
 struct OofSetup {
     server: TestServer,
-    recorder: Recorder,
+    recorder: SendmailRecorder,
     store: Store,
 }
 
 fn oof_setup() -> OofSetup {
-    let recorder = Recorder::new();
+    let recorder = SendmailRecorder::new();
     let server = TestServer::start_with(&recorder.config());
     server.add_user(ALICE);
     server.add_user(BOB);
@@ -510,7 +441,7 @@ fn deliver_sends_one_out_of_office_reply_per_sender_and_period() {
     assert_eq!(setup.recorder.count(), 1);
     let args = setup.recorder.args(0);
     assert_eq!(args, ["-i", "-f", "<>", "--", "carol@remote.example"]);
-    let reply = setup.recorder.sent(0);
+    let reply = setup.recorder.sent_text(0);
     let parsed = MessageParser::new().parse(reply.as_bytes()).unwrap();
     assert_eq!(parsed.subject(), Some("Automatic reply: Lunch?"));
     assert_eq!(
@@ -569,7 +500,7 @@ fn deliver_sends_one_out_of_office_reply_per_sender_and_period() {
     );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(setup.recorder.count(), 2);
-    let parsed_known = setup.recorder.sent(1);
+    let parsed_known = setup.recorder.sent_text(1);
     let parsed_known = MessageParser::new().parse(parsed_known.as_bytes()).unwrap();
     assert_eq!(parsed_known.body_text(0).unwrap().trim(), "Known: away.");
 

@@ -644,3 +644,94 @@ pub fn libwbxml_decode(bytes: &[u8]) -> Option<String> {
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
+
+// ---------------------------------------------------------------------------------------------
+// Outgoing mail
+
+/// A stand-in for sendmail as the `submission-command`: records its arguments and standard
+/// input as `args-N` and `sent-N` in its own directory, or fails while [`Self::set_failing`].
+pub struct SendmailRecorder {
+    pub dir: PathBuf,
+}
+
+impl SendmailRecorder {
+    pub fn new() -> SendmailRecorder {
+        let dir = unique_dir();
+        let script = dir.join("sendmail");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\n\
+             dir=$(dirname \"$0\")\n\
+             if [ -e \"$dir/fail\" ]; then cat >/dev/null; echo 'relay refused' >&2; exit 1; fi\n\
+             n=$(ls \"$dir\" | grep -c '^sent-')\n\
+             printf '%s\\n' \"$@\" > \"$dir/args-$n\"\n\
+             cat > \"$dir/sent-$n\"\n",
+        )
+        .expect("recorder script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("recorder script mode");
+        SendmailRecorder { dir }
+    }
+
+    /// The configuration line that makes a server use this recorder.
+    pub fn config(&self) -> String {
+        format!(
+            "submission-command = {} -i",
+            self.dir.join("sendmail").display()
+        )
+    }
+
+    /// How many messages it received.
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .expect("recorder dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("sent-"))
+            .count()
+    }
+
+    /// Message `n` as it arrived on standard input.
+    pub fn sent(&self, n: usize) -> Vec<u8> {
+        std::fs::read(self.dir.join(format!("sent-{n}"))).expect("recorded message")
+    }
+
+    /// Message `n` as text.
+    pub fn sent_text(&self, n: usize) -> String {
+        String::from_utf8_lossy(&self.sent(n)).into_owned()
+    }
+
+    /// The arguments easd gave for message `n`.
+    pub fn args(&self, n: usize) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(format!("args-{n}")))
+            .expect("recorded arguments")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// While failing, it reads the message and exits 1 with an error on standard error.
+    pub fn set_failing(&self, failing: bool) {
+        let flag = self.dir.join("fail");
+        if failing {
+            std::fs::write(flag, b"").expect("fail flag");
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+    }
+}
+
+impl Drop for SendmailRecorder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A UDP port free right now, for a server's change notifications (`notify`): tests run in
+/// parallel, so each server needs its own.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("udp port")
+        .port()
+}
