@@ -179,6 +179,13 @@
 //! `pending_policy_key`, `pending_policy_hash`, `keyless_asked`, `policy_notice`) and its
 //! remote wipe (`wipe_status`, `wipe_account_only`, `wipe_requested`, `wipe_done`); the
 //! constant `POLICIES` below describes each column.
+//!
+//! # Version 6: property records (contacts, tasks, notes)
+//!
+//! **`item_records`** — the data of an item whose class is a property table (see
+//! `store::records`): `item_id` INTEGER PRIMARY KEY → `items(id)` ON DELETE CASCADE ON UPDATE
+//! CASCADE; `record` BLOB NOT NULL — the item's properties in the neutral binary format of
+//! `store::records` (no WBXML).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -485,8 +492,16 @@ ALTER TABLE devices ADD COLUMN wipe_requested INTEGER;
 ALTER TABLE devices ADD COLUMN wipe_done INTEGER;
 ";
 
+/// Schema version 6: property records of contacts, tasks and notes.
+const RECORDS: &str = "
+CREATE TABLE item_records (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    record BLOB NOT NULL
+);
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES, RECORDS];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -558,6 +573,7 @@ mod tests {
                 "domains",
                 "folder_tombstones",
                 "folders",
+                "item_records",
                 "item_tombstones",
                 "items",
                 "message_blobs",
