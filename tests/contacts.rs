@@ -397,3 +397,145 @@ fn the_same_contact_reads_right_at_every_protocol_version() {
         );
     }
 }
+
+#[test]
+fn every_contacts_and_contacts2_property_reaches_the_other_phone() {
+    use easd::eas::sync::class::FieldKind;
+    let (server, store, user) = start();
+    let contacts = folder(&store, user, FolderType::Contacts);
+    let mut a = phone(&server, "all-a", "16.1");
+    let mut b = phone(&server, "all-b", "16.1");
+    let ka = first_key(&mut a, contacts, |_| {});
+    let kb = first_key(&mut b, contacts, |_| {});
+    let fields = easd::eas::sync::contacts::fields();
+    let value_of = |field: &easd::eas::sync::class::Field| match field.kind {
+        FieldKind::Date => "2001-02-03T00:00:00.000Z".to_string(),
+        FieldKind::Int => "3".to_string(),
+        FieldKind::Base64 => PHOTO.to_string(),
+        _ => format!("value of {}", field.tag.name()),
+    };
+    let v16 = easd::eas::ProtocolVersion::V16_1;
+    let answer = send(
+        &mut a,
+        &ka,
+        contacts,
+        vec![add("all", |d| {
+            for field in fields.iter().filter(|f| f.exists_in(v16)) {
+                match field.kind {
+                    FieldKind::List(item) => {
+                        d.push(Element::new(field.tag))
+                            .push_text(item, "one")
+                            .push_text(item, "two");
+                    }
+                    FieldKind::Body => {
+                        d.push(Element::new(field.tag))
+                            .push_text(base::TYPE, "2")
+                            .push_text(base::DATA, "<p>html body</p>");
+                    }
+                    _ => {
+                        d.push_text(field.tag, value_of(field));
+                    }
+                }
+            }
+        })],
+    );
+    added_id(&answer);
+    let (_, got) = pull_with(&mut b, &kb, contacts, |c| {
+        c.push(Element::new(airsync::OPTIONS))
+            .push(Element::new(base::BODY_PREFERENCE))
+            .push_text(base::TYPE, "2");
+    });
+    assert_eq!(got.len(), 1);
+    let d = data(&got[0]);
+    let mut checked = 0;
+    for field in fields.iter().filter(|f| f.exists_in(v16)) {
+        let element = d
+            .child(field.tag)
+            .unwrap_or_else(|| panic!("{} missing", field.tag.name()));
+        match field.kind {
+            FieldKind::List(item) => {
+                let items: Vec<String> = element
+                    .children_with(item)
+                    .filter_map(|e| e.text())
+                    .collect();
+                assert_eq!(items, ["one", "two"], "{}", field.tag.name());
+            }
+            FieldKind::Body => {
+                assert_eq!(element.child_text(base::TYPE).as_deref(), Some("2"));
+                assert_eq!(
+                    element.child_text(base::DATA).as_deref(),
+                    Some("<p>html body</p>")
+                );
+            }
+            _ => assert_eq!(
+                element.text().as_deref(),
+                Some(value_of(field).as_str()),
+                "{}",
+                field.tag.name()
+            ),
+        }
+        checked += 1;
+    }
+    // 48 Contacts properties besides Body, Categories and Children, and 10 of Contacts2.
+    assert!(checked >= 60, "{checked}");
+}
+
+#[test]
+fn a_2_5_phone_reads_the_body_as_contacts_body_and_a_plain_phone_gets_html_as_text() {
+    let (server, store, user) = start();
+    let contacts = folder(&store, user, FolderType::Contacts);
+    let mut a = phone(&server, "modern", "16.1");
+    let ka = first_key(&mut a, contacts, |_| {});
+    let answer = send(
+        &mut a,
+        &ka,
+        contacts,
+        vec![add("h", |d| {
+            d.push_text(c::FILE_AS, "Html");
+            d.push(Element::new(base::BODY))
+                .push_text(base::TYPE, "2")
+                .push_text(base::DATA, "<p>Hello <b>there</b></p>");
+        })],
+    );
+    added_id(&answer);
+    let mut old = phone(&server, "wm5", "2.5");
+    let ko = first_key(&mut old, contacts, |c| {
+        c.push_text(airsync::CLASS, "Contacts");
+    });
+    let (_, got) = pull_with(&mut old, &ko, contacts, |c| {
+        c.push_text(airsync::CLASS, "Contacts");
+    });
+    assert_eq!(got.len(), 1);
+    let d = data(&got[0]);
+    assert!(d.child(base::BODY).is_none());
+    let body = text(d, c::BODY).expect("Contacts:Body");
+    assert!(body.contains("Hello") && !body.contains("<b>"), "{body}");
+
+    let mut plain = phone(&server, "plain", "14.1");
+    let kp = first_key(&mut plain, contacts, |_| {});
+    let (_, got) = pull_with(&mut plain, &kp, contacts, |c| {
+        c.push(Element::new(airsync::OPTIONS))
+            .push(Element::new(base::BODY_PREFERENCE))
+            .push_text(base::TYPE, "1");
+    });
+    let body = data(&got[0]).child(base::BODY).unwrap();
+    assert_eq!(body.child_text(base::TYPE).as_deref(), Some("1"));
+    assert!(!body.child_text(base::DATA).unwrap().contains('<'));
+}
+
+#[test]
+fn a_device_limited_to_default_folders_does_not_see_created_contact_folders() {
+    let (server, _store, _user) = start();
+    let mut a = phone(&server, "limited", "16.1");
+    let family = create_folder(&mut a, "Family", "14");
+    let out = server.easd(&["device", "set", ALICE, "limited", "folders", "default"]);
+    assert!(out.status.success(), "{out:?}");
+    let (_, folders) = folder_sync(&mut a);
+    assert!(folders.iter().all(|(id, _, _)| id != &family.to_string()));
+    assert!(
+        folders.iter().any(|(_, _, kind)| kind == "9"),
+        "Contacts itself stays"
+    );
+    let answer = sync_one(&mut a, collection("0", family, |_| {}));
+    assert_eq!(status(&answer), "12");
+}

@@ -326,6 +326,54 @@ mod tests {
     ];
 
     #[test]
+    fn pictures_obey_the_class_limit_and_the_policy() {
+        use crate::policy::{EffectivePolicy, Source};
+        use crate::store::{FolderType, Store};
+        let store = Store::open_in_memory().unwrap();
+        let user = store.add_user("a@example.com", "", "pw").unwrap().id;
+        let folder = store
+            .folders_of(user)
+            .unwrap()
+            .into_iter()
+            .find(|f| f.folder_type == FolderType::Contacts)
+            .unwrap()
+            .id;
+        let options = crate::eas::sync::collection::Options::default();
+        let open = EffectivePolicy::default();
+        let capped = EffectivePolicy::resolve(&[(
+            Source::Global,
+            vec![("MaxAttachmentSize".into(), "100".into())],
+        )]);
+        let context = |policy| ReadContext {
+            store: &store,
+            user,
+            version: V16_1,
+            options: &options,
+            policy,
+        };
+        let class = &crate::eas::sync::contacts::CONTACTS;
+        let with_picture = |bytes: usize| {
+            let mut record = Record::default();
+            record.set(contacts::FILE_AS, Value::Text("P".into()));
+            record.set(contacts::PICTURE, Value::Opaque(vec![1; bytes]));
+            record
+        };
+        let limit = crate::eas::sync::contacts::MAX_PICTURE_BYTES;
+        let refused = class.add(&context(&open), folder, &with_picture(limit + 1), None);
+        assert_eq!(refused.unwrap(), Err(ItemStatus::ConversionError));
+        let id = class
+            .add(&context(&open), folder, &with_picture(500), None)
+            .unwrap()
+            .unwrap();
+        // Under a 100-byte attachment cap the picture is not sent; the contact is.
+        let read = class.read(&context(&capped), id).unwrap().unwrap();
+        assert!(read.get(contacts::PICTURE).is_none());
+        assert!(read.get(contacts::FILE_AS).is_some());
+        let read = class.read(&context(&open), id).unwrap().unwrap();
+        assert!(read.get(contacts::PICTURE).is_some());
+    }
+
+    #[test]
     fn wire_records_and_stored_records_convert_both_ways() {
         let mut recurrence = Record::default();
         recurrence.set(tasks::TYPE, Value::Int(1));
