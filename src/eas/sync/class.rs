@@ -16,8 +16,10 @@
 //! is its own adapter ([`super::email`]) over the parsed message store.
 
 use super::collection::Options;
-use crate::eas::ProtocolVersion;
-use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Store, StoreError, UserId};
+use crate::eas::{CommandError, ProtocolVersion, Request};
+use crate::store::{
+    ClientAdd, FolderId, FolderType, ItemClass, ItemId, Store, StoreError, User, UserId,
+};
 use crate::wbxml::{tag::airsync, tag::airsyncbase, Element, Tag};
 
 /// The kind of value a field holds, which fixes how it is written, read and stored.
@@ -208,12 +210,51 @@ pub trait ClassAdapter {
         values: &Record,
         client_add: Option<&ClientAdd<'_>>,
     ) -> Result<Result<ItemId, ItemStatus>, StoreError>;
+    /// The class's own handling of client Adds and Changes in folders of `folder_type`
+    /// (mail in Drafts), used instead of [`ClassAdapter::add`] and the content part of
+    /// [`ClassAdapter::change`]; `None` (the default) for the generic path.
+    fn write_hook(&self, _folder_type: FolderType) -> Option<&'static dyn WriteHook> {
+        None
+    }
     /// Whether a server Change of this item carries all its ApplicationData (an edited
     /// draft; every change of a property class), not only the fields marked
     /// [`Field::changeable`].
     fn changes_whole_item(&self, _record: &Record) -> bool {
         false
     }
+}
+
+/// A class's own handling of client writes in some folders (mail drafts today, meeting
+/// requests later): the Sync command asks the class for it ([`ClassAdapter::write_hook`]) and
+/// knows nothing of what it does.
+pub trait WriteHook: Sync {
+    /// Whether the protocol version can write such items at all (others get Status 6).
+    fn supported(&self, version: ProtocolVersion) -> bool;
+    /// Whether the Add or Change asks for the item to be sent once written.
+    fn wants_send(&self, command: &Element) -> bool;
+    /// Whether a Change's ApplicationData edits the content (not only the state the class's
+    /// own `change` applies).
+    fn edits_content(&self, data: &Element) -> bool;
+    /// Creates the item from a client Add (its ClientId recorded in the same transaction);
+    /// also what the Add's answer carries besides the ServerId.
+    fn add(
+        &self,
+        store: &Store,
+        user: &User,
+        folder: FolderId,
+        data: &Element,
+        client_add: Option<&ClientAdd<'_>>,
+    ) -> Result<Result<(ItemId, Option<Element>), ItemStatus>, StoreError>;
+    /// Rewrites the item's content from a client Change; what the answer carries.
+    fn change(
+        &self,
+        store: &Store,
+        user: &User,
+        item: ItemId,
+        data: &Element,
+    ) -> Result<Result<Option<Element>, ItemStatus>, StoreError>;
+    /// Sends the item; `false` when it could not be sent (it stays).
+    fn send(&self, request: &Request, item: ItemId) -> Result<bool, CommandError>;
 }
 
 /// The adapter of a class, `None` for a class Sync cannot carry items of yet (its folders
