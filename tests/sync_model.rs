@@ -33,7 +33,10 @@ fn run_seed(seed: u64, steps: usize) {
         stats.adds > 0 && stats.changes > 0 && stats.deletes > 0,
         "{stats:?}"
     );
-    assert!(stats.replays > 0 && stats.checks > 0, "{stats:?}");
+    assert!(
+        stats.replays > 0 && stats.checks > 0 && stats.client_adds > 0,
+        "{stats:?}"
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::common::{TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, MessageChange, NewMessage, Store, UserId};
-use easd::wbxml::tag::{airsync, email, move_items as mv};
+use easd::wbxml::tag::{airsync, airsyncbase, email, move_items as mv};
 use easd::wbxml::{Element, Tag};
 
 pub const USER: &str = "model@example.com";
@@ -92,6 +92,7 @@ pub struct Stats {
     pub changes: usize,
     pub deletes: usize,
     pub soft_deletes: usize,
+    pub client_adds: usize,
     pub checks: usize,
 }
 
@@ -104,6 +105,9 @@ pub struct Simulation<'a> {
     devices: Vec<SimDevice>,
     inbox: FolderId,
     deleted_items: FolderId,
+    /// Where 16.x phones write drafts (Sync Add with a ClientId).
+    drafts: FolderId,
+    client_ids: u64,
     /// A user folder that is deleted and made again now and then.
     scratch: FolderId,
     scratch_generation: u32,
@@ -132,6 +136,7 @@ impl<'a> Simulation<'a> {
                 .id
         };
         let (inbox, deleted_items) = (folder(FolderType::Inbox), folder(FolderType::DeletedItems));
+        let drafts = folder(FolderType::Drafts);
         let scratch = store
             .create_folder(user, None, "Scratch 0", FolderType::UserMail)
             .unwrap()
@@ -159,6 +164,8 @@ impl<'a> Simulation<'a> {
             devices,
             inbox,
             deleted_items,
+            drafts,
+            client_ids: 0,
             scratch,
             scratch_generation: 0,
             now,
@@ -167,8 +174,8 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn folders(&self) -> [FolderId; 3] {
-        [self.inbox, self.deleted_items, self.scratch]
+    fn folders(&self) -> [FolderId; 4] {
+        [self.inbox, self.deleted_items, self.drafts, self.scratch]
     }
 
     /// Runs `steps` random steps; the first broken invariant ends the run.
@@ -422,6 +429,23 @@ impl<'a> Simulation<'a> {
                 }
             }
         }
+        // A 16.x phone writes a draft: an Add with a ClientId, answered in Responses. When the
+        // answer is lost, the same Add is sent again and must not make a second draft.
+        if folder == self.drafts
+            && self.devices[index].device.version == "16.1"
+            && self.rng.chance(40)
+        {
+            self.client_ids += 1;
+            let mut add = Element::new(airsync::ADD);
+            add.push_text(airsync::CLIENT_ID, format!("draft-{}", self.client_ids));
+            let data = add.push(Element::new(airsync::APPLICATION_DATA));
+            data.push_text(email::TO, "Friend <friend@example.net>")
+                .push_text(email::SUBJECT, format!("draft {}", self.client_ids));
+            data.push(Element::new(airsyncbase::BODY))
+                .push_text(airsyncbase::TYPE, "1")
+                .push_text(airsyncbase::DATA, "draft text");
+            commands.push(add);
+        }
         if !held.is_empty() && self.rng.chance(4) {
             let (id, _) = *self.rng.pick(&held).unwrap();
             let target = *self.rng.pick(&self.folders()).unwrap();
@@ -430,11 +454,12 @@ impl<'a> Simulation<'a> {
         let view = self.devices[index].views.get_mut(&folder).unwrap();
         // A phone applies its own commands locally when it sends them.
         for command in &commands {
-            let id: i64 = command
+            let Some(id) = command
                 .child_text(airsync::SERVER_ID)
-                .unwrap()
-                .parse()
-                .unwrap();
+                .and_then(|id| id.parse::<i64>().ok())
+            else {
+                continue;
+            };
             if command.tag == airsync::DELETE {
                 view.held.remove(&id);
             } else if let Some(read) = view.held.get_mut(&id) {
@@ -523,6 +548,33 @@ impl<'a> Simulation<'a> {
         // The first key brings no items (MS-ASCMD): the device has not caught up yet.
         view.more = more || sent_key == "0";
         view.lost = None;
+        // The device's own Adds: the ServerId the server gave each.
+        for response in answer
+            .child(airsync::RESPONSES)
+            .iter()
+            .flat_map(|r| r.children_with(airsync::ADD))
+        {
+            if response.child_text(airsync::STATUS).as_deref() != Some("1") {
+                continue;
+            }
+            let id: i64 = response
+                .child_text(airsync::SERVER_ID)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("{name}: an Add response without a ServerId"))?;
+            self.stats.client_adds += 1;
+            if view.held.contains_key(&id) {
+                return Err(format!(
+                    "{name}: its Add became {id}, which it already holds"
+                ));
+            }
+            let read = self
+                .store
+                .message(self.user, id)
+                .map_err(|e| e.to_string())?
+                .map(|m| m.read)
+                .unwrap_or(false);
+            view.held.insert(id, read);
+        }
         if let Some(commands) = answer.child(airsync::COMMANDS) {
             for command in commands.elements() {
                 let id: i64 = command
