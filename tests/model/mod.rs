@@ -97,8 +97,7 @@ pub struct Stats {
 }
 
 /// The whole simulation: a server, its database opened beside it, the devices.
-pub struct Simulation<'a> {
-    server: &'a TestServer,
+pub struct Simulation {
     store: Store,
     user: UserId,
     rng: Rng,
@@ -119,10 +118,10 @@ pub struct Simulation<'a> {
 /// A failed invariant, with what led to it.
 pub type Failure = String;
 
-impl<'a> Simulation<'a> {
+impl Simulation {
     /// Sets up user, folders and `devices` phones (protocol versions alternate between
     /// 14.1 and 16.1) on a fresh server.
-    pub fn new(server: &'a TestServer, seed: u64, devices: usize) -> Simulation<'a> {
+    pub fn new(server: &TestServer, seed: u64, devices: usize) -> Simulation {
         server.add_user(USER);
         let store = Store::open(&server.db).expect("open the server's database");
         let user = store.user_by_email(USER).unwrap().expect("user").id;
@@ -157,7 +156,6 @@ impl<'a> Simulation<'a> {
             .unwrap()
             .as_secs() as i64;
         Simulation {
-            server,
             store,
             user,
             rng: Rng::new(seed),
@@ -178,30 +176,53 @@ impl<'a> Simulation<'a> {
         [self.inbox, self.deleted_items, self.drafts, self.scratch]
     }
 
-    /// Runs `steps` random steps; the first broken invariant ends the run.
+    /// Runs `steps` random steps, then lets every device catch up; the first broken
+    /// invariant ends the run.
     pub fn run(&mut self, steps: usize) -> Result<(), Failure> {
-        for step in 0..steps {
-            self.stats.steps = step + 1;
-            self.step().map_err(|e| format!("step {step}: {e}"))?;
+        for _ in 0..steps {
+            self.step()?;
         }
-        // In the end every device catches up on every collection it syncs.
+        self.catch_up()
+    }
+
+    /// One random step.
+    pub fn step(&mut self) -> Result<(), Failure> {
+        let step = self.stats.steps;
+        self.stats.steps += 1;
+        self.random_step().map_err(|e| format!("step {step}: {e}"))
+    }
+
+    /// Every device syncs every collection it has until it has caught up (each catching-up
+    /// answer is checked, and so is the end state).
+    pub fn catch_up(&mut self) -> Result<(), Failure> {
         for index in 0..self.devices.len() {
             let folders: Vec<FolderId> = self.devices[index].views.keys().copied().collect();
             for folder in folders {
                 for _ in 0..200 {
-                    let view = &self.devices[index].views[&folder];
+                    let Some(view) = self.devices[index].views.get(&folder) else {
+                        break;
+                    };
                     if !view.more && view.lost.is_none() {
                         break;
                     }
                     self.sync(index, folder, false)
                         .map_err(|e| format!("catching up: {e}"))?;
-                    if !self.devices[index].views.contains_key(&folder) {
-                        break;
-                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Points every device at the server again (after a restart its ports changed).
+    pub fn reconnect(&mut self, server: &TestServer) {
+        for device in &mut self.devices {
+            device.device.http = server.client();
+        }
+    }
+
+    /// The database, as the server sees it.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     fn trace(&self, what: impl FnOnce() -> String) {
@@ -210,7 +231,7 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn step(&mut self) -> Result<(), Failure> {
+    fn random_step(&mut self) -> Result<(), Failure> {
         match self.rng.below(100) {
             0..=19 => self.deliver(),
             20..=24 => self.server_changes_read(),
@@ -350,6 +371,11 @@ impl<'a> Simulation<'a> {
             let xml = easd::wbxml::xml::to_xml(&request);
             format!("{name} sends (lose={lose}) {xml}")
         });
+        // Until its answer is applied, the request counts as lost: a phone whose connection
+        // broke sends it again.
+        if let Some(view) = self.devices[index].views.get_mut(&folder) {
+            view.lost = Some(request.clone());
+        }
         let response = self.devices[index].device.command("Sync", Some(&request));
         if let Some(doc) = &response.doc {
             self.trace(|| format!("{name} gets {}", easd::wbxml::xml::to_xml(doc)));
@@ -358,12 +384,9 @@ impl<'a> Simulation<'a> {
             return Err(format!("{name}: Sync answered HTTP {}", response.status()));
         }
         if lose {
-            // The answer never reaches the phone; it will send the same request again.
+            // The answer never reaches the phone; it will send the same request again (a lost
+            // first key is simply asked for again).
             self.stats.lost_answers += 1;
-            if let Some(view) = self.devices[index].views.get_mut(&folder) {
-                view.lost = Some(request);
-            }
-            // A lost first key is simply asked for again.
             return Ok(());
         }
         let Some(answer) = response
