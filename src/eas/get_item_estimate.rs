@@ -11,7 +11,7 @@ use super::sync::class::{adapter_for, class_window_cutoff, ReadContext};
 use super::sync::collection::CollectionState;
 use super::sync::engine;
 use super::{CommandError, ProtocolVersion, Reply, Request};
-use crate::store::{now, FolderId, ItemClass, KeyMatch, StoreError};
+use crate::store::{now, FolderId, HeldView, ItemClass, KeyMatch, StoreError};
 use crate::wbxml::{tag::airsync, tag::item_estimate as ie, Element};
 
 /// GetItemEstimate Status values (MS-ASCMD 2.2.3.177.7).
@@ -127,10 +127,14 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
     }
     // The previous key is what a device that lost our last Sync answer holds: its next Sync
     // replays from there, so the estimate does too.
-    let (since, data) = match store.match_sync_key(device, id, key)? {
-        KeyMatch::Current(state) => (state.seq, state.data),
+    let (since, data, generation) = match store.match_sync_key(device, id, key)? {
+        KeyMatch::Current(state) => (state.seq, state.data.clone(), state.generation()),
         KeyMatch::Previous(state) => match state.previous_seq {
-            Some(seq) => (seq, state.previous_data.unwrap_or_default()),
+            Some(seq) => (
+                seq,
+                state.previous_data.clone().unwrap_or_default(),
+                state.previous_generation(),
+            ),
             None => {
                 return Ok(response(
                     request,
@@ -178,6 +182,11 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
             now(),
         ),
         limit: usize::MAX,
+        held: HeldView {
+            device,
+            collection: id,
+            generation,
+        },
     };
     let count = engine::count_changes(&context, adapter_for(class), &cursor)?;
     Ok(response(

@@ -533,10 +533,15 @@ pub(super) fn delete_folder_in(
             "DELETE FROM sync_states
              WHERE collection = ?1 AND device IN (SELECT id FROM devices WHERE user_id = ?2)",
         )?;
+        let mut forget_held = tx.prepare_cached(
+            "DELETE FROM sync_held
+             WHERE collection = ?1 AND device IN (SELECT id FROM devices WHERE user_id = ?2)",
+        )?;
         for &(folder_id, created_seq, _) in &subtree {
             tombstone.execute(params![user, folder_id, created_seq, seq])?;
             delete.execute([folder_id])?;
             forget_sync.execute(params![folder_id.to_string(), user])?;
+            forget_held.execute(params![folder_id.to_string(), user])?;
         }
     }
     Ok(())

@@ -250,6 +250,44 @@ pub(crate) fn delete_item_in(
     Ok(())
 }
 
+/// Moves the user's item to `target` inside the caller's transaction; returns the item's new
+/// id (the same id when it already was there).
+fn move_item_in(
+    tx: &Connection,
+    user: UserId,
+    id: ItemId,
+    target: FolderId,
+) -> Result<ItemId, StoreError> {
+    let item =
+        item_of_user(tx, user, id)?.ok_or_else(|| StoreError::NotFound(format!("item {id}")))?;
+    if item.folder_id == target {
+        return Ok(id);
+    }
+    let target_seq = bump_item_seq(tx, user, target, Some(item.class))?;
+    let source_seq = bump_item_seq(tx, user, item.folder_id, None)?;
+    tx.execute(
+        "INSERT INTO item_tombstones (folder_id, item_id, created_seq, seq)
+             VALUES (?1, ?2, ?3, ?4)",
+        params![item.folder_id, id, item.created_seq, source_seq],
+    )?;
+    // A fresh id from the AUTOINCREMENT sequence: insert a placeholder row and drop it
+    // (the sequence never goes back), then renumber the item, which cascades to its
+    // class rows.
+    let new_id: ItemId = tx.query_row(
+        "INSERT INTO items (user_id, folder_id, class, created_seq, changed_seq, sort_date)
+             VALUES (?1, ?2, ?3, 0, 0, NULL) RETURNING id",
+        params![user, target, item.class.as_str()],
+        |row| row.get(0),
+    )?;
+    tx.execute("DELETE FROM items WHERE id = ?1", [new_id])?;
+    tx.execute(
+        "UPDATE items SET id = ?1, folder_id = ?2, created_seq = ?3, changed_seq = ?3
+             WHERE id = ?4",
+        params![new_id, target, target_seq, id],
+    )?;
+    Ok(new_id)
+}
+
 impl Store {
     /// The current value of the folder's item change counter.
     pub fn folder_item_seq(&self, user: UserId, folder: FolderId) -> Result<i64, StoreError> {
@@ -271,10 +309,11 @@ impl Store {
     /// What changed in the folder after counter value `since`, oldest first, at most
     /// `limit` entries (EAS WindowSize; 0 means no limit).
     ///
-    /// Added and Changed are told apart by whether the item was created after `since`;
-    /// items both created and deleted after `since` do not appear at all. When the page is
-    /// cut short, `next_seq` is the value of its last change and the next call continues
-    /// right after it.
+    /// Added and Changed are told apart by whether the item was created after `since` (a
+    /// hint: whether a device has an item is `store::held`'s to say); every deletion after
+    /// `since` is listed, even of items created after it, since a device may hold those
+    /// too. When the page is cut short, `next_seq` is the value of its last change and the
+    /// next call continues right after it.
     pub fn item_changes_since(
         &self,
         user: UserId,
@@ -321,7 +360,7 @@ impl Store {
             // The folder is the user's (checked above); tombstones carry no user column.
             let mut statement = tx.prepare_cached(
                 "SELECT item_id, seq FROM item_tombstones
-                 WHERE folder_id = ?1 AND seq > ?2 AND created_seq <= ?2
+                 WHERE folder_id = ?1 AND seq > ?2
                  ORDER BY seq LIMIT ?3",
             )?;
             let rows = statement.query_map(params![folder, since, fetch], |row| {
@@ -369,6 +408,26 @@ impl Store {
         ))?;
         let items = statement
             .query_map(params![folder, user, since_date], item_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(items)
+    }
+
+    /// The folder's items dated in `[from, to)` (`None`: without that bound), the band a
+    /// FilterType window move crosses; undated items are never in a band.
+    pub fn items_dated_between(
+        &self,
+        user: UserId,
+        folder: FolderId,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "{ITEM_COLUMNS} WHERE folder_id = ?1 AND user_id = ?2 AND sort_date IS NOT NULL
+             AND (?3 IS NULL OR sort_date >= ?3) AND (?4 IS NULL OR sort_date < ?4)
+             ORDER BY sort_date DESC, id DESC"
+        ))?;
+        let items = statement
+            .query_map(params![folder, user, from, to], item_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(items)
     }
@@ -450,33 +509,7 @@ impl Store {
         target: FolderId,
     ) -> Result<ItemId, StoreError> {
         let tx = self.write_transaction()?;
-        let item = item_of_user(&tx, user, id)?
-            .ok_or_else(|| StoreError::NotFound(format!("item {id}")))?;
-        if item.folder_id == target {
-            return Ok(id);
-        }
-        let target_seq = bump_item_seq(&tx, user, target, Some(item.class))?;
-        let source_seq = bump_item_seq(&tx, user, item.folder_id, None)?;
-        tx.execute(
-            "INSERT INTO item_tombstones (folder_id, item_id, created_seq, seq)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![item.folder_id, id, item.created_seq, source_seq],
-        )?;
-        // A fresh id from the AUTOINCREMENT sequence: insert a placeholder row and drop it
-        // (the sequence never goes back), then renumber the item, which cascades to its
-        // class rows.
-        let new_id: ItemId = tx.query_row(
-            "INSERT INTO items (user_id, folder_id, class, created_seq, changed_seq, sort_date)
-             VALUES (?1, ?2, ?3, 0, 0, NULL) RETURNING id",
-            params![user, target, item.class.as_str()],
-            |row| row.get(0),
-        )?;
-        tx.execute("DELETE FROM items WHERE id = ?1", [new_id])?;
-        tx.execute(
-            "UPDATE items SET id = ?1, folder_id = ?2, created_seq = ?3, changed_seq = ?3
-             WHERE id = ?4",
-            params![new_id, target, target_seq, id],
-        )?;
+        let new_id = move_item_in(&tx, user, id, target)?;
         tx.commit()?;
         Ok(new_id)
     }
@@ -563,9 +596,13 @@ mod tests {
         assert_eq!(c.created_seq, 1);
         assert_eq!(f.store.folder_item_seq(f.user, f.inbox).unwrap(), 4);
 
-        // From scratch: a (changed) is new; b came and went unseen.
+        // From scratch: a (changed) is new; b's deletion is listed too (a device may hold
+        // an item created after its key: store::held decides).
         let all = f.store.item_changes_since(f.user, f.inbox, 0, 0).unwrap();
-        assert_eq!(summary(&all), [(ChangeKind::Added, a.id, 3)]);
+        assert_eq!(
+            summary(&all),
+            [(ChangeKind::Added, a.id, 3), (ChangeKind::Deleted, b.id, 4)]
+        );
         assert!(!all.more_available);
         assert_eq!(all.next_seq, 4);
         // A client that saw both: a changed, b deleted.

@@ -14,6 +14,7 @@ pub mod conversations;
 pub mod device_settings;
 pub mod devices;
 pub mod folders;
+pub mod held;
 pub mod items;
 pub mod lock;
 pub mod mail;
@@ -31,6 +32,7 @@ pub use accounts::{hash_password, verify_password, User, UserId};
 pub use device_settings::{DeviceInformation, DeviceSettings};
 pub use devices::{Device, DeviceSeen};
 pub use folders::{Folder, FolderChange, FolderId, FolderType};
+pub use held::{HeldChanges, HeldView};
 pub use items::{ChangeKind, Item, ItemChange, ItemChanges, ItemClass, ItemId};
 pub use mail::{
     Filed, Flag, FlagStatus, LastVerb, MailBatch, MessageChange, MessageRecord, NewMessage,

@@ -279,6 +279,7 @@ pub(crate) fn complete_wipe(conn: &Connection, device: i64, now: i64) -> Result<
     )?;
     conn.execute("DELETE FROM sync_states WHERE device = ?1", [device])?;
     conn.execute("DELETE FROM sync_client_ids WHERE device = ?1", [device])?;
+    conn.execute("DELETE FROM sync_held WHERE device = ?1", [device])?;
     Ok(())
 }
 

@@ -180,7 +180,7 @@
 //! remote wipe (`wipe_status`, `wipe_account_only`, `wipe_requested`, `wipe_done`); the
 //! constant `POLICIES` below describes each column.
 //!
-//! # Version 6: property records (contacts, tasks, notes)
+//! # Version 7: property records (contacts, tasks, notes)
 //!
 //! **`item_records`** — the data of an item whose class is a property table (see
 //! `store::records`): `item_id` INTEGER PRIMARY KEY → `items(id)` ON DELETE CASCADE ON UPDATE
@@ -492,7 +492,45 @@ ALTER TABLE devices ADD COLUMN wipe_requested INTEGER;
 ALTER TABLE devices ADD COLUMN wipe_done INTEGER;
 ";
 
-/// Schema version 6: property records of contacts, tasks and notes.
+/// Schema version 6: what each device holds (see `store::held`).
+///
+/// **`sync_held`** — per device and Sync collection, the items the server told the device of.
+/// - `device` INTEGER NOT NULL → `devices(id)` ON DELETE CASCADE; `collection` TEXT NOT NULL
+///   (the folder id as text); `item_id` INTEGER NOT NULL — PRIMARY KEY of the three, WITHOUT
+///   ROWID (not a foreign key: a deleted item stays held until the device is told)
+/// - `added` INTEGER NOT NULL — the sync-key counter of the answer that told the device
+/// - `removed` INTEGER NULL — the counter of the answer that took it back (Delete,
+///   SoftDelete); kept until the device confirms that answer with its next key
+///
+/// Existing sync states are carried over as the counters had them: a device holds the items
+/// created up to its key's counter value and inside its FilterType cutoff, from generation 0
+/// (so a replay of its previous key still sees them).
+const HELD: &str = "
+CREATE TABLE sync_held (
+    device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    removed INTEGER,
+    PRIMARY KEY (device, collection, item_id)
+) WITHOUT ROWID;
+
+INSERT INTO sync_held (device, collection, item_id, added, removed)
+SELECT s.device, s.collection, i.id, 0, NULL
+FROM sync_states AS s
+JOIN items AS i ON i.folder_id = CAST(s.collection AS INTEGER)
+WHERE s.collection GLOB '[0-9]*'
+  AND i.created_seq <= s.seq
+  AND (i.sort_date IS NULL OR i.sort_date >= coalesce(
+        CAST(nullif(substr(CAST(s.data AS TEXT),
+                instr(CAST(s.data AS TEXT), 'cutoff=') + 7,
+                instr(substr(CAST(s.data AS TEXT), instr(CAST(s.data AS TEXT), 'cutoff=') + 7),
+                      char(10)) - 1), '') AS INTEGER),
+        i.sort_date));
+";
+
+
+/// Schema version 7: property records of contacts, tasks and notes.
 const RECORDS: &str = "
 CREATE TABLE item_records (
     item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE ON UPDATE CASCADE,
@@ -501,7 +539,7 @@ CREATE TABLE item_records (
 ";
 
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES, RECORDS];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES, HELD, RECORDS];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -560,6 +598,40 @@ mod tests {
     }
 
     #[test]
+    fn existing_sync_states_hold_what_their_counters_covered() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate_with(&conn, &MIGRATIONS[..5]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains (id, name, created) VALUES (1, 'x.org', 0);
+             INSERT INTO users (id, domain_id, local_part, email, display_name, password_hash,
+                                created) VALUES (1, 1, 'a', 'a@x.org', '', '', 0);
+             INSERT INTO devices (id, user_id, device_id, device_type, user_agent,
+                                  protocol_version, first_seen, last_seen)
+                 VALUES (1, 1, 'D', 't', 'u', '16.1', 0, 0);
+             INSERT INTO folders (id, user_id, name, folder_type, created_seq, changed_seq)
+                 VALUES (5, 1, 'Inbox', 2, 1, 1);
+             INSERT INTO items (id, user_id, folder_id, class, created_seq, changed_seq, sort_date)
+                 VALUES (10, 1, 5, 'Email', 1, 1, 5000), (11, 1, 5, 'Email', 2, 2, 100),
+                        (12, 1, 5, 'Email', 4, 4, 6000);
+             INSERT INTO sync_states (device, collection, tag, counter, sync_key, seq, data,
+                                      updated)
+                 VALUES (1, '5', 't', 3, 't-3', 3, CAST('filter=3\ncutoff=1000\n' AS BLOB), 0),
+                        (1, '', 't', 1, 't-1', 1, X'', 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let held: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT collection, item_id, added FROM sync_held ORDER BY item_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // 10: seen and inside the window; 11: outside it; 12: after the key's counter.
+        assert_eq!(held, [("5".to_string(), 10, 0)]);
+    }
+
+    #[test]
     fn empty_database_is_migrated_to_latest() {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn).unwrap();
@@ -584,6 +656,7 @@ mod tests {
                 "policy_settings",
                 "settings",
                 "sync_client_ids",
+                "sync_held",
                 "sync_states",
                 "users"
             ]

@@ -11,6 +11,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::held::{self, HeldChanges, KeyStep};
 use super::{now, random_hex, Store, StoreError};
 
 /// The stored sync state of one collection on one device.
@@ -27,6 +28,25 @@ pub struct SyncState {
     pub data: Vec<u8>,
     /// The command data that went with `previous_key`.
     pub previous_data: Option<Vec<u8>>,
+}
+
+impl SyncState {
+    /// The generation (key counter) of `key`, which [`super::held`] counts in.
+    pub fn generation(&self) -> i64 {
+        key_counter(&self.key)
+    }
+
+    /// The generation of `previous_key` (0 when there is none).
+    pub fn previous_generation(&self) -> i64 {
+        self.previous_key.as_deref().map_or(0, key_counter)
+    }
+}
+
+/// The counter part of a key `{tag}-{counter}`; 0 for a key of another shape.
+fn key_counter(key: &str) -> i64 {
+    key.rsplit_once('-')
+        .and_then(|(_, counter)| counter.parse().ok())
+        .unwrap_or(0)
 }
 
 /// How a key sent by a client relates to the stored state.
@@ -79,6 +99,83 @@ fn load(
             })
         })
         .optional()?)
+}
+
+fn advance_in(
+    tx: &Connection,
+    device: i64,
+    collection: &str,
+    from: Option<&str>,
+    seq: i64,
+    data: &[u8],
+) -> Result<(String, KeyStep, i64), StoreError> {
+    check_collection(collection)?;
+    let stored = load(tx, device, collection)?;
+    let (tag, counter, previous, step) = match (from, stored) {
+        (None, _) => (random_hex(4), 1, None, KeyStep::Fresh),
+        (Some(from_key), Some(stored)) => {
+            let next = stored.counter.saturating_add(1);
+            if stored.state.key == from_key {
+                let step = KeyStep::Current(stored.counter);
+                let previous = (stored.state.key, stored.state.seq, stored.state.data);
+                (stored.tag, next, Some(previous), step)
+            } else if stored.state.previous_key.as_deref() == Some(from_key) {
+                let step = KeyStep::Replay {
+                    previous: stored.state.previous_generation(),
+                    lost: stored.counter,
+                };
+                let previous = stored
+                    .state
+                    .previous_key
+                    .zip(stored.state.previous_seq)
+                    .map(|(key, seq)| (key, seq, stored.state.previous_data.unwrap_or_default()));
+                (stored.tag, next, previous, step)
+            } else {
+                return Err(StoreError::Conflict(format!(
+                    "sync key {from_key:?} is not current for collection {collection:?}"
+                )));
+            }
+        }
+        (Some(from_key), None) => {
+            return Err(StoreError::Conflict(format!(
+                "sync key {from_key:?} given but collection {collection:?} has no sync state"
+            )));
+        }
+    };
+    let key = format!("{tag}-{counter}");
+    let (previous_key, previous_seq, previous_data) = match previous {
+        Some((key, seq, data)) => (Some(key), Some(seq), Some(data)),
+        None => (None, None, None),
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO sync_states
+                 (device, collection, tag, counter, sync_key, seq, data,
+                  previous_key, previous_seq, previous_data, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            device,
+            collection,
+            tag,
+            counter,
+            key,
+            seq,
+            data,
+            previous_key,
+            previous_seq,
+            previous_data,
+            now()
+        ],
+    )
+    .map_err(|e| {
+        if e.sqlite_error().map(|s| s.extended_code)
+            == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+        {
+            StoreError::NotFound(format!("device {device}"))
+        } else {
+            StoreError::Sqlite(e)
+        }
+    })?;
+    Ok((key, step, counter))
 }
 
 fn check_collection(collection: &str) -> Result<(), StoreError> {
@@ -137,70 +234,27 @@ impl Store {
         seq: i64,
         data: &[u8],
     ) -> Result<String, StoreError> {
-        check_collection(collection)?;
         let tx = self.write_transaction()?;
-        let stored = load(&tx, device, collection)?;
-        let (tag, counter, previous) = match (from, stored) {
-            (None, _) => (random_hex(4), 1, None),
-            (Some(from_key), Some(stored)) => {
-                let next = stored.counter.saturating_add(1);
-                if stored.state.key == from_key {
-                    let previous = (stored.state.key, stored.state.seq, stored.state.data);
-                    (stored.tag, next, Some(previous))
-                } else if stored.state.previous_key.as_deref() == Some(from_key) {
-                    let previous = stored
-                        .state
-                        .previous_key
-                        .zip(stored.state.previous_seq)
-                        .map(|(key, seq)| {
-                            (key, seq, stored.state.previous_data.unwrap_or_default())
-                        });
-                    (stored.tag, next, previous)
-                } else {
-                    return Err(StoreError::Conflict(format!(
-                        "sync key {from_key:?} is not current for collection {collection:?}"
-                    )));
-                }
-            }
-            (Some(from_key), None) => {
-                return Err(StoreError::Conflict(format!(
-                    "sync key {from_key:?} given but collection {collection:?} has no sync state"
-                )));
-            }
-        };
-        let key = format!("{tag}-{counter}");
-        let (previous_key, previous_seq, previous_data) = match previous {
-            Some((key, seq, data)) => (Some(key), Some(seq), Some(data)),
-            None => (None, None, None),
-        };
-        tx.execute(
-            "INSERT OR REPLACE INTO sync_states
-                 (device, collection, tag, counter, sync_key, seq, data,
-                  previous_key, previous_seq, previous_data, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                device,
-                collection,
-                tag,
-                counter,
-                key,
-                seq,
-                data,
-                previous_key,
-                previous_seq,
-                previous_data,
-                now()
-            ],
-        )
-        .map_err(|e| {
-            if e.sqlite_error().map(|s| s.extended_code)
-                == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
-            {
-                StoreError::NotFound(format!("device {device}"))
-            } else {
-                StoreError::Sqlite(e)
-            }
-        })?;
+        let (key, _, _) = advance_in(&tx, device, collection, from, seq, data)?;
+        tx.commit()?;
+        Ok(key)
+    }
+
+    /// [`Store::advance_sync_key`] for a Sync collection: in the same transaction, the set
+    /// of items the device holds ([`super::held`]) moves to the new key with `held`, the
+    /// answer's Adds and removals.
+    pub fn advance_collection_key(
+        &self,
+        device: i64,
+        collection: &str,
+        from: Option<&str>,
+        seq: i64,
+        data: &[u8],
+        held: &HeldChanges,
+    ) -> Result<String, StoreError> {
+        let tx = self.write_transaction()?;
+        let (key, step, generation) = advance_in(&tx, device, collection, from, seq, data)?;
+        held::update_in(&tx, device, collection, step, generation, held)?;
         tx.commit()?;
         Ok(key)
     }
@@ -220,18 +274,23 @@ impl Store {
 
     /// Forgets the sync state of one collection on a device.
     pub fn reset_sync_state(&self, device: i64, collection: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        let tx = self.write_transaction()?;
+        tx.execute(
             "DELETE FROM sync_states WHERE device = ?1 AND collection = ?2",
             params![device, collection],
         )?;
+        held::forget_in(&tx, device, collection)?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Forgets every sync state of a device (FolderSync with SyncKey 0 starts
     /// the whole device over).
     pub fn reset_all_sync_states(&self, device: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM sync_states WHERE device = ?1", [device])?;
+        let tx = self.write_transaction()?;
+        tx.execute("DELETE FROM sync_states WHERE device = ?1", [device])?;
+        tx.execute("DELETE FROM sync_held WHERE device = ?1", [device])?;
+        tx.commit()?;
         Ok(())
     }
 }

@@ -47,6 +47,57 @@ fn unique_dir() -> PathBuf {
     dir
 }
 
+/// Starts `easd serve` on `config`, logging to `dir/server.log`, and waits until it listens.
+fn spawn_server(dir: &Path, config: &Path) -> (Child, SocketAddr, SocketAddr, Vec<String>) {
+    let mut child = Command::new(easd_binary())
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(
+            // Appended: a restarted server keeps the log of the one before.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("server.log"))
+                .expect("log file"),
+        )
+        .spawn()
+        .expect("start easd");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut lines = Vec::new();
+    let (mut http, mut https) = (None, None);
+    while http.is_none() || https.is_none() {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("read stdout") == 0 {
+            let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+            panic!("easd exited before listening: {lines:?}\n{log}");
+        }
+        if let Some(rest) = line.trim().strip_prefix("easd: listening on ") {
+            let (scheme, rest) = rest.split_once("://").expect("url");
+            let addr: SocketAddr = rest
+                .split('/')
+                .next()
+                .and_then(|a| a.parse().ok())
+                .expect("address");
+            if scheme == "https" {
+                https = Some(addr);
+            } else {
+                http = Some(addr);
+            }
+        }
+        lines.push(line);
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    (child, http.expect("http"), https.expect("https"), lines)
+}
+
 impl TestServer {
     /// Starts a server whose configuration file holds `extra_config` (key = value lines).
     pub fn start_with(extra_config: &str) -> TestServer {
@@ -61,52 +112,14 @@ impl TestServer {
             ),
         )
         .expect("config");
-        let mut child = Command::new(easd_binary())
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("server.log")).expect("log file"))
-            .spawn()
-            .expect("start easd");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut lines = Vec::new();
-        let (mut http, mut https) = (None, None);
-        while http.is_none() || https.is_none() {
-            let mut line = String::new();
-            if reader.read_line(&mut line).expect("read stdout") == 0 {
-                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                panic!("easd exited before listening: {lines:?}\n{log}");
-            }
-            if let Some(rest) = line.trim().strip_prefix("easd: listening on ") {
-                let (scheme, rest) = rest.split_once("://").expect("url");
-                let addr: SocketAddr = rest
-                    .split('/')
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .expect("address");
-                if scheme == "https" {
-                    https = Some(addr);
-                } else {
-                    http = Some(addr);
-                }
-            }
-            lines.push(line);
-        }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
+        let (child, http, https, lines) = spawn_server(&dir, &config);
         TestServer {
             child: Some(child),
             dir,
             db,
             config,
-            http: http.expect("http"),
-            https: https.expect("https"),
+            http,
+            https,
             stdout_lines: lines,
         }
     }
@@ -136,6 +149,20 @@ impl TestServer {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Kills the server with SIGKILL (no chance to finish anything) and starts it again on
+    /// the same configuration and database; the listening ports change.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let (child, http, https, lines) = spawn_server(&self.dir, &self.config);
+        self.child = Some(child);
+        self.http = http;
+        self.https = https;
+        self.stdout_lines = lines;
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -13,7 +13,7 @@ use super::class::{decode, ClassAdapter, ItemStatus, ReadContext, WriteHook};
 use super::engine;
 use crate::eas::{CommandError, Request};
 use crate::store::sync_items::MAX_CLIENT_ID_CHARS;
-use crate::store::{ClientAdd, Folder, FolderType, ItemId, StoreError};
+use crate::store::{ClientAdd, Folder, FolderType, HeldChanges, ItemId, StoreError};
 use crate::wbxml::{tag::airsync, Element};
 
 /// What the client commands did.
@@ -26,6 +26,9 @@ pub struct Applied {
     /// Drafts the client added and sent in this request: they left the folder before the
     /// client heard of them from the server, so the answer tells it with a Delete.
     pub sent_adds: Vec<ItemId>,
+    /// What the commands did to the set of items the device holds: its Adds it now holds,
+    /// its Deletes it no longer does (whatever their status: it dropped them).
+    pub held: HeldChanges,
 }
 
 /// Settings of the collection that shape the client commands.
@@ -80,7 +83,10 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
                 let (answer, created, sent) = add(context, command)?;
                 match (created, sent) {
                     (Some(id), true) => applied.sent_adds.push(id),
-                    _ => applied.touched.extend(created),
+                    _ => {
+                        applied.touched.extend(created);
+                        applied.held.added.extend(created);
+                    }
                 }
                 applied.responses.push(answer);
             }
@@ -102,6 +108,7 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
             }
             airsync::DELETE => {
                 let status = delete(context, item)?;
+                applied.held.removed.extend(item);
                 match status {
                     ItemStatus::Success => applied.touched.extend(item),
                     // Deleted by the request being repeated: its Delete is no news to it.

@@ -24,7 +24,7 @@ pub mod notes;
 pub mod tasks;
 
 use super::{CommandError, ProtocolVersion, Reply, Request};
-use crate::store::{now, FolderId, ItemClass, KeyMatch, StoreError};
+use crate::store::{now, FolderId, HeldChanges, HeldView, ItemClass, KeyMatch, StoreError};
 use crate::wbxml::{tag::airsync, Element};
 use class::{adapter_for, ReadContext};
 use collection::{CollectionRequest, CollectionState};
@@ -221,7 +221,14 @@ fn sync_collection(
             supported: wanted.supported.clone(),
         };
         state.options.capped_by(request.policy, class);
-        let key = store.advance_sync_key(device, id, None, 0, &state.to_bytes())?;
+        let key = store.advance_collection_key(
+            device,
+            id,
+            None,
+            0,
+            &state.to_bytes(),
+            &HeldChanges::default(),
+        )?;
         store.forget_client_adds(device, id)?;
         answer
             .push_text(airsync::SYNC_KEY, key)
@@ -229,13 +236,28 @@ fn sync_collection(
             .push_text(airsync::STATUS, status::SUCCESS);
         return Ok((answer, true));
     }
-    let (since, data, from, replay) = match store.match_sync_key(device, id, &wanted.sync_key)? {
-        KeyMatch::Current(state) => (state.seq, state.data, state.key, false),
-        KeyMatch::Previous(state) => match (state.previous_seq, state.previous_key) {
-            (Some(seq), Some(key)) => (seq, state.previous_data.unwrap_or_default(), key, true),
-            _ => return fail(answer, "0", status::INVALID_SYNC_KEY),
-        },
-        KeyMatch::Unknown => return fail(answer, "0", status::INVALID_SYNC_KEY),
+    let (since, data, from, replay, generation) =
+        match store.match_sync_key(device, id, &wanted.sync_key)? {
+            KeyMatch::Current(state) => {
+                let generation = state.generation();
+                (state.seq, state.data, state.key, false, generation)
+            }
+            KeyMatch::Previous(state) => {
+                let generation = state.previous_generation();
+                match (state.previous_seq, state.previous_key) {
+                    (Some(seq), Some(key)) => {
+                        let data = state.previous_data.unwrap_or_default();
+                        (seq, data, key, true, generation)
+                    }
+                    _ => return fail(answer, "0", status::INVALID_SYNC_KEY),
+                }
+            }
+            KeyMatch::Unknown => return fail(answer, "0", status::INVALID_SYNC_KEY),
+        };
+    let held = HeldView {
+        device,
+        collection: id,
+        generation,
     };
     let mut state = CollectionState::from_bytes(&data);
     if let Some(options) = &wanted.options {
@@ -303,8 +325,10 @@ fn sync_collection(
             old_cutoff: state.cutoff,
             new_cutoff,
             limit: wanted.window_size.min(*budget),
+            held,
         };
-        let changes = engine::server_changes(&read, adapter, &cursor, &applied.touched)?;
+        let changes =
+            engine::server_changes(&read, adapter, &cursor, &applied.touched, &applied.held)?;
         *budget = budget.saturating_sub(changes.commands.len());
         changes
     };
@@ -324,7 +348,18 @@ fn sync_collection(
     let key = if unchanged {
         from
     } else {
-        store.advance_sync_key(device, id, Some(&from), changes.next_seq, &new_data)?
+        // The held set moves with the key: the client's own Adds and Deletes, then ours.
+        let mut marks = applied.held.clone();
+        marks.added.extend(&changes.held.added);
+        marks.removed.extend(&changes.held.removed);
+        store.advance_collection_key(
+            device,
+            id,
+            Some(&from),
+            changes.next_seq,
+            &new_data,
+            &marks,
+        )?
     };
     answer
         .push_text(airsync::SYNC_KEY, key)
