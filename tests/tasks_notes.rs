@@ -204,14 +204,37 @@ fn filter_type_8_sends_only_incomplete_tasks() {
         c.push(Element::new(airsync::OPTIONS))
             .push_text(airsync::FILTER_TYPE, "8");
     };
+    let ka = key(&answer);
+    let open_id = answer
+        .child(airsync::RESPONSES)
+        .unwrap()
+        .children_with(airsync::ADD)
+        .find(|a| a.child_text(airsync::CLIENT_ID).as_deref() == Some("open"))
+        .and_then(|a| a.child_text(airsync::SERVER_ID))
+        .unwrap();
     let mut b = phone(&server, "b", "14.1");
     let kb = first_key(&mut b, tasks, incomplete);
-    let (_, got) = pull_with(&mut b, &kb, tasks, incomplete);
+    let (kb, got) = pull_with(&mut b, &kb, tasks, incomplete);
     let subjects: Vec<String> = got
         .iter()
         .filter_map(|c| text(data(c), t::SUBJECT))
         .collect();
     assert_eq!(subjects, ["open"]);
+
+    // Completed on A: it leaves B (SoftDelete); reopened: it comes back (Add).
+    let set_complete = |done: &'static str| {
+        change(&open_id, move |d| {
+            d.push_text(t::SUBJECT, "open").push_text(t::COMPLETE, done);
+        })
+    };
+    let ka = key(&send(&mut a, &ka, tasks, vec![set_complete("1")]));
+    let (kb, got) = pull_with(&mut b, &kb, tasks, incomplete);
+    let tags: Vec<_> = got.iter().map(|c| c.tag).collect();
+    assert_eq!(tags, [airsync::SOFT_DELETE], "{got:?}");
+    send(&mut a, &ka, tasks, vec![set_complete("0")]);
+    let (_, got) = pull_with(&mut b, &kb, tasks, incomplete);
+    let tags: Vec<_> = got.iter().map(|c| c.tag).collect();
+    assert_eq!(tags, [airsync::ADD], "{got:?}");
     // Without the filter both come.
     let mut all = phone(&server, "all", "14.1");
     let ka = first_key(&mut all, tasks, |_| {});

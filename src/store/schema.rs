@@ -529,7 +529,6 @@ WHERE s.collection GLOB '[0-9]*'
         i.sort_date));
 ";
 
-
 /// Schema version 7: property records of contacts, tasks and notes.
 const RECORDS: &str = "
 CREATE TABLE item_records (
