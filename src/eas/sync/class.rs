@@ -495,6 +495,48 @@ mod tests {
     }
 
     #[test]
+    fn repeated_groups_encode_and_decode_with_their_own_table() {
+        use crate::wbxml::tag::tasks;
+        const INNER: &[Field] = &[
+            Field::new(tasks::SUBJECT, FieldKind::Text, ProtocolVersion::V2_5),
+            Field::new(tasks::START, FieldKind::Date, ProtocolVersion::V2_5),
+            Field::new(
+                tasks::FIRST_DAY_OF_WEEK,
+                FieldKind::Int,
+                ProtocolVersion::V14_1,
+            ),
+        ];
+        const FIELDS: &[Field] = &[Field::new(
+            tasks::CATEGORIES,
+            FieldKind::Groups(tasks::RECURRENCE, INNER),
+            ProtocolVersion::V2_5,
+        )];
+        let entry = |subject: &str| {
+            let mut group = Record::default();
+            group.set(tasks::SUBJECT, Value::Text(subject.into()));
+            group.set(tasks::START, Value::Date(1_700_000_000));
+            group.set(tasks::FIRST_DAY_OF_WEEK, Value::Int(1));
+            group
+        };
+        let mut record = Record::default();
+        record.set(
+            tasks::CATEGORIES,
+            Value::Groups(vec![entry("one"), entry("two")]),
+        );
+        let wire = encode(FIELDS, &record, ProtocolVersion::V16_1, false);
+        let list = wire.child(tasks::CATEGORIES).unwrap();
+        assert_eq!(list.children_with(tasks::RECURRENCE).count(), 2);
+        assert_eq!(decode(FIELDS, &wire, ProtocolVersion::V16_1), record);
+        // An older version writes and reads each entry without the newer field.
+        let old = encode(FIELDS, &record, ProtocolVersion::V14_0, false);
+        let first = old
+            .child(tasks::CATEGORIES)
+            .unwrap()
+            .child(tasks::RECURRENCE);
+        assert!(first.unwrap().child(tasks::FIRST_DAY_OF_WEEK).is_none());
+    }
+
+    #[test]
     fn encoding_follows_the_table_and_the_version() {
         const FIELDS: &[Field] = &[
             Field::new(email::SUBJECT, FieldKind::Text, ProtocolVersion::V2_5),
