@@ -304,7 +304,7 @@ fn client_changes_deletes_fetches_and_adds_get_honest_statuses() {
     let (server, store, user) = start();
     let inbox = folder(&store, user, FolderType::Inbox);
     let trash = folder(&store, user, FolderType::DeletedItems);
-    let contacts = folder(&store, user, FolderType::Contacts);
+    let calendar = folder(&store, user, FolderType::Calendar);
     let a = file(&store, user, inbox, "a", 1_700_000_000);
     let b = file(&store, user, inbox, "b", 1_700_000_001);
     let c = file(&store, user, inbox, "c", 1_700_000_002);
@@ -397,11 +397,11 @@ fn client_changes_deletes_fetches_and_adds_get_honest_statuses() {
     );
     assert_eq!(responses_of(&answer), [(airsync::DELETE, "8".to_string())]);
 
-    // Contacts cannot take items through Sync yet: an honest error, nothing stored.
-    let kc = first_key(&mut device, contacts);
+    // Calendars cannot take items through Sync yet: an honest error, nothing stored.
+    let kc = first_key(&mut device, calendar);
     let answer = sync_one(
         &mut device,
-        collection(&kc, contacts, |col| {
+        collection(&kc, calendar, |col| {
             let add = col
                 .push(Element::new(airsync::COMMANDS))
                 .push(Element::new(airsync::ADD));
@@ -411,7 +411,7 @@ fn client_changes_deletes_fetches_and_adds_get_honest_statuses() {
     );
     assert_eq!(responses_of(&answer), [(airsync::ADD, "6".to_string())]);
     assert!(store
-        .items_in_window(user, contacts, None)
+        .items_in_window(user, calendar, None)
         .unwrap()
         .is_empty());
 }

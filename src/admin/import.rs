@@ -1,5 +1,7 @@
 //! `easd import EMAIL PATH [--folder PATH]`: brings existing mail into a mailbox — an mbox
-//! file, or a Maildir with its Maildir++ subfolders — creating folders as needed.
+//! file, or a Maildir with its Maildir++ subfolders — creating folders as needed. A vCard
+//! file (`.vcf`, or text starting with BEGIN:VCARD) is imported as contacts instead
+//! (`super::contacts_io`).
 //!
 //! Folder mapping: a Maildir's own messages go to the Inbox and `.Sub.Folder` directories
 //! to nested folders `Sub/Folder` (names decoded from IMAP modified UTF-7); a first-level
@@ -35,18 +37,20 @@ use crate::store::{
     StoreError, UserId,
 };
 
-/// import an mbox file or a Maildir into a mailbox, creating folders as needed
+/// import an mbox file or a Maildir into a mailbox, creating folders as needed, or a vCard
+/// file (.vcf) into a contacts folder
 #[derive(FromArgs)]
 #[argh(subcommand, name = "import")]
 pub struct ImportArgs {
     /// the user's e-mail address
     #[argh(positional)]
     email: String,
-    /// an mbox file, or a Maildir directory (with cur/ and new/)
+    /// an mbox file, a Maildir directory (with cur/ and new/), or a vCard file (.vcf)
     #[argh(positional)]
     path: PathBuf,
     /// folder for an mbox, or to hold a Maildir's folders, as a path such as Archive/2019
-    /// (created if missing); default: Inbox and the Maildir's own folder names
+    /// (created if missing); default: Inbox and the Maildir's own folder names; for vCards
+    /// the contacts folder (default Contacts)
     #[argh(option)]
     folder: Option<String>,
     /// messages per transaction (default 500)
@@ -556,6 +560,9 @@ impl Importer<'_> {
 }
 
 pub fn run(config: &Config, args: ImportArgs) -> i32 {
+    if super::contacts_io::is_vcard(&args.path) {
+        return super::contacts_io::import(config, &args.email, &args.path, args.folder.as_deref());
+    }
     if args.batch == 0 {
         eprintln!("easd: --batch must be at least 1");
         return exit::USAGE;

@@ -5,6 +5,7 @@
 mod backup;
 mod cert;
 mod config_cmd;
+mod contacts_io;
 mod deliver;
 pub mod device;
 mod device_wipe;
@@ -13,6 +14,7 @@ mod import;
 mod policy;
 mod serve;
 mod user;
+mod vcard;
 mod wbxml_tool;
 
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const USAGE: i32 = 64;
     pub const DATAERR: i32 = 65;
+    pub const NOINPUT: i32 = 66;
     pub const NOUSER: i32 = 67;
     pub const SOFTWARE: i32 = 70;
     pub const CANTCREAT: i32 = 73;
@@ -61,6 +64,7 @@ pub enum Command {
     Deliver(deliver::DeliverArgs),
     Device(device::DeviceArgs),
     Import(import::ImportArgs),
+    Export(contacts_io::ExportArgs),
     Config(config_cmd::ConfigArgs),
     Policy(policy::PolicyArgs),
 }
@@ -99,6 +103,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Deliver(args) => deliver::run(&config, args),
         Command::Device(args) => device::run(&config, args),
         Command::Import(args) => import::run(&config, args),
+        Command::Export(args) => contacts_io::export(&config, args),
         Command::Config(args) => config_cmd::run(&config, args),
         Command::Policy(args) => policy::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,

@@ -5,12 +5,23 @@
 //! A hidden folder's subfolders are hidden with it, so every ParentId a device sees names a
 //! folder it has. Changing these settings resets the device's hierarchy state (`easd device
 //! set` does it): its next FolderSync gets Status 9 and it fetches the hierarchy again.
+//! Folders of a class the device's protocol version does not have (Notes below 14.0) are
+//! hidden the same way.
 
 use std::collections::HashSet;
 
 use crate::store::{Device, Folder, FolderId, ItemClass, Store, StoreError, UserId};
 
-/// The ids of the user's folders this device must not see (empty when it sees everything).
+/// Whether a device speaking `version` knows the class at all: Notes exist from 14.0 on
+/// (MS-ASNOTE), so older devices are not offered Notes folders.
+pub fn class_offered(class: Option<ItemClass>, version: &str) -> bool {
+    let notes_since = crate::eas::sync::notes::NOTES_SINCE;
+    class != Some(ItemClass::Notes)
+        || crate::eas::ProtocolVersion::parse(version).is_some_and(|v| v >= notes_since)
+}
+
+/// The ids of the user's folders this device must not see (empty when it sees everything):
+/// those its settings hide and those of a class its protocol version does not have.
 pub fn hidden_folders(
     store: &Store,
     user: UserId,
@@ -20,14 +31,16 @@ pub fn hidden_folders(
     let default_only = settings.default_folders_only();
     let default_mail_only = settings.default_mail_folders_only();
     let mut hidden = HashSet::new();
-    if !default_only && !default_mail_only {
+    let all_classes = class_offered(Some(ItemClass::Notes), &device.protocol_version);
+    if !default_only && !default_mail_only && all_classes {
         return Ok(hidden);
     }
     let folders = store.folders_of(user)?;
     let hides = |folder: &Folder| {
-        !folder.special
-            && (default_only
-                || ItemClass::for_folder_type(folder.folder_type) == Some(ItemClass::Email))
+        let class = ItemClass::for_folder_type(folder.folder_type);
+        !class_offered(class, &device.protocol_version)
+            || (!folder.special
+                && (default_only || (default_mail_only && class == Some(ItemClass::Email))))
     };
     hidden.extend(folders.iter().filter(|f| hides(f)).map(|f| f.id));
     // Subfolders of hidden folders: repeat until no folder is added (the depth is small).

@@ -7,8 +7,8 @@
 //! Collection, 14.0+ put them in an airsync:Options (one per class; the one for the folder's
 //! own class applies).
 
-use super::sync::class::{adapter_for, ReadContext};
-use super::sync::collection::{window_cutoff, CollectionState};
+use super::sync::class::{adapter_for, class_window_cutoff, ReadContext};
+use super::sync::collection::CollectionState;
 use super::sync::engine;
 use super::{CommandError, ProtocolVersion, Reply, Request};
 use crate::store::{now, FolderId, HeldView, ItemClass, KeyMatch, StoreError};
@@ -171,7 +171,8 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
         folder: folder.id,
         since,
         old_cutoff: state.cutoff,
-        new_cutoff: window_cutoff(
+        new_cutoff: class_window_cutoff(
+            adapter_for(class),
             super::device_view::effective_filter(
                 store,
                 request.device,

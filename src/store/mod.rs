@@ -21,6 +21,7 @@ pub mod mail;
 pub mod oof;
 pub mod policies;
 pub mod provisioning;
+pub mod records;
 pub mod schema;
 pub mod sent_mail;
 pub mod settings;
@@ -39,6 +40,7 @@ pub use mail::{
 };
 pub use policies::PolicyLevel;
 pub use provisioning::{Provisioning, WipeStatus};
+pub use records::{NewRecordItem, Property, PropertyRecord};
 pub use sync_items::ClientAdd;
 pub use sync_state::{KeyMatch, SyncState};
 

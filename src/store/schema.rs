@@ -179,6 +179,19 @@
 //! `pending_policy_key`, `pending_policy_hash`, `keyless_asked`, `policy_notice`) and its
 //! remote wipe (`wipe_status`, `wipe_account_only`, `wipe_requested`, `wipe_done`); the
 //! constant `POLICIES` below describes each column.
+//!
+//! # Version 6: what each device holds
+//!
+//! **`sync_held`** — per device and Sync collection, the ServerIds the server told the device
+//! of, with the sync-key counters that added and removed them (see `store::held`); the
+//! constant `HELD` below describes each column.
+//!
+//! # Version 7: property records (contacts, tasks, notes)
+//!
+//! **`item_records`** — the data of an item whose class is a property table (see
+//! `store::records`): `item_id` INTEGER PRIMARY KEY → `items(id)` ON DELETE CASCADE ON UPDATE
+//! CASCADE; `record` BLOB NOT NULL — the item's properties in the neutral binary format of
+//! `store::records` (no WBXML).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -522,8 +535,16 @@ WHERE s.collection GLOB '[0-9]*'
         i.sort_date));
 ";
 
+/// Schema version 7: property records of contacts, tasks and notes.
+const RECORDS: &str = "
+CREATE TABLE item_records (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    record BLOB NOT NULL
+);
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES, HELD];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES, HELD, RECORDS];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -629,6 +650,7 @@ mod tests {
                 "domains",
                 "folder_tombstones",
                 "folders",
+                "item_records",
                 "item_tombstones",
                 "items",
                 "message_blobs",

@@ -3,9 +3,13 @@
 //! TruncationSize (or left out with AllOrNone), with a Preview in 14.0+ — and the 2.5 forms
 //! (Email:Body/BodyTruncated, or Email:MIMEData with MIMESupport), whose truncation is a
 //! code from a fixed table.
+//!
+//! Items of the property classes (contacts, tasks, notes) keep their body as a type and a
+//! text; [`stored_body`] sends it by the same preference and truncation rules.
 
 use std::io::Read;
 
+use super::class::BodyValue;
 use super::collection::{BodyPreference, Options};
 use crate::eas::ProtocolVersion;
 use crate::mime::{BodyKind, NativeBodyType};
@@ -214,9 +218,112 @@ pub fn protocol_2_5_body(
     Ok(elements)
 }
 
+/// The AirSyncBase:Body of a stored (non-mail) body for the client's preferences: the stored
+/// type if the client listed it, else HTML or plain text converted from it (RTF cannot be
+/// converted and stays RTF); without preferences plain text. Truncation, AllOrNone and Preview
+/// as for mail.
+pub fn stored_body(stored: &BodyValue, options: &Options, version: ProtocolVersion) -> Element {
+    let listed = |t: u8| {
+        options
+            .body_preferences
+            .iter()
+            .find(|p| p.body_type == t)
+            .cloned()
+    };
+    let preference = listed(stored.body_type)
+        .or_else(|| listed(HTML))
+        .or_else(|| listed(PLAIN))
+        .unwrap_or(BodyPreference {
+            body_type: PLAIN,
+            ..BodyPreference::default()
+        });
+    let (body_type, text) = converted(stored, preference.body_type);
+    let mut data = text.into_bytes();
+    let estimated_size = data.len() as u64;
+    let truncated = match preference.truncation_size {
+        Some(limit) if estimated_size > limit => {
+            data.truncate(cut_point(&data, limit as usize));
+            true
+        }
+        _ => false,
+    };
+    let mut element = Element::new(base::BODY);
+    element
+        .push_text(base::TYPE, body_type.to_string())
+        .push_text(base::ESTIMATED_DATA_SIZE, estimated_size.to_string());
+    if truncated {
+        element.push_text(base::TRUNCATED, "1");
+    }
+    if !(truncated && preference.all_or_none) {
+        element.push(data_element(base::DATA, data));
+    }
+    if version >= ProtocolVersion::V14_0 {
+        if let Some(chars) = preference.preview.filter(|&c| c > 0) {
+            let (_, plain) = converted(stored, PLAIN);
+            let preview: String = plain.chars().take(chars as usize).collect();
+            element.push_text(base::PREVIEW, preview);
+        }
+    }
+    element
+}
+
+/// A stored body's text in the pre-12.0 plain body element, cut at the 2.5 `Truncation` code.
+pub fn stored_plain_body(stored: &BodyValue, options: &Options) -> String {
+    let (_, text) = converted(stored, PLAIN);
+    let limit = options
+        .truncation
+        .and_then(|code| TRUNCATION_BYTES.get(code as usize).copied());
+    match limit {
+        Some(limit) if text.len() as u64 > limit => {
+            text[..cut_point(text.as_bytes(), limit as usize)].to_string()
+        }
+        _ => text,
+    }
+}
+
+/// The stored body as `wanted` (1 plain, 2 HTML); RTF stays RTF.
+fn converted(stored: &BodyValue, wanted: u8) -> (u8, String) {
+    match (stored.body_type, wanted) {
+        (PLAIN, HTML) => (HTML, crate::mime::text_to_html(&stored.data)),
+        (HTML, PLAIN) | (HTML, MIME) => (PLAIN, crate::mime::html_to_text(&stored.data)),
+        (stored_type, _) => (stored_type, stored.data.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_bodies_follow_preferences_and_truncation() {
+        let stored = BodyValue {
+            body_type: PLAIN,
+            data: "héllo world".into(),
+        };
+        let mut options = Options::default();
+        let plain = stored_body(&stored, &options, ProtocolVersion::V16_1);
+        assert_eq!(plain.child_text(base::TYPE).as_deref(), Some("1"));
+        assert_eq!(plain.child_text(base::DATA).as_deref(), Some("héllo world"));
+        options.body_preferences.push(BodyPreference {
+            body_type: HTML,
+            truncation_size: Some(3),
+            all_or_none: false,
+            preview: Some(5),
+        });
+        let html = stored_body(&stored, &options, ProtocolVersion::V16_1);
+        assert_eq!(html.child_text(base::TYPE).as_deref(), Some("2"));
+        assert_eq!(html.child_text(base::TRUNCATED).as_deref(), Some("1"));
+        assert_eq!(html.child_text(base::PREVIEW).as_deref(), Some("héllo"));
+        options.body_preferences[0].all_or_none = true;
+        let none = stored_body(&stored, &options, ProtocolVersion::V12_1);
+        assert!(none.child(base::DATA).is_none() && none.child(base::PREVIEW).is_none());
+        options.truncation = Some(1);
+        let long = BodyValue {
+            body_type: PLAIN,
+            data: "é".repeat(400),
+        };
+        assert_eq!(stored_plain_body(&long, &options).len(), 512);
+    }
 
     #[test]
     fn cuts_never_split_characters() {

@@ -1,20 +1,26 @@
-//! The item-class interface of Sync: what an item class (Email today; Contacts, Calendar,
-//! Tasks and Notes later) must provide so the generic engine can stream it.
+//! The item-class interface of Sync: what an item class (Email, Contacts, Tasks, Notes; later
+//! Calendar) provides so the generic engine can stream it.
 //!
 //! A class describes its ApplicationData as a **table of fields** ([`Field`]): the tag, the
 //! kind of value, the protocol versions the field exists in, and whether the field is part
-//! of a Change the server sends. The class's [`ClassAdapter`] reads an item into a
-//! [`Record`] (tag → value) and applies client changes; the engine alone turns records into
-//! ApplicationData (in table order, only the fields of the negotiated version) and client
-//! ApplicationData back into records. A new class adds a table and an adapter and registers
-//! it in [`adapter_for`]; the engine does not change.
+//! of a Change the server sends. Kinds include nested groups with their own table
+//! (Recurrence), repeated groups (Attendees) and lists (Categories, Children), and the
+//! AirSyncBase Body. The class's [`ClassAdapter`] reads an item into a [`Record`] (tag →
+//! value) and applies client changes; the engine alone turns records into ApplicationData
+//! (in table order, only the fields of the negotiated version) and client ApplicationData
+//! back into records, both through [`encode`] and [`decode`].
+//!
+//! Classes whose items are plain property records (contacts, tasks, notes) need no code of
+//! their own beyond their table: [`super::data_class::DataClass`] stores any table's records
+//! in the store's neutral property format and applies Supported (ghosting) on Change. Mail
+//! is its own adapter ([`super::email`]) over the parsed message store.
 
 use super::collection::Options;
 use crate::eas::ProtocolVersion;
 use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Store, StoreError, UserId};
-use crate::wbxml::{tag::airsync, Element, Tag};
+use crate::wbxml::{tag::airsync, tag::airsyncbase, Element, Tag};
 
-/// The kind of value a field holds, which fixes how it is written.
+/// The kind of value a field holds, which fixes how it is written, read and stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     Text,
@@ -25,14 +31,26 @@ pub enum FieldKind {
     Bool,
     /// Bytes (OPAQUE where libwbxml expects base64, else text).
     Opaque,
+    /// Bytes written as base64 text (contacts:Picture).
+    Base64,
     /// A list of texts, each in a child element with this tag (e.g. Categories/Category).
     List(Tag),
-    /// An element the adapter builds (and reads) itself: Body, Attachments, Flag.
+    /// One nested element whose children are described by their own table (Recurrence).
+    Group(&'static [Field]),
+    /// A container of repeated elements with this tag, each described by the table
+    /// (Attendees/Attendee, Exceptions/Exception).
+    Groups(Tag, &'static [Field]),
+    /// The AirSyncBase Body (12.0+): a body type and its text, sent with the client's body
+    /// preference, truncation and preview (see [`super::body::stored_body`]).
+    Body,
+    /// A class's own pre-12.0 body element: the same stored body as plain text.
+    PlainBody,
+    /// An element the adapter builds (and reads) itself: mail's Body, Attachments, Flag.
     Nested,
 }
 
 /// One ApplicationData field of a class.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     pub tag: Tag,
     pub kind: FieldKind,
@@ -71,6 +89,19 @@ impl Field {
     pub fn exists_in(&self, version: ProtocolVersion) -> bool {
         version >= self.since && self.until.is_none_or(|until| version < until)
     }
+
+    /// The name the field is stored under: its element name (a 2.5 body element and the
+    /// AirSyncBase Body share `Body`, so both versions read the same stored body).
+    pub fn stored_name(&self) -> &'static str {
+        self.tag.name()
+    }
+}
+
+/// A stored body: its AirSyncBase type (1 plain, 2 HTML, 3 RTF) and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyValue {
+    pub body_type: u8,
+    pub data: String,
 }
 
 /// A field's value.
@@ -82,6 +113,9 @@ pub enum Value {
     Bool(bool),
     Opaque(Vec<u8>),
     List(Vec<String>),
+    Group(Record),
+    Groups(Vec<Record>),
+    Body(BodyValue),
     Nested(Element),
 }
 
@@ -93,21 +127,29 @@ pub struct Record {
 
 impl Record {
     pub fn set(&mut self, tag: Tag, value: Value) {
-        self.values.push((tag, value));
+        match self.values.iter_mut().find(|(t, _)| *t == tag) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((tag, value)),
+        }
     }
 
     pub fn get(&self, tag: Tag) -> Option<&Value> {
         self.values.iter().find(|(t, _)| *t == tag).map(|(_, v)| v)
     }
+
+    pub fn remove(&mut self, tag: Tag) -> Option<Value> {
+        let at = self.values.iter().position(|(t, _)| *t == tag)?;
+        Some(self.values.remove(at).1)
+    }
 }
 
-/// What the adapter may look at when it reads an item.
+/// What the adapter may look at when it reads (or writes) an item.
 pub struct ReadContext<'a> {
     pub store: &'a Store,
     pub user: UserId,
     pub version: ProtocolVersion,
     pub options: &'a Options,
-    /// The security policy in force (attachments it withholds are left out).
+    /// The security policy in force (attachments and pictures it withholds are left out).
     pub policy: &'a crate::policy::EffectivePolicy,
 }
 
@@ -139,29 +181,36 @@ pub trait ClassAdapter {
     fn fields(&self) -> &'static [Field];
     /// Whether FilterType `filter` is valid for this class.
     fn accepts_filter(&self, filter: u8) -> bool;
+    /// The sort date an item must have (or exceed) to be inside FilterType `filter`'s window
+    /// at `now`; `None`: every item is inside. Items without a sort date are always inside.
+    /// By default a window of days ending now (mail: the received date).
+    fn window_cutoff(&self, filter: u8, now: i64) -> Option<i64> {
+        super::collection::window_cutoff(filter, now)
+    }
     /// The item's values, or `None` when it is gone or not of this class.
     fn read(&self, context: &ReadContext, item: ItemId) -> Result<Option<Record>, StoreError>;
-    /// Applies a client Change of the item.
+    /// Applies a client Change of the item. `supported` is the collection's Supported list
+    /// (`None`: the client did not send one): the properties it manages.
     fn change(
         &self,
-        store: &Store,
-        user: UserId,
+        context: &ReadContext,
         item: ItemId,
         values: &Record,
+        supported: Option<&[Tag]>,
     ) -> Result<ItemStatus, StoreError>;
     /// Creates an item from a client Add; `Err(status)` when the class does not accept it.
     /// `client_add` (the Add's ClientId) is recorded in the transaction that creates the
     /// item, so a retried Add never makes a second one.
     fn add(
         &self,
-        store: &Store,
-        user: UserId,
+        context: &ReadContext,
         folder: FolderId,
         values: &Record,
         client_add: Option<&ClientAdd<'_>>,
     ) -> Result<Result<ItemId, ItemStatus>, StoreError>;
     /// Whether a server Change of this item carries all its ApplicationData (an edited
-    /// draft), not only the fields marked [`Field::changeable`].
+    /// draft; every change of a property class), not only the fields marked
+    /// [`Field::changeable`].
     fn changes_whole_item(&self, _record: &Record) -> bool {
         false
     }
@@ -172,7 +221,23 @@ pub trait ClassAdapter {
 pub fn adapter_for(class: ItemClass) -> Option<&'static dyn ClassAdapter> {
     match class {
         ItemClass::Email => Some(&super::email::EmailClass),
-        ItemClass::Contacts | ItemClass::Calendar | ItemClass::Tasks | ItemClass::Notes => None,
+        ItemClass::Contacts => Some(&super::contacts::CONTACTS),
+        ItemClass::Tasks => Some(&super::tasks::TASKS),
+        ItemClass::Notes => Some(&super::notes::NOTES),
+        ItemClass::Calendar => None,
+    }
+}
+
+/// The window cutoff of FilterType `filter` at `now` for a class (see
+/// [`ClassAdapter::window_cutoff`]); days back from now for a class Sync cannot carry.
+pub fn class_window_cutoff(
+    adapter: Option<&dyn ClassAdapter>,
+    filter: u8,
+    now: i64,
+) -> Option<i64> {
+    match adapter {
+        Some(adapter) => adapter.window_cutoff(filter, now),
+        None => super::collection::window_cutoff(filter, now),
     }
 }
 
@@ -185,6 +250,17 @@ pub fn encode(
     changes_only: bool,
 ) -> Element {
     let mut data = Element::new(airsync::APPLICATION_DATA);
+    encode_into(&mut data, fields, record, version, changes_only);
+    data
+}
+
+fn encode_into(
+    data: &mut Element,
+    fields: &[Field],
+    record: &Record,
+    version: ProtocolVersion,
+    changes_only: bool,
+) {
     for field in fields {
         if !field.exists_in(version) || (changes_only && !field.in_change) {
             continue;
@@ -205,6 +281,11 @@ pub fn encode(
             Value::Bool(flag) => {
                 data.push_text(field.tag, if *flag { "1" } else { "0" });
             }
+            Value::Opaque(bytes) if field.kind == FieldKind::Base64 => {
+                use base64::Engine;
+                let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+                data.push_text(field.tag, text);
+            }
             Value::Opaque(bytes) => {
                 data.push_opaque(field.tag, bytes.clone());
             }
@@ -217,12 +298,41 @@ pub fn encode(
                     list.push_text(item_tag, text.clone());
                 }
             }
+            Value::Group(group) => {
+                let FieldKind::Group(inner) = field.kind else {
+                    continue;
+                };
+                let element = data.push(Element::new(field.tag));
+                encode_into(element, inner, group, version, false);
+            }
+            Value::Groups(groups) => {
+                let FieldKind::Groups(item_tag, inner) = field.kind else {
+                    continue;
+                };
+                let list = data.push(Element::new(field.tag));
+                for group in groups {
+                    let element = list.push(Element::new(item_tag));
+                    encode_into(element, inner, group, version, false);
+                }
+            }
+            Value::Body(body) if field.kind == FieldKind::PlainBody => {
+                data.push_text(field.tag, body.data.clone());
+            }
+            Value::Body(body) => {
+                // Unshaped (no preference known): the whole body in its own type.
+                data.push(Element::new(field.tag))
+                    .push_text(airsyncbase::TYPE, body.body_type.to_string())
+                    .push_text(
+                        airsyncbase::ESTIMATED_DATA_SIZE,
+                        body.data.len().to_string(),
+                    )
+                    .push_text(airsyncbase::DATA, body.data.clone());
+            }
             Value::Nested(element) => {
                 data.push(element.clone());
             }
         }
     }
-    data
 }
 
 /// Reads a client's ApplicationData into a record: only the table's fields of `version`;
@@ -233,30 +343,65 @@ pub fn decode(fields: &[Field], data: &Element, version: ProtocolVersion) -> Rec
         let Some(element) = data.child(field.tag) else {
             continue;
         };
-        let text = || element.text().unwrap_or_default();
-        let value = match field.kind {
-            FieldKind::Text => Some(Value::Text(text())),
-            FieldKind::Date => parse_eas_datetime(&text()).map(Value::Date),
-            FieldKind::Int => text().trim().parse().ok().map(Value::Int),
-            FieldKind::Bool => match text().trim() {
-                "1" => Some(Value::Bool(true)),
-                "0" | "" => Some(Value::Bool(false)),
-                _ => None,
-            },
-            FieldKind::Opaque => element.bytes().map(Value::Opaque),
-            FieldKind::List(item_tag) => Some(Value::List(
-                element
-                    .children_with(item_tag)
-                    .map(|e| e.text().unwrap_or_default())
-                    .collect(),
-            )),
-            FieldKind::Nested => Some(Value::Nested(element.clone())),
-        };
-        if let Some(value) = value {
+        if let Some(value) = decode_value(field, element, version) {
             record.set(field.tag, value);
         }
     }
     record
+}
+
+fn decode_value(field: &Field, element: &Element, version: ProtocolVersion) -> Option<Value> {
+    let text = || element.text().unwrap_or_default();
+    match field.kind {
+        FieldKind::Text => Some(Value::Text(text())),
+        FieldKind::Date => parse_eas_datetime(&text()).map(Value::Date),
+        FieldKind::Int => text().trim().parse().ok().map(Value::Int),
+        FieldKind::Bool => match text().trim() {
+            "1" => Some(Value::Bool(true)),
+            "0" | "" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        FieldKind::Opaque => element.bytes().map(Value::Opaque),
+        FieldKind::Base64 => {
+            use base64::Engine;
+            let compact: String = text().chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact.as_bytes())
+                .ok()
+                .map(Value::Opaque)
+        }
+        FieldKind::List(item_tag) => Some(Value::List(
+            element
+                .children_with(item_tag)
+                .map(|e| e.text().unwrap_or_default())
+                .collect(),
+        )),
+        FieldKind::Group(inner) => Some(Value::Group(decode(inner, element, version))),
+        FieldKind::Groups(item_tag, inner) => Some(Value::Groups(
+            element
+                .children_with(item_tag)
+                .map(|e| decode(inner, e, version))
+                .collect(),
+        )),
+        FieldKind::Body => {
+            let body_type = element
+                .child_text(airsyncbase::TYPE)
+                .and_then(|t| t.trim().parse::<u8>().ok())
+                .filter(|t| (1..=3).contains(t))
+                .unwrap_or(1);
+            let data = element
+                .child(airsyncbase::DATA)
+                .and_then(|d| d.bytes())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            Some(Value::Body(BodyValue { body_type, data }))
+        }
+        FieldKind::PlainBody => Some(Value::Body(BodyValue {
+            body_type: 1,
+            data: text(),
+        })),
+        FieldKind::Nested => Some(Value::Nested(element.clone())),
+    }
 }
 
 /// Parses MS-ASDTYPE dates (`yyyy-mm-ddThh:mm:ss[.fff]Z`, also the compact

@@ -48,6 +48,9 @@ pub struct ClientContext<'a> {
     /// server's version (`Conflict` 1, the default); `None` when the client wins, and on a
     /// replay (the item changed because of the lost request itself).
     pub server_wins_after: Option<i64>,
+    /// The collection's Supported list (ghosting): the properties the client manages;
+    /// `None` when it sent none (it manages all of its version's).
+    pub supported: Option<&'a [crate::wbxml::Tag]>,
     /// The request, for drafts (their From is the user; sending them goes out through
     /// SendMail's path). `None`: drafts are refused.
     pub request: Option<&'a Request<'a>>,
@@ -198,7 +201,7 @@ fn add(
         (_, Some(adapter), Some(data)) => {
             let values = decode(adapter.fields(), data, context.read.version);
             adapter
-                .add(store, user, context.folder.id, &values, key.as_ref())?
+                .add(&context.read, context.folder.id, &values, key.as_ref())?
                 .map(|id| (id, None))
         }
         _ => Err(ItemStatus::ConversionError),
@@ -283,7 +286,7 @@ fn change(
     }
     if let Some(data) = data {
         let values = decode(adapter.fields(), data, context.read.version);
-        let status = adapter.change(context.read.store, context.read.user, id, &values)?;
+        let status = adapter.change(&context.read, id, &values, context.supported)?;
         if status != ItemStatus::Success {
             return failed(status);
         }
@@ -327,7 +330,7 @@ mod tests {
     use super::super::collection::Options;
     use super::*;
     use crate::eas::ProtocolVersion;
-    use crate::store::{DeviceSeen, FolderId, ItemClass, NewMessage, Store, UserId};
+    use crate::store::{DeviceSeen, FolderId, ItemClass, NewMessage, Store};
     use crate::wbxml::tag::email;
 
     /// A class that accepts Adds (filing a message with the sent Subject), to exercise the
@@ -355,21 +358,21 @@ mod tests {
         }
         fn change(
             &self,
-            _: &Store,
-            _: UserId,
+            _: &ReadContext,
             _: ItemId,
             _: &Record,
+            _: Option<&[crate::wbxml::Tag]>,
         ) -> Result<ItemStatus, StoreError> {
             Ok(ItemStatus::Success)
         }
         fn add(
             &self,
-            store: &Store,
-            user: UserId,
+            context: &ReadContext,
             folder: FolderId,
             values: &Record,
             client_add: Option<&ClientAdd<'_>>,
         ) -> Result<Result<ItemId, ItemStatus>, StoreError> {
+            let (store, user) = (context.store, context.user);
             let Some(Value::Text(subject)) = values.get(email::SUBJECT) else {
                 return Ok(Err(ItemStatus::ConversionError));
             };
@@ -415,6 +418,7 @@ mod tests {
             deletes_as_moves: true,
             replay: false,
             server_wins_after: None,
+            supported: None,
             request: None,
         };
         let mut add = Element::new(airsync::ADD);

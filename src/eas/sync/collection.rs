@@ -5,7 +5,7 @@
 
 use crate::policy::EffectivePolicy;
 use crate::store::ItemClass;
-use crate::wbxml::{tag::airsync, tag::airsyncbase, Element};
+use crate::wbxml::{tag::airsync, tag::airsyncbase, Element, Tag};
 
 /// Default and largest WindowSize (MS-ASCMD 2.2.3.199).
 pub const DEFAULT_WINDOW: usize = 100;
@@ -143,6 +143,9 @@ pub struct CollectionState {
     /// Items dated before this were outside the client's FilterType window when the key
     /// was issued (`None`: no window).
     pub cutoff: Option<i64>,
+    /// The Supported list of the client's initial Sync (ghosting, MS-ASCMD 2.2.3.168): the
+    /// properties it manages; `None` when it sent none.
+    pub supported: Option<Vec<Tag>>,
 }
 
 impl CollectionState {
@@ -160,6 +163,13 @@ impl CollectionState {
         );
         if o.client_wins {
             text.push_str("client_wins=1\n");
+        }
+        if let Some(tags) = &self.supported {
+            let list: Vec<String> = tags
+                .iter()
+                .map(|t| format!("{}:{}", t.page, t.token))
+                .collect();
+            text.push_str(&format!("supported={}\n", list.join(",")));
         }
         for p in &o.body_preferences {
             text.push_str(&format!(
@@ -188,6 +198,20 @@ impl CollectionState {
                 "truncation" => o.truncation = value.parse().ok(),
                 "cutoff" => state.cutoff = value.parse().ok(),
                 "client_wins" => o.client_wins = value == "1",
+                "supported" => {
+                    state.supported = Some(
+                        value
+                            .split(',')
+                            .filter_map(|pair| {
+                                let (page, token) = pair.split_once(':')?;
+                                Some(Tag {
+                                    page: page.parse().ok()?,
+                                    token: token.parse().ok()?,
+                                })
+                            })
+                            .collect(),
+                    )
+                }
                 "body" => {
                     let parts: Vec<&str> = value.split(',').collect();
                     if let [body_type, truncation, all_or_none, preview] = parts[..] {
@@ -220,6 +244,8 @@ pub struct CollectionRequest {
     pub options: Option<Options>,
     /// The Commands element's children, in order.
     pub commands: Vec<Element>,
+    /// The tags listed in Supported (`None`: no Supported element).
+    pub supported: Option<Vec<Tag>>,
 }
 
 /// Reads a Collection element; `None` when SyncKey or CollectionId is missing or a number
@@ -258,7 +284,11 @@ pub fn parse(element: &Element) -> Option<CollectionRequest> {
         .child(airsync::COMMANDS)
         .map(|c| c.elements().cloned().collect())
         .unwrap_or_default();
+    let supported = element
+        .child(airsync::SUPPORTED)
+        .map(|list| list.elements().map(|e| e.tag).collect());
     Some(CollectionRequest {
+        supported,
         sync_key,
         collection_id,
         get_changes,
@@ -403,6 +433,7 @@ mod tests {
                 truncation: None,
             },
             cutoff: Some(1_700_000_000),
+            supported: Some(vec![crate::wbxml::tag::contacts::PICTURE]),
         };
         assert_eq!(CollectionState::from_bytes(&state.to_bytes()), state);
         assert_eq!(

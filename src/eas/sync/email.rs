@@ -9,11 +9,9 @@ use super::body;
 use super::class::{ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record, Value};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V16_0, V2_5};
 use crate::store::mail::{Flag, FlagStatus};
-use crate::store::{
-    ClientAdd, FolderId, FolderType, ItemClass, ItemId, MessageChange, Store, StoreError, UserId,
-};
+use crate::store::{ClientAdd, FolderId, FolderType, ItemClass, ItemId, MessageChange, StoreError};
 use crate::wbxml::tag::{airsyncbase as base, email, email2, tasks};
-use crate::wbxml::Element;
+use crate::wbxml::{Element, Tag};
 
 use FieldKind::{Bool, Date, Int, List, Nested, Opaque, Text};
 
@@ -204,11 +202,13 @@ impl ClassAdapter for EmailClass {
 
     fn change(
         &self,
-        store: &Store,
-        user: UserId,
+        context: &ReadContext,
         item: ItemId,
         values: &Record,
+        _supported: Option<&[Tag]>,
     ) -> Result<ItemStatus, StoreError> {
+        // Mail keeps patch semantics: only the state the client sent changes.
+        let (store, user) = (context.store, context.user);
         if store.message(user, item)?.is_none() {
             return Ok(ItemStatus::ObjectNotFound);
         }
@@ -233,8 +233,7 @@ impl ClassAdapter for EmailClass {
 
     fn add(
         &self,
-        _store: &Store,
-        _user: UserId,
+        _context: &ReadContext,
         _folder: FolderId,
         _values: &Record,
         _client_add: Option<&ClientAdd<'_>>,

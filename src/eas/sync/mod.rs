@@ -14,10 +14,14 @@ pub mod body;
 pub mod class;
 pub mod client;
 pub mod collection;
+pub mod contacts;
+pub mod data_class;
 pub mod drafts;
 pub mod email;
 pub mod engine;
 pub mod hanging;
+pub mod notes;
+pub mod tasks;
 
 use super::{CommandError, ProtocolVersion, Reply, Request};
 use crate::store::{now, FolderId, HeldChanges, HeldView, ItemClass, KeyMatch, StoreError};
@@ -93,6 +97,7 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
                 deletes_as_moves: true,
                 options: None,
                 commands: Vec::new(),
+                supported: None,
             });
         }
     }
@@ -213,6 +218,7 @@ fn sync_collection(
         let mut state = CollectionState {
             options: wanted.options.clone().unwrap_or_default(),
             cutoff: None,
+            supported: wanted.supported.clone(),
         };
         state.options.capped_by(request.policy, class);
         let key = store.advance_collection_key(
@@ -257,6 +263,9 @@ fn sync_collection(
     if let Some(options) = &wanted.options {
         state.options = options.clone();
     }
+    if wanted.supported.is_some() {
+        state.supported = wanted.supported.clone();
+    }
     // Whatever the client asked for, the security policy's limits apply.
     state.options.capped_by(request.policy, class);
     if adapter.is_some_and(|a| !a.accepts_filter(state.options.filter_type)) {
@@ -278,6 +287,7 @@ fn sync_collection(
         deletes_as_moves: wanted.deletes_as_moves,
         replay,
         server_wins_after: (!state.options.client_wins && !replay).then_some(since),
+        supported: state.supported.as_deref(),
         request: Some(request),
     };
     let applied = client::apply(&client_context, &wanted.commands)?;
@@ -295,7 +305,7 @@ fn sync_collection(
         class,
         state.options.filter_type,
     )?;
-    let new_cutoff = collection::window_cutoff(filter, now());
+    let new_cutoff = class::class_window_cutoff(adapter, filter, now());
     let changes = if !wanted.get_changes {
         engine::ServerChanges {
             next_seq: since,

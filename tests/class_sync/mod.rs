@@ -1,0 +1,227 @@
+//! What the item-class tests (contacts, tasks, notes) share: a server with one user, a phone
+//! per protocol version, and Sync requests and answers as element trees. Every answer is also
+//! decoded by libwbxml (where installed), an implementation nobody here wrote.
+
+#![allow(dead_code)]
+
+use crate::common::{self, TestDevice, TestServer};
+use easd::store::{FolderId, FolderType, Store, UserId};
+use easd::wbxml::tag::{airsync, folder_hierarchy as fh};
+use easd::wbxml::{Element, Tag};
+
+pub const ALICE: &str = "alice@example.com";
+
+pub fn start() -> (TestServer, Store, UserId) {
+    let server = TestServer::start();
+    server.add_user(ALICE);
+    let store = Store::open(&server.db).expect("open the server's database");
+    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    (server, store, user)
+}
+
+pub fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
+    store
+        .folders_of(user)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.folder_type == kind)
+        .expect("default folder")
+        .id
+}
+
+/// A phone of Alice speaking `version`.
+pub fn phone(server: &TestServer, id: &str, version: &str) -> TestDevice {
+    let mut device = server.device(ALICE, id);
+    device.version = version.to_string();
+    device
+}
+
+/// One Collection of a request.
+pub fn collection(key: &str, id: FolderId, fill: impl FnOnce(&mut Element)) -> Element {
+    let mut c = Element::new(airsync::COLLECTION);
+    c.push_text(airsync::SYNC_KEY, key)
+        .push_text(airsync::COLLECTION_ID, id.to_string());
+    fill(&mut c);
+    c
+}
+
+/// Sends one collection and returns its answer (the whole answer is checked with libwbxml).
+pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
+    let mut doc = Element::new(airsync::SYNC);
+    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
+    let response = device.command("Sync", Some(&doc));
+    assert_eq!(response.status(), 200);
+    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
+        assert!(xml.contains("<Sync"), "{xml}");
+    }
+    response
+        .doc()
+        .child(airsync::COLLECTIONS)
+        .and_then(|l| l.child(airsync::COLLECTION))
+        .cloned()
+        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
+}
+
+pub fn status(c: &Element) -> String {
+    c.child_text(airsync::STATUS).unwrap_or_default()
+}
+
+pub fn key(c: &Element) -> String {
+    c.child_text(airsync::SYNC_KEY).expect("SyncKey")
+}
+
+/// The first key of a collection, sending `fill` (Supported, Options) with SyncKey 0.
+pub fn first_key(device: &mut TestDevice, id: FolderId, fill: impl FnOnce(&mut Element)) -> String {
+    let answer = sync_one(device, collection("0", id, fill));
+    assert_eq!(status(&answer), "1", "{answer:?}");
+    key(&answer)
+}
+
+/// The commands of an answer.
+pub fn commands(c: &Element) -> Vec<Element> {
+    c.child(airsync::COMMANDS)
+        .map(|list| list.elements().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Syncs until no MoreAvailable: the new key and every command.
+pub fn pull(device: &mut TestDevice, key_now: &str, id: FolderId) -> (String, Vec<Element>) {
+    pull_with(device, key_now, id, |_| {})
+}
+
+pub fn pull_with(
+    device: &mut TestDevice,
+    key_now: &str,
+    id: FolderId,
+    fill: impl Fn(&mut Element),
+) -> (String, Vec<Element>) {
+    let mut key_now = key_now.to_string();
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        let answer = sync_one(device, collection(&key_now, id, &fill));
+        assert_eq!(status(&answer), "1", "{answer:?}");
+        key_now = key(&answer);
+        all.extend(commands(&answer));
+        if answer.child(airsync::MORE_AVAILABLE).is_none() {
+            return (key_now, all);
+        }
+    }
+    panic!("MoreAvailable without end");
+}
+
+/// Sends client commands; returns the answer.
+pub fn send(
+    device: &mut TestDevice,
+    key_now: &str,
+    id: FolderId,
+    commands: Vec<Element>,
+) -> Element {
+    send_with(device, key_now, id, commands, |_| {})
+}
+
+pub fn send_with(
+    device: &mut TestDevice,
+    key_now: &str,
+    id: FolderId,
+    list: Vec<Element>,
+    fill: impl FnOnce(&mut Element),
+) -> Element {
+    sync_one(
+        device,
+        collection(key_now, id, |c| {
+            fill(c);
+            let commands = c.push(Element::new(airsync::COMMANDS));
+            for command in list {
+                commands.push(command);
+            }
+        }),
+    )
+}
+
+/// An Add command with ApplicationData built by `fill`.
+pub fn add(client_id: &str, fill: impl FnOnce(&mut Element)) -> Element {
+    let mut add = Element::new(airsync::ADD);
+    add.push_text(airsync::CLIENT_ID, client_id);
+    fill(add.push(Element::new(airsync::APPLICATION_DATA)));
+    add
+}
+
+/// A Change command.
+pub fn change(server_id: &str, fill: impl FnOnce(&mut Element)) -> Element {
+    let mut change = Element::new(airsync::CHANGE);
+    change.push_text(airsync::SERVER_ID, server_id);
+    fill(change.push(Element::new(airsync::APPLICATION_DATA)));
+    change
+}
+
+pub fn delete(server_id: &str) -> Element {
+    let mut delete = Element::new(airsync::DELETE);
+    delete.push_text(airsync::SERVER_ID, server_id);
+    delete
+}
+
+/// The Responses child of `tag` (Add, Change, ...), if any.
+pub fn response(c: &Element, tag: Tag) -> Option<Element> {
+    c.child(airsync::RESPONSES)
+        .and_then(|r| r.child(tag))
+        .cloned()
+}
+
+/// The ServerId an Add response gave, asserting Status 1.
+pub fn added_id(c: &Element) -> String {
+    let add = response(c, airsync::ADD).unwrap_or_else(|| panic!("Add response in {c:?}"));
+    assert_eq!(status(&add), "1", "{add:?}");
+    add.child_text(airsync::SERVER_ID).expect("ServerId")
+}
+
+pub fn data(command: &Element) -> &Element {
+    command
+        .child(airsync::APPLICATION_DATA)
+        .expect("ApplicationData")
+}
+
+/// FolderSync from key 0: the key and the added folders as (ServerId, name, type).
+pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, String)>) {
+    let mut doc = Element::new(fh::FOLDER_SYNC);
+    doc.push_text(fh::SYNC_KEY, "0");
+    let response = device.command("FolderSync", Some(&doc));
+    let doc = response.doc();
+    let folders = doc
+        .child(fh::CHANGES)
+        .map(|c| {
+            c.children_with(fh::ADD)
+                .map(|a| {
+                    (
+                        a.child_text(fh::SERVER_ID).unwrap_or_default(),
+                        a.child_text(fh::DISPLAY_NAME).unwrap_or_default(),
+                        a.child_text(fh::TYPE).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (doc.child_text(fh::SYNC_KEY).expect("key"), folders)
+}
+
+/// FolderCreate of a top-level folder of `kind`: its ServerId.
+pub fn create_folder(device: &mut TestDevice, name: &str, kind: &str) -> FolderId {
+    let (key_now, _) = folder_sync(device);
+    let mut doc = Element::new(fh::FOLDER_CREATE);
+    doc.push_text(fh::SYNC_KEY, key_now)
+        .push_text(fh::PARENT_ID, "0")
+        .push_text(fh::DISPLAY_NAME, name)
+        .push_text(fh::TYPE, kind);
+    let response = device.command("FolderCreate", Some(&doc));
+    assert_eq!(
+        response.doc().child_text(fh::STATUS).as_deref(),
+        Some("1"),
+        "{:?}",
+        response.doc()
+    );
+    response
+        .doc()
+        .child_text(fh::SERVER_ID)
+        .expect("ServerId")
+        .parse()
+        .unwrap()
+}
