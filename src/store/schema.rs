@@ -180,6 +180,12 @@
 //! remote wipe (`wipe_status`, `wipe_account_only`, `wipe_requested`, `wipe_done`); the
 //! constant `POLICIES` below describes each column.
 //!
+//! # Version 6: what each device holds
+//!
+//! **`sync_held`** — per device and Sync collection, the ServerIds the server told the device
+//! of, with the sync-key counters that added and removed them (see `store::held`); the
+//! constant `HELD` below describes each column.
+//!
 //! # Version 7: property records (contacts, tasks, notes)
 //!
 //! **`item_records`** — the data of an item whose class is a property table (see

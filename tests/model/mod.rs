@@ -9,8 +9,11 @@
 //! and sometimes losing the answer, after which it sends the very same request again (with
 //! the previous key), as a phone does.
 //!
-//! The model of a device is the set of ServerIds (with their read state) it holds per
-//! collection, changed only by what the answers say. Every answer is checked as it arrives:
+//! Two classes take part: mail (Inbox, Deleted Items, Drafts and a user folder; dated, so
+//! FilterType windows apply) and contacts (two contact folders; undated; phones of every
+//! version add them). The model of a device is the set of ServerIds it holds per collection,
+//! each with a marker of its state (a message's read flag, a contact's job title), changed
+//! only by what the answers say.Every answer is checked as it arrives:
 //! an Add names an item the device does not hold and that is in the folder; Change, Delete
 //! and SoftDelete name items it holds. Whenever a device has caught up (no MoreAvailable,
 //! no lost answer pending) its view of the collection must equal what the server holds for
@@ -20,8 +23,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::common::{TestDevice, TestServer};
-use easd::store::{FolderId, FolderType, MessageChange, NewMessage, Store, UserId};
-use easd::wbxml::tag::{airsync, airsyncbase, email, move_items as mv};
+use easd::store::records::{NewRecordItem, Property, PropertyRecord};
+use easd::store::{FolderId, FolderType, ItemClass, MessageChange, NewMessage, Store, UserId};
+use easd::wbxml::tag::{airsync, airsyncbase, contacts, email, move_items as mv};
 use easd::wbxml::{Element, Tag};
 
 pub const USER: &str = "model@example.com";
@@ -61,13 +65,20 @@ impl Rng {
     }
 }
 
+/// The two classes of the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Mail,
+    Contact,
+}
+
 /// What one device believes about one collection.
 #[derive(Default)]
 struct CollectionView {
     key: String,
     filter: u8,
-    /// ServerId → read.
-    held: BTreeMap<i64, bool>,
+    /// ServerId → the item's state marker (see [`Simulation::marker`]).
+    held: BTreeMap<i64, String>,
     /// A lost answer: the request to send again, verbatim.
     lost: Option<Element>,
     /// The last answer said MoreAvailable.
@@ -106,7 +117,10 @@ pub struct Simulation {
     deleted_items: FolderId,
     /// Where 16.x phones write drafts (Sync Add with a ClientId).
     drafts: FolderId,
+    /// The default Contacts folder and a created one (type 14).
+    contacts: [FolderId; 2],
     client_ids: u64,
+    titles: u64,
     /// A user folder that is deleted and made again now and then.
     scratch: FolderId,
     scratch_generation: u32,
@@ -136,6 +150,11 @@ impl Simulation {
         };
         let (inbox, deleted_items) = (folder(FolderType::Inbox), folder(FolderType::DeletedItems));
         let drafts = folder(FolderType::Drafts);
+        let family = store
+            .create_folder(user, None, "Family", FolderType::UserContacts)
+            .unwrap()
+            .id;
+        let contacts = [folder(FolderType::Contacts), family];
         let scratch = store
             .create_folder(user, None, "Scratch 0", FolderType::UserMail)
             .unwrap()
@@ -163,7 +182,9 @@ impl Simulation {
             inbox,
             deleted_items,
             drafts,
+            contacts,
             client_ids: 0,
+            titles: 0,
             scratch,
             scratch_generation: 0,
             now,
@@ -172,8 +193,58 @@ impl Simulation {
         }
     }
 
-    fn folders(&self) -> [FolderId; 4] {
-        [self.inbox, self.deleted_items, self.drafts, self.scratch]
+    fn folders(&self) -> [FolderId; 6] {
+        [
+            self.inbox,
+            self.deleted_items,
+            self.drafts,
+            self.scratch,
+            self.contacts[0],
+            self.contacts[1],
+        ]
+    }
+
+    fn kind(&self, folder: FolderId) -> Kind {
+        if self.contacts.contains(&folder) {
+            Kind::Contact
+        } else {
+            Kind::Mail
+        }
+    }
+
+    /// The folders holding items of `kind`.
+    fn folders_of(&self, kind: Kind) -> Vec<FolderId> {
+        self.folders()
+            .into_iter()
+            .filter(|&f| self.kind(f) == kind)
+            .collect()
+    }
+
+    /// The state marker of an item as the server holds it: `read=0|1` for a message, the job
+    /// title for a contact.
+    fn marker(&self, folder: FolderId, id: i64) -> Result<String, Failure> {
+        Ok(match self.kind(folder) {
+            Kind::Mail => {
+                let read = self
+                    .store
+                    .message(self.user, id)
+                    .map_err(|e| e.to_string())?
+                    .is_some_and(|m| m.read);
+                format!("read={}", u8::from(read))
+            }
+            Kind::Contact => self
+                .store
+                .record_item(self.user, id)
+                .map_err(|e| e.to_string())?
+                .and_then(|(_, record)| record.text("JobTitle").map(str::to_string))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// A fresh job title.
+    fn title(&mut self) -> String {
+        self.titles += 1;
+        format!("title {}", self.titles)
     }
 
     /// Runs `steps` random steps, then lets every device catch up; the first broken
@@ -250,6 +321,9 @@ impl Simulation {
     /// A message dated a whole number of days back plus half a day, so that it is never in
     /// the hour a window's cutoff is rounded to.
     fn deliver(&mut self) -> Result<(), Failure> {
+        if self.rng.chance(30) {
+            return self.file_contact();
+        }
         let folder = if self.rng.chance(75) {
             self.inbox
         } else {
@@ -273,15 +347,57 @@ impl Simulation {
         Ok(())
     }
 
+    /// A contact arrives from elsewhere (an import, another phone's earlier answer).
+    fn file_contact(&mut self) -> Result<(), Failure> {
+        let folder = self.contacts[self.rng.below(2) as usize];
+        let mut record = PropertyRecord::default();
+        record.set(
+            "FirstName",
+            Property::Text(format!("Friend {}", self.titles)),
+        );
+        record.set("JobTitle", Property::Text(self.title()));
+        let new = NewRecordItem {
+            class: ItemClass::Contacts,
+            sort_date: None,
+            record: &record,
+        };
+        let id = self
+            .store
+            .add_record_item(self.user, folder, &new, None)
+            .map_err(|e| format!("file contact: {e}"))?;
+        self.trace(|| format!("contact {id} filed in {folder}"));
+        Ok(())
+    }
+
     fn random_item(&mut self, folders: &[FolderId]) -> Option<i64> {
         let folder = *self.rng.pick(folders)?;
         let items = self.store.items_in_window(self.user, folder, None).ok()?;
         self.rng.pick(&items).map(|item| item.id)
     }
 
-    /// Another client (webmail, the other phone's earlier answer) marks a message.
+    /// Another client (webmail, the other phone's earlier answer) marks a message or edits
+    /// a contact.
     fn server_changes_read(&mut self) -> Result<(), Failure> {
-        let Some(id) = self.random_item(&self.folders()) else {
+        if self.rng.chance(40) {
+            let Some(id) = self.random_item(&self.contacts.clone()) else {
+                return Ok(());
+            };
+            let Some((item, mut record)) = self
+                .store
+                .record_item(self.user, id)
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(());
+            };
+            let title = self.title();
+            record.set("JobTitle", Property::Text(title.clone()));
+            self.store
+                .replace_record(self.user, id, item.sort_date, &record)
+                .map_err(|e| format!("edit contact {id}: {e}"))?;
+            self.trace(|| format!("server retitles {id} {title:?}"));
+            return Ok(());
+        }
+        let Some(id) = self.random_item(&self.folders_of(Kind::Mail)) else {
             return Ok(());
         };
         let read = self.rng.chance(50);
@@ -307,7 +423,12 @@ impl Simulation {
     }
 
     fn server_moves(&mut self) -> Result<(), Failure> {
-        let folders = self.folders();
+        let kind = if self.rng.chance(30) {
+            Kind::Contact
+        } else {
+            Kind::Mail
+        };
+        let folders = self.folders_of(kind);
         if let Some(id) = self.random_item(&folders) {
             let target = *self.rng.pick(&folders).unwrap();
             let new_id = self
@@ -421,39 +542,65 @@ impl Simulation {
             6..=8 => 1 + self.rng.below(40),
             _ => 1 + self.rng.below(512),
         };
-        let new_filter = self
-            .rng
-            .chance(10)
+        let kind = self.kind(folder);
+        // FilterType is about dates: mail only.
+        let new_filter = (kind == Kind::Mail && self.rng.chance(10))
             .then(|| [0u8, 2, 3, 4, 5][self.rng.below(5) as usize]);
         let deletes_as_moves = self.rng.chance(50);
         let mut commands: Vec<Element> = Vec::new();
-        let held: Vec<(i64, bool)> = {
+        let held: Vec<(i64, String)> = {
             let view = &self.devices[index].views[&folder];
-            view.held.iter().map(|(k, v)| (*k, *v)).collect()
+            view.held.iter().map(|(k, v)| (*k, v.clone())).collect()
         };
+        // What the phone's own Changes make of its items, applied locally as it sends them.
+        let mut local: Vec<(i64, Option<String>)> = Vec::new();
         if !held.is_empty() && self.rng.chance(25) {
             let mut named = HashSet::new();
             for _ in 0..1 + self.rng.below(3) {
-                let (id, read) = *self.rng.pick(&held).unwrap();
+                let (id, marker) = self.rng.pick(&held).unwrap().clone();
                 if !named.insert(id) {
                     continue;
                 }
                 if self.rng.chance(70) {
                     let mut change = Element::new(airsync::CHANGE);
                     change.push_text(airsync::SERVER_ID, id.to_string());
-                    change
-                        .push(Element::new(airsync::APPLICATION_DATA))
-                        .push_text(email::READ, if read { "0" } else { "1" });
+                    let data = change.push(Element::new(airsync::APPLICATION_DATA));
+                    let new_marker = match kind {
+                        Kind::Mail => {
+                            let read = marker != "read=1";
+                            data.push_text(email::READ, if read { "1" } else { "0" });
+                            format!("read={}", u8::from(read))
+                        }
+                        Kind::Contact => {
+                            let title = self.title();
+                            data.push_text(contacts::FIRST_NAME, "Edited")
+                                .push_text(contacts::JOB_TITLE, title.clone());
+                            title
+                        }
+                    };
+                    local.push((id, Some(new_marker)));
                     commands.push(change);
                 } else {
                     let mut delete = Element::new(airsync::DELETE);
                     delete.push_text(airsync::SERVER_ID, id.to_string());
+                    local.push((id, None));
                     commands.push(delete);
                 }
             }
         }
         // A 16.x phone writes a draft: an Add with a ClientId, answered in Responses. When the
         // answer is lost, the same Add is sent again and must not make a second draft.
+        if kind == Kind::Contact && self.rng.chance(30) {
+            // Any phone adds contacts.
+            self.client_ids += 1;
+            let title = self.title();
+            let mut add = Element::new(airsync::ADD);
+            add.push_text(airsync::CLIENT_ID, format!("contact-{}", self.client_ids));
+            add.push(Element::new(airsync::APPLICATION_DATA))
+                .push_text(contacts::FIRST_NAME, format!("New {}", self.client_ids))
+                .push_text(contacts::JOB_TITLE, title);
+            commands.push(add);
+        }
         if folder == self.drafts
             && self.devices[index].device.version == "16.1"
             && self.rng.chance(40)
@@ -470,23 +617,22 @@ impl Simulation {
             commands.push(add);
         }
         if !held.is_empty() && self.rng.chance(4) {
-            let (id, _) = *self.rng.pick(&held).unwrap();
-            let target = *self.rng.pick(&self.folders()).unwrap();
+            let (id, _) = self.rng.pick(&held).unwrap().clone();
+            let target = *self.rng.pick(&self.folders_of(kind)).unwrap();
             self.move_items(index, folder, id, target);
         }
         let view = self.devices[index].views.get_mut(&folder).unwrap();
         // A phone applies its own commands locally when it sends them.
-        for command in &commands {
-            let Some(id) = command
-                .child_text(airsync::SERVER_ID)
-                .and_then(|id| id.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            if command.tag == airsync::DELETE {
-                view.held.remove(&id);
-            } else if let Some(read) = view.held.get_mut(&id) {
-                *read = !*read;
+        for (id, marker) in local {
+            match marker {
+                None => {
+                    view.held.remove(&id);
+                }
+                Some(marker) => {
+                    if let Some(held) = view.held.get_mut(&id) {
+                        *held = marker;
+                    }
+                }
             }
         }
         let mut c = Element::new(airsync::COLLECTION);
@@ -566,6 +712,7 @@ impl Simulation {
             .into_iter()
             .map(|item| item.id)
             .collect();
+        let kind = self.kind(folder);
         let view = self.devices[index].views.entry(folder).or_default();
         view.key = key;
         // The first key brings no items (MS-ASCMD): the device has not caught up yet.
@@ -585,19 +732,16 @@ impl Simulation {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| format!("{name}: an Add response without a ServerId"))?;
             self.stats.client_adds += 1;
+            let marker = self.marker(folder, id)?;
+            let view = self.devices[index].views.entry(folder).or_default();
             if view.held.contains_key(&id) {
                 return Err(format!(
                     "{name}: its Add became {id}, which it already holds"
                 ));
             }
-            let read = self
-                .store
-                .message(self.user, id)
-                .map_err(|e| e.to_string())?
-                .map(|m| m.read)
-                .unwrap_or(false);
-            view.held.insert(id, read);
+            view.held.insert(id, marker);
         }
+        let view = self.devices[index].views.entry(folder).or_default();
         if let Some(commands) = answer.child(airsync::COMMANDS) {
             for command in commands.elements() {
                 let id: i64 = command
@@ -618,7 +762,8 @@ impl Simulation {
                                 "{name}: Add of {id}, which is not in folder {folder}"
                             ));
                         }
-                        view.held.insert(id, read_of(command).unwrap_or(false));
+                        view.held
+                            .insert(id, marker_of(kind, command).unwrap_or_default());
                     }
                     airsync::CHANGE | airsync::DELETE | airsync::SOFT_DELETE => {
                         if !view.held.contains_key(&id) {
@@ -628,8 +773,8 @@ impl Simulation {
                         }
                         if command.tag == airsync::CHANGE {
                             self.stats.changes += 1;
-                            if let Some(read) = read_of(command) {
-                                view.held.insert(id, read);
+                            if let Some(marker) = marker_of(kind, command) {
+                                view.held.insert(id, marker);
                             }
                         } else {
                             if command.tag == airsync::DELETE {
@@ -664,13 +809,7 @@ impl Simulation {
             .items_in_window(self.user, folder, cutoff)
             .map_err(|e| e.to_string())?
         {
-            let read = self
-                .store
-                .message(self.user, item.id)
-                .map_err(|e| e.to_string())?
-                .map(|m| m.read)
-                .unwrap_or(false);
-            expected.insert(item.id, read);
+            expected.insert(item.id, self.marker(folder, item.id)?);
         }
         if view.held != expected {
             let name = &self.devices[index].name;
@@ -690,7 +829,7 @@ impl Simulation {
                 .collect();
             return Err(format!(
                 "{name} caught up on folder {folder} (filter {}) but lacks {lacks:?}, \
-                 still holds {extra:?}, and has a stale read state on {stale:?}",
+                 still holds {extra:?}, and has a stale state on {stale:?}",
                 view.filter
             ));
         }
@@ -705,11 +844,16 @@ fn sync_doc(collection: Element) -> Element {
     doc
 }
 
-fn read_of(command: &Element) -> Option<bool> {
-    command
-        .child(airsync::APPLICATION_DATA)
-        .and_then(|data| data.child_text(email::READ))
-        .map(|text| text.trim() == "1")
+/// The state marker an Add or Change carries (`None`: the command leaves it alone).
+fn marker_of(kind: Kind, command: &Element) -> Option<String> {
+    let data = command.child(airsync::APPLICATION_DATA)?;
+    match kind {
+        Kind::Mail => data
+            .child_text(email::READ)
+            .map(|text| format!("read={}", u8::from(text.trim() == "1"))),
+        // A Change replaces a contact's properties: no JobTitle means none.
+        Kind::Contact => Some(data.child_text(contacts::JOB_TITLE).unwrap_or_default()),
+    }
 }
 
 fn tag_name(tag: Tag) -> &'static str {
