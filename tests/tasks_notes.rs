@@ -9,7 +9,8 @@ mod common;
 use class_sync::*;
 use easd::store::FolderType;
 use easd::wbxml::tag::{
-    airsync, airsyncbase as base, item_operations as io, notes as n, ping, tasks as t,
+    airsync, airsyncbase as base, item_estimate as ie, item_operations as io, notes as n, ping,
+    tasks as t,
 };
 use easd::wbxml::Element;
 
@@ -204,14 +205,57 @@ fn filter_type_8_sends_only_incomplete_tasks() {
         c.push(Element::new(airsync::OPTIONS))
             .push_text(airsync::FILTER_TYPE, "8");
     };
+    let ka = key(&answer);
+    let open_id = answer
+        .child(airsync::RESPONSES)
+        .unwrap()
+        .children_with(airsync::ADD)
+        .find(|a| a.child_text(airsync::CLIENT_ID).as_deref() == Some("open"))
+        .and_then(|a| a.child_text(airsync::SERVER_ID))
+        .unwrap();
     let mut b = phone(&server, "b", "14.1");
     let kb = first_key(&mut b, tasks, incomplete);
-    let (_, got) = pull_with(&mut b, &kb, tasks, incomplete);
+    let (kb, got) = pull_with(&mut b, &kb, tasks, incomplete);
     let subjects: Vec<String> = got
         .iter()
         .filter_map(|c| text(data(c), t::SUBJECT))
         .collect();
     assert_eq!(subjects, ["open"]);
+
+    // Completed on A: it leaves B (SoftDelete); reopened: it comes back (Add).
+    let set_complete = |done: &'static str| {
+        change(&open_id, move |d| {
+            d.push_text(t::SUBJECT, "open").push_text(t::COMPLETE, done);
+        })
+    };
+    let ka = key(&send(&mut a, &ka, tasks, vec![set_complete("1")]));
+    let (kb, got) = pull_with(&mut b, &kb, tasks, incomplete);
+    let tags: Vec<_> = got.iter().map(|c| c.tag).collect();
+    assert_eq!(tags, [airsync::SOFT_DELETE], "{got:?}");
+    send(&mut a, &ka, tasks, vec![set_complete("0")]);
+    let (_, got) = pull_with(&mut b, &kb, tasks, incomplete);
+    let tags: Vec<_> = got.iter().map(|c| c.tag).collect();
+    assert_eq!(tags, [airsync::ADD], "{got:?}");
+    // GetItemEstimate counts by the same rule: one incomplete task for a new phone.
+    let mut counter = phone(&server, "counter", "14.1");
+    let kc = first_key(&mut counter, tasks, incomplete);
+    let mut estimate = Element::new(ie::GET_ITEM_ESTIMATE);
+    let c = estimate
+        .push(Element::new(ie::COLLECTIONS))
+        .push(Element::new(ie::COLLECTION));
+    c.push_text(airsync::SYNC_KEY, kc)
+        .push_text(ie::COLLECTION_ID, tasks.to_string());
+    c.push(Element::new(airsync::OPTIONS))
+        .push_text(airsync::FILTER_TYPE, "8")
+        .push_text(airsync::CLASS, "Tasks");
+    let answer = counter.command("GetItemEstimate", Some(&estimate));
+    let count = answer
+        .doc()
+        .child(ie::RESPONSE)
+        .and_then(|r| r.child(ie::COLLECTION))
+        .and_then(|c| c.child_text(ie::ESTIMATE));
+    assert_eq!(count.as_deref(), Some("1"), "{:?}", answer.doc());
+
     // Without the filter both come.
     let mut all = phone(&server, "all", "14.1");
     let ka = first_key(&mut all, tasks, |_| {});

@@ -134,6 +134,24 @@ fn bad_cards_are_reported_by_line_and_skipped() {
         .filter_map(|(_, r)| r.text("FileAs").map(str::to_string))
         .collect();
     assert_eq!(names, ["Good One", "Good Two"]);
+    // A photo larger than phones take makes the card a bad one; the others still go in.
+    use base64::Engine;
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![9u8; 40_000]);
+    let text = format!(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Big Photo\r\nPHOTO;ENCODING=b:{big}\r\nEND:VCARD\r\n\
+         BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Small\r\nEND:VCARD\r\n"
+    );
+    let path = std::env::temp_dir().join(format!("easd-big-{}.vcf", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = server.easd(&["import", ALICE, path.to_str().unwrap(), "--folder", "Big"]);
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":1: card skipped: photo of 40000 bytes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("imported 1 contacts"), "{stderr}");
+
     // An unknown user gets nothing and the right exit code.
     let out = server.easd(&["import", "nobody@example.com", &fixture("contacts-v4.vcf")]);
     assert_eq!(out.status.code(), Some(67));

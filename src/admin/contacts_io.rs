@@ -71,7 +71,17 @@ pub fn import(config: &Config, email: &str, path: &std::path::Path, folder: Opti
         }
     };
     let text = String::from_utf8_lossy(&bytes);
-    let (records, bad) = vcard::parse_cards(text.trim_start_matches('\u{feff}'));
+    // Pictures larger than phones take (MS-ASCNTC) would be refused by every phone's Sync.
+    let limit = crate::eas::sync::contacts::MAX_PICTURE_BYTES;
+    let (records, bad) = vcard::parse_cards(text.trim_start_matches('\u{feff}'), |r| {
+        match r.get("Picture") {
+            Some(crate::store::Property::Bytes(b)) if b.len() > limit => Err(format!(
+                "photo of {} bytes (phones take at most {limit})",
+                b.len()
+            )),
+            _ => Ok(()),
+        }
+    });
     for card in &bad {
         eprintln!(
             "easd: {}:{}: card skipped: {}",
@@ -107,18 +117,6 @@ pub fn import(config: &Config, email: &str, path: &std::path::Path, folder: Opti
             record,
         })
         .collect();
-    // Pictures larger than phones take (MS-ASCNTC) would be refused by every phone's Sync.
-    let limit = crate::eas::sync::contacts::MAX_PICTURE_BYTES;
-    if let Some(at) = records.iter().position(
-        |r| matches!(r.get("Picture"), Some(crate::store::Property::Bytes(b)) if b.len() > limit),
-    ) {
-        eprintln!(
-            "easd: card {} of {} has a photo over {limit} bytes; nothing imported",
-            at + 1,
-            path.display()
-        );
-        return exit::DATAERR;
-    }
     match store.add_record_items(user, folder.id, &items) {
         Ok(ids) => {
             if !ids.is_empty() {

@@ -37,7 +37,7 @@ pub mod exit {
     pub const CONFIG: i32 = 78;
 }
 
-/// easd — Exchange ActiveSync server: mail, contacts, calendar, tasks and notes for phones,
+/// easd — Exchange ActiveSync server: mail, contacts, tasks and notes for phones,
 /// from one binary and one SQLite file.
 #[derive(FromArgs)]
 pub struct Cli {

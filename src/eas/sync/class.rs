@@ -16,8 +16,10 @@
 //! is its own adapter ([`super::email`]) over the parsed message store.
 
 use super::collection::Options;
-use crate::eas::ProtocolVersion;
-use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Store, StoreError, UserId};
+use crate::eas::{CommandError, ProtocolVersion, Request};
+use crate::store::{
+    ClientAdd, FolderId, FolderType, ItemClass, ItemId, Store, StoreError, User, UserId,
+};
 use crate::wbxml::{tag::airsync, tag::airsyncbase, Element, Tag};
 
 /// The kind of value a field holds, which fixes how it is written, read and stored.
@@ -208,12 +210,51 @@ pub trait ClassAdapter {
         values: &Record,
         client_add: Option<&ClientAdd<'_>>,
     ) -> Result<Result<ItemId, ItemStatus>, StoreError>;
+    /// The class's own handling of client Adds and Changes in folders of `folder_type`
+    /// (mail in Drafts), used instead of [`ClassAdapter::add`] and the content part of
+    /// [`ClassAdapter::change`]; `None` (the default) for the generic path.
+    fn write_hook(&self, _folder_type: FolderType) -> Option<&'static dyn WriteHook> {
+        None
+    }
     /// Whether a server Change of this item carries all its ApplicationData (an edited
     /// draft; every change of a property class), not only the fields marked
     /// [`Field::changeable`].
     fn changes_whole_item(&self, _record: &Record) -> bool {
         false
     }
+}
+
+/// A class's own handling of client writes in some folders (mail drafts today, meeting
+/// requests later): the Sync command asks the class for it ([`ClassAdapter::write_hook`]) and
+/// knows nothing of what it does.
+pub trait WriteHook: Sync {
+    /// Whether the protocol version can write such items at all (others get Status 6).
+    fn supported(&self, version: ProtocolVersion) -> bool;
+    /// Whether the Add or Change asks for the item to be sent once written.
+    fn wants_send(&self, command: &Element) -> bool;
+    /// Whether a Change's ApplicationData edits the content (not only the state the class's
+    /// own `change` applies).
+    fn edits_content(&self, data: &Element) -> bool;
+    /// Creates the item from a client Add (its ClientId recorded in the same transaction);
+    /// also what the Add's answer carries besides the ServerId.
+    fn add(
+        &self,
+        store: &Store,
+        user: &User,
+        folder: FolderId,
+        data: &Element,
+        client_add: Option<&ClientAdd<'_>>,
+    ) -> Result<Result<(ItemId, Option<Element>), ItemStatus>, StoreError>;
+    /// Rewrites the item's content from a client Change; what the answer carries.
+    fn change(
+        &self,
+        store: &Store,
+        user: &User,
+        item: ItemId,
+        data: &Element,
+    ) -> Result<Result<Option<Element>, ItemStatus>, StoreError>;
+    /// Sends the item; `false` when it could not be sent (it stays).
+    fn send(&self, request: &Request, item: ItemId) -> Result<bool, CommandError>;
 }
 
 /// The adapter of a class, `None` for a class Sync cannot carry items of yet (its folders
@@ -451,6 +492,48 @@ mod tests {
         assert_eq!(parse_eas_datetime("20231114T221320Z"), Some(1_700_000_000));
         assert_eq!(parse_eas_datetime("yesterday"), None);
         assert_eq!(parse_eas_datetime("2023-13-01T00:00:00.000Z"), None);
+    }
+
+    #[test]
+    fn repeated_groups_encode_and_decode_with_their_own_table() {
+        use crate::wbxml::tag::tasks;
+        const INNER: &[Field] = &[
+            Field::new(tasks::SUBJECT, FieldKind::Text, ProtocolVersion::V2_5),
+            Field::new(tasks::START, FieldKind::Date, ProtocolVersion::V2_5),
+            Field::new(
+                tasks::FIRST_DAY_OF_WEEK,
+                FieldKind::Int,
+                ProtocolVersion::V14_1,
+            ),
+        ];
+        const FIELDS: &[Field] = &[Field::new(
+            tasks::CATEGORIES,
+            FieldKind::Groups(tasks::RECURRENCE, INNER),
+            ProtocolVersion::V2_5,
+        )];
+        let entry = |subject: &str| {
+            let mut group = Record::default();
+            group.set(tasks::SUBJECT, Value::Text(subject.into()));
+            group.set(tasks::START, Value::Date(1_700_000_000));
+            group.set(tasks::FIRST_DAY_OF_WEEK, Value::Int(1));
+            group
+        };
+        let mut record = Record::default();
+        record.set(
+            tasks::CATEGORIES,
+            Value::Groups(vec![entry("one"), entry("two")]),
+        );
+        let wire = encode(FIELDS, &record, ProtocolVersion::V16_1, false);
+        let list = wire.child(tasks::CATEGORIES).unwrap();
+        assert_eq!(list.children_with(tasks::RECURRENCE).count(), 2);
+        assert_eq!(decode(FIELDS, &wire, ProtocolVersion::V16_1), record);
+        // An older version writes and reads each entry without the newer field.
+        let old = encode(FIELDS, &record, ProtocolVersion::V14_0, false);
+        let first = old
+            .child(tasks::CATEGORIES)
+            .unwrap()
+            .child(tasks::RECURRENCE);
+        assert!(first.unwrap().child(tasks::FIRST_DAY_OF_WEEK).is_none());
     }
 
     #[test]

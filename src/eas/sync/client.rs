@@ -3,20 +3,18 @@
 //! one (every Add and Fetch; a Change or Delete only when it failed, or when it added
 //! attachments to a draft, whose FileReferences the client learns this way).
 //!
-//! Mail Adds and content Changes in the Drafts folder (16.x) are drafts: [`super::drafts`]
-//! builds and stores them, and sends them when the command carries email2:Send.
+//! A class may handle writes in some of its folders itself ([`WriteHook`]: mail in Drafts,
+//! 16.x, is built as a message and sent when the command asks for it); this module only
+//! asks the class for its hook and follows the outcome.
 
 use std::collections::HashSet;
 
-use super::class::{decode, ClassAdapter, ItemStatus, ReadContext};
-use super::{drafts, engine};
+use super::class::{decode, ClassAdapter, ItemStatus, ReadContext, WriteHook};
+use super::engine;
 use crate::eas::{CommandError, Request};
 use crate::store::sync_items::MAX_CLIENT_ID_CHARS;
-use crate::store::{ClientAdd, Folder, FolderType, HeldChanges, ItemClass, ItemId, StoreError};
-use crate::wbxml::{
-    tag::{airsync, email2},
-    Element,
-};
+use crate::store::{ClientAdd, Folder, FolderType, HeldChanges, ItemId, StoreError};
+use crate::wbxml::{tag::airsync, Element};
 
 /// What the client commands did.
 #[derive(Default)]
@@ -51,26 +49,27 @@ pub struct ClientContext<'a> {
     /// The collection's Supported list (ghosting): the properties the client manages;
     /// `None` when it sent none (it manages all of its version's).
     pub supported: Option<&'a [crate::wbxml::Tag]>,
-    /// The request, for drafts (their From is the user; sending them goes out through
-    /// SendMail's path). `None`: drafts are refused.
+    /// The request, for a class's write hook (a draft's From is the user; sending it goes
+    /// out through SendMail's path). `None`: hooked writes are refused.
     pub request: Option<&'a Request<'a>>,
 }
 
 impl ClientContext<'_> {
-    /// Whether mail written here is a draft.
-    fn in_drafts(&self) -> bool {
-        self.folder.folder_type == FolderType::Drafts
-            && self.adapter.is_some_and(|a| a.class() == ItemClass::Email)
+    /// The class's own handling of writes in this folder, if it has one.
+    fn hook(&self) -> Option<&'static dyn WriteHook> {
+        self.adapter
+            .and_then(|a| a.write_hook(self.folder.folder_type))
     }
-}
 
-/// Whether an Add or Change asks for its draft to be sent (email2:Send is a child of the
-/// command in MS-ASCMD; some clients put it in the ApplicationData).
-fn wants_send(command: &Element) -> bool {
-    command.child(email2::SEND).is_some()
-        || command
-            .child(airsync::APPLICATION_DATA)
-            .is_some_and(|data| data.child(email2::SEND).is_some())
+    /// The hook and the request when this protocol version can use the hook.
+    fn usable_hook(&self) -> Option<(&'static dyn WriteHook, &Request<'_>)> {
+        match (self.hook(), self.request) {
+            (Some(hook), Some(request)) if hook.supported(self.read.version) => {
+                Some((hook, request))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Applies the commands; `Err` only for store failures.
@@ -152,8 +151,8 @@ fn response(tag: crate::wbxml::Tag, server_id: &str, status: ItemStatus) -> Elem
     element
 }
 
-/// Answers one Add; also returns the item it stands for and whether it was a draft that
-/// was sent (and left the folder).
+/// Answers one Add; also returns the item it stands for and whether it was sent by the
+/// class's write hook (and left the folder: a draft).
 fn add(
     context: &ClientContext,
     command: &Element,
@@ -175,8 +174,8 @@ fn add(
         Some(key) => store.client_add_record(user, key)?,
         None => None,
     };
-    let draft = context.in_drafts();
-    let send = draft && wants_send(command);
+    let hook = context.hook();
+    let send = hook.is_some_and(|h| h.wants_send(command));
     let outcome = match (
         recorded,
         context.adapter,
@@ -192,11 +191,11 @@ fn add(
         }
         (Some((id, true)), _, _) => Ok((id, None)),
         _ if too_long => Err(ItemStatus::ConversionError),
-        (_, Some(_), Some(data)) if draft => match context.request {
-            Some(request) if drafts::supported(context.read.version) => {
-                drafts::add(store, request.user, context.folder.id, data, key.as_ref())?
+        (_, Some(_), Some(data)) if hook.is_some() => match context.usable_hook() {
+            Some((hook, request)) => {
+                hook.add(store, request.user, context.folder.id, data, key.as_ref())?
             }
-            _ => Err(ItemStatus::ConversionError),
+            None => Err(ItemStatus::ConversionError),
         },
         (_, Some(adapter), Some(data)) => {
             let values = decode(adapter.fields(), data, context.read.version);
@@ -216,8 +215,8 @@ fn add(
     let mut status = ItemStatus::Success;
     let mut sent = false;
     if send {
-        match context.request {
-            Some(request) if drafts::send(request, id)? => sent = true,
+        match context.usable_hook() {
+            Some((hook, request)) if hook.send(request, id)? => sent = true,
             // Not sent: the draft stays, the client keeps it under its ServerId.
             _ => status = ItemStatus::ServerError,
         }
@@ -261,24 +260,21 @@ fn change(
             return failed(ItemStatus::Conflict);
         }
     }
-    let draft = context.in_drafts();
-    let send = draft && wants_send(command);
+    let hook = context.hook();
+    let send = hook.is_some_and(|h| h.wants_send(command));
     let data = command.child(airsync::APPLICATION_DATA);
     if data.is_none() && !send {
         return failed(ItemStatus::ConversionError);
     }
-    let writes_draft = send || (draft && data.is_some_and(drafts::edits_content));
-    let request = match context.request {
-        Some(request) if drafts::supported(context.read.version) => Some(request),
-        _ => None,
-    };
-    if writes_draft && request.is_none() {
+    let edits = |data: &Element| hook.is_some_and(|h| h.edits_content(data));
+    let hooked = context.usable_hook();
+    if (send || data.is_some_and(edits)) && hooked.is_none() {
         return failed(ItemStatus::ConversionError);
     }
     let mut answer_data = None;
-    if let (Some(request), Some(data)) = (request, data) {
-        if draft && drafts::edits_content(data) {
-            match drafts::change(context.read.store, request.user, id, data)? {
+    if let (Some((hook, request)), Some(data)) = (hooked, data) {
+        if hook.edits_content(data) {
+            match hook.change(context.read.store, request.user, id, data)? {
                 Ok(references) => answer_data = references,
                 Err(status) => return failed(status),
             }
@@ -291,8 +287,8 @@ fn change(
             return failed(status);
         }
     }
-    if let (true, Some(request)) = (send, request) {
-        if !drafts::send(request, id)? {
+    if let (true, Some((hook, request))) = (send, hooked) {
+        if !hook.send(request, id)? {
             return Ok((ItemStatus::ServerError, answer_data, false));
         }
         return Ok((ItemStatus::Success, answer_data, true));

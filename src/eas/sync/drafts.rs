@@ -22,7 +22,7 @@ use std::io::Read;
 use base64::Engine;
 use mail_parser::MessageParser;
 
-use super::class::ItemStatus;
+use super::class::{ItemStatus, WriteHook};
 use crate::clock::rfc5322_date;
 use crate::eas::compose;
 use crate::eas::{CommandError, ProtocolVersion, Request};
@@ -334,6 +334,56 @@ pub fn load(store: &Store, user: UserId, item: ItemId) -> Result<Option<Draft>, 
             .message_id
             .unwrap_or_else(|| format!("{}@easd", crate::store::random_hex(16))),
     }))
+}
+
+/// The Email class's write hook for its Drafts folder.
+pub struct Drafts;
+
+/// The one [`Drafts`] hook.
+pub static DRAFTS: Drafts = Drafts;
+
+impl WriteHook for Drafts {
+    fn supported(&self, version: ProtocolVersion) -> bool {
+        supported(version)
+    }
+
+    fn wants_send(&self, command: &Element) -> bool {
+        // email2:Send is a child of the command in MS-ASCMD; some clients put it in the
+        // ApplicationData.
+        command.child(email2::SEND).is_some()
+            || command
+                .child(crate::wbxml::tag::airsync::APPLICATION_DATA)
+                .is_some_and(|data| data.child(email2::SEND).is_some())
+    }
+
+    fn edits_content(&self, data: &Element) -> bool {
+        edits_content(data)
+    }
+
+    fn add(
+        &self,
+        store: &Store,
+        user: &User,
+        folder: crate::store::FolderId,
+        data: &Element,
+        client_add: Option<&ClientAdd<'_>>,
+    ) -> Result<Result<(ItemId, Option<Element>), ItemStatus>, StoreError> {
+        add(store, user, folder, data, client_add)
+    }
+
+    fn change(
+        &self,
+        store: &Store,
+        user: &User,
+        item: ItemId,
+        data: &Element,
+    ) -> Result<Result<Option<Element>, ItemStatus>, StoreError> {
+        change(store, user, item, data)
+    }
+
+    fn send(&self, request: &Request, item: ItemId) -> Result<bool, CommandError> {
+        send(request, item)
+    }
 }
 
 /// The fields that make a Change an edit of the draft (not only of its state).

@@ -1,12 +1,14 @@
 //! The Email class of Sync (MS-ASEMAIL): its field table, reading a stored message into a
 //! record (headers, state, conversation, attachments and the body of MS-ASAIRS), and the
 //! client changes mail accepts (Read, Flag, Categories). Mail Adds are only meaningful for
-//! drafts (16.x), which [`super::drafts`] handles; anywhere else they are answered with a
-//! conversion error. In 16.x every message says whether it is a draft (email2:IsDraft), and a
+//! drafts (16.x): the class hands writes in Drafts to [`super::drafts`] (its write hook);
+//! anywhere else they are answered with a conversion error. In 16.x every message says whether it is a draft (email2:IsDraft), and a
 //! draft also carries its Bcc.
 
 use super::body;
-use super::class::{ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record, Value};
+use super::class::{
+    ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record, Value, WriteHook,
+};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V16_0, V2_5};
 use crate::store::mail::{Flag, FlagStatus};
 use crate::store::{ClientAdd, FolderId, FolderType, ItemClass, ItemId, MessageChange, StoreError};
@@ -241,6 +243,11 @@ impl ClassAdapter for EmailClass {
         // Only drafts may be added as mail (16.x); those are built by super::drafts, so an
         // Add that reaches here is outside Drafts or in an older version.
         Ok(Err(ItemStatus::ConversionError))
+    }
+
+    fn write_hook(&self, folder_type: FolderType) -> Option<&'static dyn WriteHook> {
+        // Mail written in Drafts is a draft (16.x): built as a message, perhaps sent.
+        (folder_type == FolderType::Drafts).then_some(&super::drafts::DRAFTS)
     }
 
     fn changes_whole_item(&self, record: &Record) -> bool {
