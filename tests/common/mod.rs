@@ -214,7 +214,10 @@ impl Drop for TestServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // EASD_KEEP_TEST_DIRS=1 keeps each server's directory (its log) for a post-mortem.
+        if std::env::var_os("EASD_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -750,7 +753,10 @@ impl SendmailRecorder {
 
 impl Drop for SendmailRecorder {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // EASD_KEEP_TEST_DIRS=1 keeps each server's directory (its log) for a post-mortem.
+        if std::env::var_os("EASD_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
