@@ -5,18 +5,30 @@
 //! as fail2ban would believe), ESC sequences rewrite an admin's terminal, and a 12 KB login
 //! fills the log. [`escaped`] is the one way such a value enters a log line: the result has no
 //! space, quote, backslash or control character of its own, is valid UTF-8, and shows at most
-//! [`FIELD_CAP`] bytes of the value.
+//! [`FIELD_CAP`] bytes of the value. [`escaped_text`] is the same for prose that quotes network
+//! text (an error message, a document in the debug log): spaces and quotes stay as they are.
 
 use std::fmt;
 
 /// Bytes of a value shown in a log line; the rest is counted, not shown.
 pub const FIELD_CAP: usize = 256;
 
-/// A value from the network, displayed escaped and capped at [`FIELD_CAP`] bytes.
+/// A value from the network, displayed escaped and capped at [`FIELD_CAP`] bytes: one token.
 pub fn escaped<T: AsRef<[u8]> + ?Sized>(value: &T) -> Escaped<'_> {
     Escaped {
         bytes: value.as_ref(),
         cap: FIELD_CAP,
+        token: true,
+    }
+}
+
+/// Prose containing network text, displayed on one line and capped at `cap` bytes: escaped
+/// like [`escaped`] except that spaces and quotes are kept.
+pub fn escaped_text<T: AsRef<[u8]> + ?Sized>(value: &T, cap: usize) -> Escaped<'_> {
+    Escaped {
+        bytes: value.as_ref(),
+        cap,
+        token: false,
     }
 }
 
@@ -27,6 +39,8 @@ pub fn escaped<T: AsRef<[u8]> + ?Sized>(value: &T) -> Escaped<'_> {
 pub struct Escaped<'a> {
     bytes: &'a [u8],
     cap: usize,
+    /// Escape spaces and quotes too, so the value is one token ([`escaped`]).
+    token: bool,
 }
 
 impl fmt::Display for Escaped<'_> {
@@ -34,7 +48,7 @@ impl fmt::Display for Escaped<'_> {
         let shown = &self.bytes[..self.bytes.len().min(self.cap)];
         for chunk in shown.utf8_chunks() {
             for c in chunk.valid().chars() {
-                write_char(f, c)?;
+                write_char(f, c, self.token)?;
             }
             let invalid = chunk.invalid();
             // A character cut in two by the cap is shown as bytes, like any broken one.
@@ -55,14 +69,15 @@ impl fmt::Debug for Escaped<'_> {
     }
 }
 
-fn write_char(f: &mut fmt::Formatter<'_>, c: char) -> fmt::Result {
+fn write_char(f: &mut fmt::Formatter<'_>, c: char, token: bool) -> fmt::Result {
     match c {
         '\n' => f.write_str("\\n"),
         '\r' => f.write_str("\\r"),
         '\t' => f.write_str("\\t"),
-        '"' => f.write_str("\\\""),
         '\\' => f.write_str("\\\\"),
-        ' ' => f.write_str("\\x20"),
+        '"' if token => f.write_str("\\\""),
+        ' ' if token => f.write_str("\\x20"),
+        ' ' | '"' => write!(f, "{c}"),
         // Controls (C0, DEL, C1), every other kind of space or line separator, and the
         // invisible format characters that reorder or hide text (bidi overrides, zero-width).
         c if c.is_control() || c.is_whitespace() || is_format_char(c) => {
@@ -148,6 +163,13 @@ mod tests {
         // Escaping can grow a value, but never beyond six bytes per byte shown (`\u{1b}`).
         let worst = vec![0x1bu8; 10_000];
         assert!(show(&worst).len() <= FIELD_CAP * 6 + 20);
+    }
+
+    #[test]
+    fn text_keeps_spaces_and_quotes_but_stays_on_one_line() {
+        let out = escaped_text("bad \"x\"\nforged line\x1b", 1024).to_string();
+        assert_eq!(out, "bad \"x\"\\nforged line\\u{1b}");
+        assert_eq!(escaped_text("abcdef", 3).to_string(), "abc...(+3 bytes)");
     }
 
     #[test]

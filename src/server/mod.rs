@@ -17,7 +17,7 @@ use log::{debug, info, warn};
 
 use crate::autodiscover::{self, AccountInfo, AutodiscoverSettings};
 use crate::eas::{self, ProtocolVersion, Reply};
-use crate::logsafe::escaped;
+use crate::logsafe::{escaped, escaped_text};
 use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
@@ -473,7 +473,8 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>, An
     }
 }
 
-/// The XML form of a document for the debug log, with secrets blanked out.
+/// The XML form of a document for the debug log, with secrets blanked out and the text of
+/// every element on one line (a newline in a client's text must not forge a log line).
 fn redacted_xml(doc: &wbxml::Element) -> String {
     let mut copy = doc.clone();
     redact(&mut copy);
@@ -487,8 +488,10 @@ fn redact(element: &mut wbxml::Element) {
         return;
     }
     for child in element.children.iter_mut() {
-        if let wbxml::Node::Element(e) = child {
-            redact(e);
+        match child {
+            wbxml::Node::Element(e) => redact(e),
+            wbxml::Node::Text(text) => *text = escaped_text(text, usize::MAX).to_string(),
+            wbxml::Node::Opaque(_) => {}
         }
     }
 }
@@ -507,5 +510,27 @@ mod tests {
         let xml = redacted_xml(&doc);
         assert!(!xml.contains("hunter2"), "{xml}");
         assert!(xml.contains("********"), "{xml}");
+    }
+
+    #[test]
+    fn debug_xml_keeps_client_text_on_one_line() {
+        let mut doc = Element::new(settings::SETTINGS);
+        doc.push(Element::new(settings::DEVICE_INFORMATION))
+            .push(Element::new(settings::SET))
+            .push_text(
+                settings::MODEL,
+                "x\n[WARN] auth failure from 6.6.6.6 user \"y\"",
+            );
+        let xml = redacted_xml(&doc);
+        assert!(xml.lines().all(|line| !line.starts_with("[WARN]")), "{xml}");
+        assert!(xml.contains("x\\n[WARN]"), "{xml}");
+    }
+
+    #[test]
+    fn the_peer_address_is_read_with_or_without_a_port() {
+        assert_eq!(peer_ip("192.0.2.7:5123"), Some([192, 0, 2, 7].into()));
+        assert_eq!(peer_ip("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(peer_ip("2001:db8::1"), "2001:db8::1".parse().ok());
+        assert_eq!(peer_ip("garbage"), None);
     }
 }
