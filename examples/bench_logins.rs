@@ -8,12 +8,16 @@
 //!
 //! 1. the good user alone: authenticated OPTIONS over one TLS keep-alive connection, one
 //!    request after another (the login cache answers them without hashing);
-//! 2. the same while N attacker threads each send wrong passwords for ever new login names from
-//!    one fixed loopback address of their own (127.0.0.10, .11, ...), over keep-alive TLS;
-//! 3. the same while the N attackers take a new source address (127.1.x.y) and login name for
-//!    every attempt, each on a new TLS connection: guesses spread the way a botnet spreads them.
+//! 2. the same while N attacker threads send wrong passwords for the other accounts of the
+//!    server (8 of them, in turn), each from one loopback address of its own (127.0.0.10, .11,
+//!    ...) over keep-alive TLS;
+//! 3. the same with a new source address (127.1.x.y) and TLS connection for every attempt:
+//!    guesses spread the way a botnet spreads them;
+//! 4. as 3, with a new login name that does not exist for every attempt.
 //!
-//! It prints one figure per line and stops the server with SIGTERM at the end.
+//! The throttle's state carries over from one phase to the next, as it would on a server
+//! under a long attack. It prints one figure per line and stops the server with SIGTERM at
+//! the end.
 
 mod bench_util;
 
@@ -33,6 +37,8 @@ use bench_util::{millis, percentile, ProcessStats};
 use common::{basic_auth, read_response, tls_client_config, HttpClient, TestServer, PASSWORD};
 
 const ACCOUNT: &str = "good@example.com";
+/// The accounts the attackers guess passwords for.
+const VICTIMS: usize = 8;
 const EAS_PATH: &str = "/Microsoft-Server-ActiveSync";
 
 struct Options {
@@ -98,13 +104,43 @@ fn main() -> ExitCode {
     }
 }
 
-/// How the attackers choose their source address and connection.
+/// How the attackers choose their source address, connection and login name.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Attack {
-    /// One loopback address per attacker, one keep-alive connection.
+    /// One loopback address per attacker, one keep-alive connection; existing accounts.
     FixedAddress,
-    /// A new address and a new connection for every attempt.
+    /// A new address and a new connection for every attempt; existing accounts.
     NewAddressEachTime,
+    /// A new address, connection and (unknown) login name for every attempt.
+    NewAddressAndName,
+}
+
+impl Attack {
+    fn describe(self) -> &'static str {
+        match self {
+            Attack::FixedAddress => {
+                "for existing accounts, each attacker from one address of its own (keep-alive)"
+            }
+            Attack::NewAddressEachTime => {
+                "for existing accounts, each attempt from a new address (new connection)"
+            }
+            Attack::NewAddressAndName => {
+                "for unknown login names, each attempt from a new address (new connection)"
+            }
+        }
+    }
+
+    /// The login name of attacker `index`'s attempt number `attempt`.
+    fn login(self, index: usize, attempt: u32) -> String {
+        match self {
+            Attack::NewAddressAndName => format!("guess{index}-{attempt}@example.com"),
+            _ => victim(attempt as usize + index),
+        }
+    }
+}
+
+fn victim(n: usize) -> String {
+    format!("victim{}@example.com", n % VICTIMS)
 }
 
 /// What the attackers got back.
@@ -144,6 +180,9 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let pid = server.pid();
     start_watchdog(pid, server.dir.clone(), 120 + 4 * options.seconds);
     server.add_user(ACCOUNT);
+    for n in 0..VICTIMS {
+        server.add_user(&victim(n));
+    }
     let phase = Duration::from_secs(options.seconds);
 
     let mut good = server.tls_client();
@@ -157,15 +196,17 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let alone = good_user(&mut good, &auth, phase)?;
     report_good("alone", &alone, &before, &stats(pid)?);
 
-    for (number, attack) in [(2, Attack::FixedAddress), (3, Attack::NewAddressEachTime)] {
+    let attacks = [
+        (2, Attack::FixedAddress),
+        (3, Attack::NewAddressEachTime),
+        (4, Attack::NewAddressAndName),
+    ];
+    for (number, attack) in attacks {
         println!();
         println!(
-            "[{number}] the good user while {} attackers send wrong passwords, {}",
+            "[{number}] the good user while {} attackers send wrong passwords {}",
             options.attackers,
-            match attack {
-                Attack::FixedAddress => "each from one address of its own (keep-alive)",
-                Attack::NewAddressEachTime => "each attempt from a new address (new connection)",
-            }
+            attack.describe()
         );
         let counts = Arc::new(AttackCounts::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -279,13 +320,24 @@ fn attacker(
         attempt += 1;
         let source = match attack {
             Attack::FixedAddress => fixed,
-            Attack::NewAddressEachTime => {
-                // 127.1.0.0 upwards, a block of addresses per attacker.
-                let n = (index as u32) << 16 | (attempt & 0xffff);
+            Attack::NewAddressEachTime | Attack::NewAddressAndName => {
+                // 127.1.0.0 upwards, a block of addresses per attacker and phase.
+                let block = index as u32
+                    + if attack == Attack::FixedAddress {
+                        0
+                    } else {
+                        64
+                    };
+                let block = if attack == Attack::NewAddressAndName {
+                    block + 64
+                } else {
+                    block
+                };
+                let n = block << 16 | (attempt & 0xffff);
                 Ipv4Addr::from(0x7f01_0000 | (n & 0x00ff_ffff))
             }
         };
-        if attack == Attack::NewAddressEachTime || keep_alive.is_none() {
+        if attack != Attack::FixedAddress || keep_alive.is_none() {
             keep_alive = tls_connect_from(source, server);
         }
         let Some(stream) = keep_alive.as_mut() else {
@@ -296,7 +348,7 @@ fn attacker(
         let request = format!(
             "OPTIONS {EAS_PATH} HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}\r\n\
              Content-Length: 0\r\n\r\n",
-            basic_auth(&format!("guess{index}-{attempt}@example.com"), "wrong")
+            basic_auth(&attack.login(index, attempt), "wrong")
         );
         let answer = stream
             .write_all(request.as_bytes())

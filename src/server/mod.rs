@@ -357,7 +357,13 @@ impl Backend {
                     &format!("{}+{}", user.email.to_ascii_lowercase(), device.device_id),
                 ),
             Err(e) => {
-                warn!("{} for {}: {e}", fields.command, user.email);
+                let error = e.to_string();
+                warn!(
+                    "{} for {}: {}",
+                    fields.command,
+                    user.email,
+                    escaped_text(&error, 1024)
+                );
                 Answer::status(500)
             }
         }
@@ -435,7 +441,7 @@ fn peer_ip(text: &str) -> Option<std::net::IpAddr> {
 }
 
 fn internal_error(e: &dyn std::fmt::Display) -> Answer {
-    warn!("internal error: {e}");
+    warn!("internal error: {}", escaped_text(&e.to_string(), 1024));
     Answer::status(500)
 }
 
