@@ -194,7 +194,7 @@ impl Backend {
                 debug!(
                     "bad query {:?}: {}",
                     escaped(query_text),
-                    escaped(&e.to_string())
+                    escaped_text(&e.to_string(), 1024)
                 );
                 return Answer::status(400);
             }
@@ -400,7 +400,7 @@ impl Backend {
             Err(e) => {
                 debug!(
                     "autodiscover request not understood: {}",
-                    escaped(&e.to_string())
+                    escaped_text(&e.to_string(), 1024)
                 );
                 // MS-OXDSCLI answers a bad request with its error document, over HTTP 200.
                 let xml = autodiscover::error_response(e.error_code(), &self.settings.autodiscover);
