@@ -10,7 +10,7 @@
 //!
 //! The loop is single-threaded, so a "delay" is never a sleep: it is a refusal with the time
 //! to wait. The hash budget bounds the loop time an attacker can take with guesses spread over
-//! many addresses and logins: failed hashes are charged (their measured time) to a bucket
+//! many addresses and logins: failed hashes are charged (the CPU time they took) to a bucket
 //! that refills at `hash_share` of real time; while it is empty, logins that would need a hash
 //! are refused without one. A login name and address that logged in successfully before are
 //! exempt from the budget (not from the lockouts), so the phones already in use keep working
