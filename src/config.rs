@@ -43,6 +43,11 @@ pub const KEYS: &[&str] = &[
     "submission-command",
     "notify",
     "admin-email",
+    "login-failures",
+    "login-failures-account",
+    "login-lockout",
+    "login-lockout-max",
+    "login-hash-share",
 ];
 
 /// The start-up settings of one easd process.
@@ -96,6 +101,18 @@ pub struct Config {
     /// `admin-email`: the administrator's address, in Cc of the notices easd files into a
     /// user's Inbox (device refused by the security policy, remote wipe confirmed).
     pub admin_email: Option<String>,
+    /// `login-failures`: failed logins from one client address before it is refused for a while.
+    pub login_failures: u32,
+    /// `login-failures-account`: failed logins for one login name (from anywhere) before it is
+    /// refused for a while.
+    pub login_failures_account: u32,
+    /// `login-lockout`: seconds of the first refusal; each further one is twice as long.
+    pub login_lockout_secs: u64,
+    /// `login-lockout-max`: seconds of the longest refusal.
+    pub login_lockout_max_secs: u64,
+    /// `login-hash-share`: percent of the request loop's time that failed logins may spend
+    /// hashing passwords.
+    pub login_hash_share_percent: f64,
 }
 
 /// Why the settings could not be loaded.
@@ -253,6 +270,11 @@ impl Config {
             submission_command: vec!["/usr/sbin/sendmail".to_string(), "-i".to_string()],
             notify: SocketAddr::from(([127, 0, 0, 1], DEFAULT_NOTIFY_PORT)),
             admin_email: None,
+            login_failures: 5,
+            login_failures_account: 10,
+            login_lockout_secs: 60,
+            login_lockout_max_secs: 3600,
+            login_hash_share_percent: 10.0,
         }
     }
 
@@ -356,6 +378,11 @@ impl Config {
             "submission-command" => self.submission_command = parse_command(value)?,
             "notify" => self.notify = parse_notify(value)?,
             "admin-email" => self.admin_email = Some(parse_admin_email(value)?),
+            "login-failures" => self.login_failures = parse_positive(value)?,
+            "login-failures-account" => self.login_failures_account = parse_positive(value)?,
+            "login-lockout" => self.login_lockout_secs = parse_positive(value)?,
+            "login-lockout-max" => self.login_lockout_max_secs = parse_positive(value)?,
+            "login-hash-share" => self.login_hash_share_percent = parse_percent(value)?,
             other => return Err(format!("{other} has no handler")),
         }
         Ok(())
@@ -368,6 +395,9 @@ impl Config {
         }
         if self.cert.is_some() != self.key.is_some() {
             return Err("`cert` and `key` must be set together".to_string());
+        }
+        if self.login_lockout_max_secs < self.login_lockout_secs {
+            return Err("`login-lockout-max` must not be shorter than `login-lockout`".to_string());
         }
         if !self.allow_plain_http_remote {
             if let Some(remote) = self.http.iter().find(|a| !a.ip().is_loopback()) {
@@ -405,6 +435,17 @@ impl Config {
         match self.https.first().map(SocketAddr::port) {
             Some(443) | None => format!("https://{}", self.hostname),
             Some(port) => format!("https://{}:{port}", self.hostname),
+        }
+    }
+
+    /// The login throttle's limits.
+    pub fn login_throttle(&self) -> crate::server::throttle::ThrottleSettings {
+        crate::server::throttle::ThrottleSettings {
+            failures_per_address: self.login_failures,
+            failures_per_account: self.login_failures_account,
+            lockout: std::time::Duration::from_secs(self.login_lockout_secs),
+            max_lockout: std::time::Duration::from_secs(self.login_lockout_max_secs),
+            hash_share: self.login_hash_share_percent / 100.0,
         }
     }
 
@@ -525,6 +566,16 @@ where
         Ok(n) if n != T::default() => Ok(n),
         Ok(_) => Err("must be greater than zero".to_string()),
         Err(_) => Err(format!("{value:?} is not a whole number")),
+    }
+}
+
+/// A percentage above 0 and at most 100; decimals allowed (`0.5`).
+fn parse_percent(value: &str) -> Result<f64, String> {
+    match value.trim_end_matches('%').trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!(
+            "{value:?} is not a percentage above 0 and at most 100"
+        )),
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`policy`]: the MS-ASPROV security policy settings, inheritance and provision documents.
 //! - [`notice`]: the explanatory e-mails easd files into a user's Inbox (refusals, wipes).
 //! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
+//! - [`logsafe`]: network-supplied values escaped and capped for log lines.
 
 pub mod admin;
 pub mod autodiscover;
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod eas;
 pub mod http;
+pub mod logsafe;
 pub mod mail_submit;
 pub mod mime;
 pub mod notice;

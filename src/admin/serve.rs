@@ -217,6 +217,7 @@ fn serve_with(
         submission_command: config.submission_command.clone(),
         notify: Some(config.notify),
         admin_email: config.admin_email.clone(),
+        throttle: config.login_throttle(),
     };
     let loop_server = Arc::clone(&tiny);
     let request_loop = std::thread::Builder::new()

@@ -206,9 +206,10 @@ fn run(
     if let Some(client_id) = &parsed.client_id {
         if store.sent_client_id_seen(request.device.id, client_id)? {
             info!(
-                "{} for {}: ClientId {client_id:?} was sent already; not sending it again",
+                "{} for {}: ClientId {:?} was sent already; not sending it again",
                 command_name(command),
-                user.email
+                user.email,
+                crate::logsafe::escaped(client_id)
             );
             return Ok(Ok(()));
         }

@@ -61,7 +61,7 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
             )?;
             log::info!(
                 "device {} of {} confirmed its remote wipe",
-                device.device_id,
+                crate::logsafe::escaped(&device.device_id),
                 request.user.email
             );
             request.notify_user(&request.user.email);
@@ -134,7 +134,7 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
                 if ack != 1 {
                     log::info!(
                         "device {} of {} did not apply the policy (Status {ack})",
-                        device.device_id,
+                        crate::logsafe::escaped(&device.device_id),
                         request.user.email
                     );
                     if !request.policy.is_neutral() && !request.policy.allows_non_provisionable() {

@@ -1,17 +1,25 @@
-//! HTTP Basic authentication against the store, with a small cache of recent successful logins.
+//! HTTP Basic authentication against the store: the login cache, the throttle, and equal cost
+//! for unknown and known login names.
 //!
 //! Password hashes are deliberately slow (argon2id); phones authenticate every request, so a
 //! login that succeeded recently is remembered as SHA-256(stored hash, password) for a few
 //! minutes. The stored hash is part of the digest, so changing the password (even from another
 //! process, through the CLI) invalidates the cached entry at once.
+//!
+//! Every other login costs one hash, also for a login name that does not exist (it is checked
+//! against a dummy hash of the same parameters), so the time and the answer do not tell which
+//! names exist. Failed logins go to the [`Throttle`], which refuses a locked address or login
+//! name, or a hash beyond the budget of failed hashes, before anything is looked up or hashed.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::store::{verify_password, Store, StoreError, User};
+use super::throttle::{AddressKey, Locked, LoginKey, Refusal, Throttle, ThrottleSettings};
+use crate::store::{hash_password, verify_password, Store, StoreError, User};
 
 /// How long a verified login is trusted without hashing the password again.
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -45,38 +53,82 @@ pub fn parse_basic(header: &str) -> Option<Credentials> {
     })
 }
 
-/// Verified logins, keyed by SHA-256(stored hash, password).
-#[derive(Default)]
-pub struct AuthCache {
-    verified: HashMap<[u8; 32], Instant>,
+/// What became of one login.
+#[derive(Debug)]
+pub enum Outcome {
+    Accepted(User),
+    /// Unknown login name or wrong password (the same to the caller). `locked` lists the locks
+    /// this failure started, for the log.
+    Failed {
+        locked: Vec<Locked>,
+    },
+    /// Not checked: throttled, see the refusal.
+    Refused(Refusal),
 }
 
-impl AuthCache {
-    /// The user these credentials belong to, or `None` when the login is unknown or the
-    /// password is wrong.
+/// The request loop's logins: recent successes, the throttle, and the dummy hash.
+pub struct Logins {
+    verified: HashMap<[u8; 32], Instant>,
+    throttle: Throttle,
+    /// Checked instead of a stored hash for login names that do not exist.
+    dummy_hash: String,
+}
+
+impl Logins {
+    pub fn new(settings: ThrottleSettings) -> Logins {
+        Logins {
+            verified: HashMap::new(),
+            throttle: Throttle::new(settings, Instant::now()),
+            dummy_hash: hash_password(""),
+        }
+    }
+
+    /// Checks `credentials` from the client address `peer`.
     pub fn authenticate(
         &mut self,
         store: &Store,
         credentials: &Credentials,
-    ) -> Result<Option<User>, StoreError> {
-        let Some(user) = store.find_login(&credentials.login)? else {
-            return Ok(None);
-        };
-        let digest = cache_digest(&user.password_hash, &credentials.password);
-        let now = Instant::now();
-        if let Some(verified_at) = self.verified.get(&digest) {
-            if now.duration_since(*verified_at) < CACHE_TTL {
-                return Ok(Some(user));
+        peer: Option<IpAddr>,
+    ) -> Result<Outcome, StoreError> {
+        let address = peer.map(AddressKey::new);
+        let login = LoginKey::new(&credentials.login);
+        if let Err(refusal) = self.throttle.check_locks(address, login, Instant::now()) {
+            return Ok(Outcome::Refused(refusal));
+        }
+        let user = store.find_login(&credentials.login)?;
+        let digest = user
+            .as_ref()
+            .map(|user| cache_digest(&user.password_hash, &credentials.password));
+        if let (Some(user), Some(digest)) = (&user, &digest) {
+            if let Some(verified_at) = self.verified.get(digest) {
+                if verified_at.elapsed() < CACHE_TTL {
+                    self.throttle.succeeded(address, login, Instant::now());
+                    return Ok(Outcome::Accepted(user.clone()));
+                }
             }
         }
-        if !verify_password(&credentials.password, &user.password_hash) {
-            return Ok(None);
+        if let Err(refusal) = self.throttle.check_budget(address, login, Instant::now()) {
+            return Ok(Outcome::Refused(refusal));
         }
-        if self.verified.len() >= CACHE_MAX {
-            self.evict(now);
+        let started = thread_cpu_time();
+        let stored_hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
+        let matches = verify_password(&credentials.password, stored_hash);
+        let hashing = thread_cpu_time().saturating_sub(started);
+        let now = Instant::now();
+        match (user, digest) {
+            (Some(user), Some(digest)) if matches => {
+                if self.verified.len() >= CACHE_MAX {
+                    self.evict(now);
+                }
+                self.verified.insert(digest, now);
+                self.throttle.succeeded(address, login, now);
+                Ok(Outcome::Accepted(user))
+            }
+            _ => {
+                let locked = self.throttle.failed(address, login, hashing, now);
+                Ok(Outcome::Failed { locked })
+            }
         }
-        self.verified.insert(digest, now);
-        Ok(Some(user))
     }
 
     fn evict(&mut self, now: Instant) {
@@ -89,6 +141,25 @@ impl AuthCache {
             self.verified.retain(|_, at| *at > cutoff);
         }
     }
+}
+
+/// The CPU time this thread has used: what a hash costs the loop, without the time other
+/// processes of a busy machine took meanwhile (which would make the budget refuse early).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        // Never on Linux; should it happen, wall time is the safe side (it only overcharges).
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        return EPOCH.get_or_init(Instant::now).elapsed();
+    }
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn cache_digest(stored_hash: &str, password: &str) -> [u8; 32] {
@@ -128,13 +199,17 @@ mod tests {
         assert_eq!(parse_basic(""), None);
     }
 
+    fn accepted(outcome: Outcome) -> bool {
+        matches!(outcome, Outcome::Accepted(_))
+    }
+
     #[test]
     fn caches_success_and_forgets_it_when_the_password_changes() {
         let store = Store::open_in_memory().expect("store");
         store
             .add_user("alice@example.com", "Alice", "secret")
             .expect("user");
-        let mut cache = AuthCache::default();
+        let mut logins = Logins::new(ThrottleSettings::default());
         let good = Credentials {
             login: "alice@example.com".into(),
             password: "secret".into(),
@@ -143,22 +218,65 @@ mod tests {
             login: "alice@example.com".into(),
             password: "wrong".into(),
         };
-        assert!(cache.authenticate(&store, &good).expect("auth").is_some());
-        assert_eq!(cache.verified.len(), 1);
-        assert!(cache.authenticate(&store, &bad).expect("auth").is_none());
+        let peer = Some(IpAddr::from([192, 0, 2, 1]));
+        assert!(accepted(
+            logins.authenticate(&store, &good, peer).expect("auth")
+        ));
+        assert_eq!(logins.verified.len(), 1);
+        assert!(matches!(
+            logins.authenticate(&store, &bad, peer).expect("auth"),
+            Outcome::Failed { .. }
+        ));
         // Served from the cache now; after a password change the old one must fail.
-        assert!(cache.authenticate(&store, &good).expect("auth").is_some());
+        assert!(accepted(
+            logins.authenticate(&store, &good, peer).expect("auth")
+        ));
         store
             .set_password("alice@example.com", "other")
             .expect("passwd");
-        assert!(cache.authenticate(&store, &good).expect("auth").is_none());
+        assert!(!accepted(
+            logins.authenticate(&store, &good, peer).expect("auth")
+        ));
         let unknown = Credentials {
             login: "bob@example.com".into(),
             password: "secret".into(),
         };
-        assert!(cache
-            .authenticate(&store, &unknown)
-            .expect("auth")
-            .is_none());
+        assert!(matches!(
+            logins.authenticate(&store, &unknown, peer).expect("auth"),
+            Outcome::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn a_locked_login_is_refused_even_with_the_right_password() {
+        let store = Store::open_in_memory().expect("store");
+        store
+            .add_user("alice@example.com", "Alice", "secret")
+            .expect("user");
+        let settings = ThrottleSettings {
+            failures_per_address: 100,
+            failures_per_account: 2,
+            ..ThrottleSettings::default()
+        };
+        let mut logins = Logins::new(settings);
+        let peer = Some(IpAddr::from([192, 0, 2, 1]));
+        let with = |password: &str| Credentials {
+            login: "Alice@example.com".into(),
+            password: password.into(),
+        };
+        assert!(matches!(
+            logins.authenticate(&store, &with("x"), peer).expect("auth"),
+            Outcome::Failed { ref locked } if locked.is_empty()
+        ));
+        assert!(matches!(
+            logins.authenticate(&store, &with("y"), peer).expect("auth"),
+            Outcome::Failed { ref locked } if locked == &[Locked::Login(Duration::from_secs(60))]
+        ));
+        assert!(matches!(
+            logins
+                .authenticate(&store, &with("secret"), peer)
+                .expect("auth"),
+            Outcome::Refused(Refusal::LoginLocked(_))
+        ));
     }
 }

@@ -8,6 +8,7 @@ pub mod answer;
 pub mod auth;
 pub mod query;
 pub(crate) mod stream;
+pub mod throttle;
 
 use std::io::Read;
 use std::time::Instant;
@@ -16,11 +17,13 @@ use log::{debug, info, warn};
 
 use crate::autodiscover::{self, AccountInfo, AutodiscoverSettings};
 use crate::eas::{self, ProtocolVersion, Reply};
+use crate::logsafe::{escaped, escaped_text};
 use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
-use auth::{AuthCache, Credentials};
+use auth::{Credentials, Logins, Outcome};
 use query::{parse_query, Command, QueryError};
+use throttle::Locked;
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
@@ -42,13 +45,15 @@ pub struct BackendSettings {
     pub submission_command: Vec<String>,
     /// The administrator's address (config `admin-email`).
     pub admin_email: Option<String>,
+    /// Lockouts and hash budget for failed logins (config `login-*`).
+    pub throttle: throttle::ThrottleSettings,
 }
 
 /// The request handler: the store plus what it remembers between requests.
 pub struct Backend {
     store: Store,
     settings: BackendSettings,
-    auth: AuthCache,
+    logins: Logins,
 }
 
 /// Facts about one request for its log line.
@@ -63,8 +68,8 @@ impl Backend {
     pub fn new(store: Store, settings: BackendSettings) -> Backend {
         Backend {
             store,
+            logins: Logins::new(settings.throttle.clone()),
             settings,
-            auth: AuthCache::default(),
         }
     }
 
@@ -79,17 +84,18 @@ impl Backend {
             let mut fields = LogFields::default();
             let answer = self.handle(&mut request, &mut fields);
             let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
+            let command = if fields.command.is_empty() {
+                request.method().as_str().to_string()
+            } else {
+                fields.command.clone()
+            };
             info!(
                 "{} {} {} {} {} {} {}ms",
-                if peer.is_empty() { "-" } else { &peer },
+                or_dash(&peer),
                 or_dash(&fields.user),
                 or_dash(&fields.device),
-                if fields.command.is_empty() {
-                    request.method().as_str().to_string()
-                } else {
-                    fields.command.clone()
-                },
-                request.url().split('?').next().unwrap_or_default(),
+                escaped(&command),
+                escaped(request.url().split('?').next().unwrap_or_default()),
                 answer.status,
                 started.elapsed().as_millis()
             );
@@ -124,18 +130,37 @@ impl Backend {
             return Err(Answer::unauthorized());
         };
         fields.user = credentials.login.clone();
-        match self.auth.authenticate(&self.store, &credentials) {
-            Ok(Some(user)) => {
+        let peer = header(request, "X-Easd-Peer").and_then(|text| peer_ip(&text));
+        match self.logins.authenticate(&self.store, &credentials, peer) {
+            Ok(Outcome::Accepted(user)) => {
                 fields.user = user.email.clone();
                 Ok(user)
             }
-            Ok(None) => {
+            Ok(Outcome::Failed { locked }) => {
+                let from = peer.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+                // The fail2ban filter (packaging/fail2ban/filter.d/easd.conf) matches this line.
                 warn!(
-                    "authentication failed for {:?} from {}",
-                    credentials.login,
-                    header(request, "X-Easd-Peer").unwrap_or_default()
+                    "auth failure from {from} user \"{}\"",
+                    escaped(&credentials.login)
                 );
+                for lock in locked {
+                    let (what, seconds) = match lock {
+                        Locked::Address(d) => (format!("address {from}"), d.as_secs()),
+                        Locked::Login(d) => (
+                            format!("login \"{}\"", escaped(&credentials.login)),
+                            d.as_secs(),
+                        ),
+                    };
+                    warn!("login throttled: {what} refused for {seconds} s after failed logins");
+                }
                 Err(Answer::unauthorized())
+            }
+            Ok(Outcome::Refused(refusal)) => {
+                debug!("login refused unchecked: {refusal:?}");
+                // MS-ASHTTP 3.1.5.2.3: 503 when the client's actions triggered throttling;
+                // clients wait for Retry-After. Not 401, which makes phones ask for a password.
+                Err(Answer::status(503)
+                    .header("Retry-After", &refusal.retry_after_secs().to_string()))
             }
             Err(e) => {
                 warn!("authentication: {e}");
@@ -166,7 +191,11 @@ impl Backend {
                 return Answer::status(501);
             }
             Err(e) => {
-                debug!("bad query {query_text:?}: {e}");
+                debug!(
+                    "bad query {:?}: {}",
+                    escaped(query_text),
+                    escaped_text(&e.to_string(), 1024)
+                );
                 return Answer::status(400);
             }
         };
@@ -261,7 +290,10 @@ impl Backend {
                         }
                     }
                     if let eas::policy_gate::Verdict::Refuse(code) = outcome.verdict {
-                        debug!("{} refused by the policy gate: {code}", fields.device);
+                        debug!(
+                            "{} refused by the policy gate: {code}",
+                            escaped(&fields.device)
+                        );
                         return match eas::policy_gate::refusal(query.command, version, code) {
                             Ok(doc) => Answer::wbxml(wbxml::encode(&doc)),
                             Err(status) => Answer::status(status),
@@ -325,7 +357,13 @@ impl Backend {
                     &format!("{}+{}", user.email.to_ascii_lowercase(), device.device_id),
                 ),
             Err(e) => {
-                warn!("{} for {}: {e}", fields.command, user.email);
+                let error = e.to_string();
+                warn!(
+                    "{} for {}: {}",
+                    fields.command,
+                    user.email,
+                    escaped_text(&error, 1024)
+                );
                 Answer::status(500)
             }
         }
@@ -360,7 +398,10 @@ impl Backend {
         let parsed = match autodiscover::parse_request(&body) {
             Ok(parsed) => parsed,
             Err(e) => {
-                debug!("autodiscover request not understood: {e}");
+                debug!(
+                    "autodiscover request not understood: {}",
+                    escaped_text(&e.to_string(), 1024)
+                );
                 // MS-OXDSCLI answers a bad request with its error document, over HTTP 200.
                 let xml = autodiscover::error_response(e.error_code(), &self.settings.autodiscover);
                 return Answer::xml(200, xml);
@@ -381,16 +422,26 @@ impl Backend {
     }
 }
 
-fn or_dash(text: &str) -> &str {
+/// A request-derived log field, escaped and capped; `-` when empty.
+fn or_dash(text: &str) -> String {
     if text.is_empty() {
-        "-"
+        "-".to_string()
     } else {
-        text
+        escaped(text).to_string()
     }
 }
 
+/// The client address from `X-Easd-Peer` (`ip:port` or `[ipv6]:port`, or a bare address).
+fn peer_ip(text: &str) -> Option<std::net::IpAddr> {
+    let text = text.trim();
+    text.parse::<std::net::SocketAddr>()
+        .map(|addr| addr.ip())
+        .or_else(|_| text.parse())
+        .ok()
+}
+
 fn internal_error(e: &dyn std::fmt::Display) -> Answer {
-    warn!("internal error: {e}");
+    warn!("internal error: {}", escaped_text(&e.to_string(), 1024));
     Answer::status(500)
 }
 
@@ -428,7 +479,8 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>, An
     }
 }
 
-/// The XML form of a document for the debug log, with secrets blanked out.
+/// The XML form of a document for the debug log, with secrets blanked out and the text of
+/// every element on one line (a newline in a client's text must not forge a log line).
 fn redacted_xml(doc: &wbxml::Element) -> String {
     let mut copy = doc.clone();
     redact(&mut copy);
@@ -442,8 +494,10 @@ fn redact(element: &mut wbxml::Element) {
         return;
     }
     for child in element.children.iter_mut() {
-        if let wbxml::Node::Element(e) = child {
-            redact(e);
+        match child {
+            wbxml::Node::Element(e) => redact(e),
+            wbxml::Node::Text(text) => *text = escaped_text(text, usize::MAX).to_string(),
+            wbxml::Node::Opaque(_) => {}
         }
     }
 }
@@ -462,5 +516,27 @@ mod tests {
         let xml = redacted_xml(&doc);
         assert!(!xml.contains("hunter2"), "{xml}");
         assert!(xml.contains("********"), "{xml}");
+    }
+
+    #[test]
+    fn debug_xml_keeps_client_text_on_one_line() {
+        let mut doc = Element::new(settings::SETTINGS);
+        doc.push(Element::new(settings::DEVICE_INFORMATION))
+            .push(Element::new(settings::SET))
+            .push_text(
+                settings::MODEL,
+                "x\n[WARN] auth failure from 6.6.6.6 user \"y\"",
+            );
+        let xml = redacted_xml(&doc);
+        assert!(xml.lines().all(|line| !line.starts_with("[WARN]")), "{xml}");
+        assert!(xml.contains("x\\n[WARN]"), "{xml}");
+    }
+
+    #[test]
+    fn the_peer_address_is_read_with_or_without_a_port() {
+        assert_eq!(peer_ip("192.0.2.7:5123"), Some([192, 0, 2, 7].into()));
+        assert_eq!(peer_ip("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(peer_ip("2001:db8::1"), "2001:db8::1".parse().ok());
+        assert_eq!(peer_ip("garbage"), None);
     }
 }
