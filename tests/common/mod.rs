@@ -351,6 +351,16 @@ impl HttpClient {
     }
 }
 
+/// One `read`, again when a signal interrupted it.
+fn read_retrying(stream: &mut dyn Stream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads one HTTP response; `Ok(None)` when the connection was closed before any byte.
 pub fn read_response(stream: &mut dyn Stream) -> std::io::Result<Option<HttpResponse>> {
     let mut buf = Vec::new();
@@ -391,7 +401,7 @@ pub fn read_response(stream: &mut dyn Stream) -> std::io::Result<Option<HttpResp
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0);
                 while rest.len() < length {
-                    let n = stream.read(&mut chunk)?;
+                    let n = read_retrying(stream, &mut chunk)?;
                     if n == 0 {
                         return Err(std::io::ErrorKind::UnexpectedEof.into());
                     }
@@ -408,6 +418,9 @@ pub fn read_response(stream: &mut dyn Stream) -> std::io::Result<Option<HttpResp
         }
         let n = match stream.read(&mut chunk) {
             Ok(n) => n,
+            // A signal reached this thread (seen under parallel tests): read again, as
+            // phones do, instead of mistaking it for a closed connection.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if buf.is_empty() && e.kind() != std::io::ErrorKind::WouldBlock => {
                 return if e.kind() == std::io::ErrorKind::TimedOut {
                     Err(e)
@@ -432,7 +445,7 @@ fn read_chunked(stream: &mut dyn Stream, mut data: Vec<u8>) -> std::io::Result<V
     let mut body = Vec::new();
     let mut chunk = [0u8; 8192];
     let mut fill = |data: &mut Vec<u8>| -> std::io::Result<()> {
-        let n = stream.read(&mut chunk)?;
+        let n = read_retrying(stream, &mut chunk)?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
