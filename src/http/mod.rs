@@ -24,6 +24,7 @@ mod event_loop;
 mod head;
 mod limits;
 mod notify;
+mod outgoing;
 mod park;
 mod timers;
 pub mod tls;
