@@ -1101,6 +1101,41 @@ fn newer_park_from_the_same_device_supersedes_and_shutdown_resumes_the_rest() {
 }
 
 #[test]
+fn shutdown_answers_parked_requests_while_a_client_holds_a_large_answer() {
+    let mut harness = Harness::start(|config| config.backend_connections = 1);
+    let mut parked = harness.plain();
+    parked.send(b"GET /park?secs=600&key=dave&device=dave/d1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    harness.wait_for_parks(1);
+    let length = 30_000_000u64;
+    let mut stalled = harness.tls();
+    stalled.send(format!("GET /big?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    wait_until(
+        "the backend answered the park and the large request",
+        || harness.stats().responded.load(Ordering::SeqCst) >= 2,
+    );
+    // The only backend connection is free although the stalled client has read nothing,
+    // so shutdown can resume the parked request through it.
+    harness.handle.shutdown();
+    assert_eq!(parked.response().text(), "resumed: shutdown");
+    // The stalled client still gets its whole answer during the grace period, then the
+    // connection closes and the front door stops.
+    let mut position = 0u64;
+    let (status, _) = stalled.response_streamed(false, |data| {
+        for &byte in data {
+            assert_eq!(byte, pattern_byte(position), "corrupt byte at {position}");
+            position += 1;
+        }
+    });
+    assert_eq!((status, position), (200, length));
+    assert!(stalled.is_closed());
+    harness.stop();
+    assert_eq!(
+        *harness.stats().resumes.lock().unwrap(),
+        vec!["shutdown".to_string()]
+    );
+}
+
+#[test]
 fn clients_that_leave_while_parked_are_dropped_silently() {
     let harness = Harness::start(|_| {});
     let mut client = harness.tls();
