@@ -929,6 +929,11 @@ fn large_responses_stream_intact() {
 
 /// Open spool files of answers under `spool_dir` (unlinked: only /proc still names them).
 fn spooled_answers(spool_dir: &Path) -> usize {
+    spool_file_sizes(spool_dir).len()
+}
+
+/// The sizes of those spool files.
+fn spool_file_sizes(spool_dir: &Path) -> Vec<u64> {
     let prefix = spool_dir
         .join(".easd-answer-")
         .to_string_lossy()
@@ -936,9 +941,13 @@ fn spooled_answers(spool_dir: &Path) -> usize {
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(Result::ok)
-        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with(&prefix))
-        .count()
+        .filter(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with(&prefix))
+        })
+        .filter_map(|entry| std::fs::metadata(entry.path()).ok())
+        .map(|metadata| metadata.len())
+        .collect()
 }
 
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -990,6 +999,43 @@ fn slow_readers_cannot_hold_the_backend() {
         assert_eq!((status, position), (200, length), "{path}");
         assert_eq!(client.get("/echo").status, 200);
     }
+    assert_eq!(spooled_answers(&spool), 0);
+}
+
+#[test]
+fn past_the_spool_budget_answers_come_at_the_clients_pace() {
+    const SPOOL_BUDGET: u64 = 4 * 1024 * 1024;
+    let harness = Harness::start(|config| {
+        config.backend_connections = 1;
+        config.limits.answer_spool_total = SPOOL_BUDGET;
+    });
+    let spool = harness.dir.path().join("spool");
+    // Far more than the spool budget, the memory budget and the sockets can hold together.
+    let length = 60_000_000u64;
+    let mut stalled = harness.plain();
+    stalled.send(format!("GET /big?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    wait_until("the answer is spooled", || spooled_answers(&spool) == 1);
+    // The spool stops growing at the budget (give or take one read); the backend waits.
+    for _ in 0..20 {
+        for size in spool_file_sizes(&spool) {
+            assert!(
+                size <= SPOOL_BUDGET + 256 * 1024,
+                "spool file of {size} bytes"
+            );
+        }
+        assert_eq!(harness.stats().responded.load(Ordering::SeqCst), 0);
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Reading makes room, room lets the backend go on: every byte arrives.
+    let mut position = 0u64;
+    let (status, _) = stalled.response_streamed(false, |data| {
+        for &byte in data {
+            assert_eq!(byte, pattern_byte(position), "corrupt byte at {position}");
+            position += 1;
+        }
+    });
+    assert_eq!((status, position), (200, length));
+    assert_eq!(stalled.get("/echo").status, 200);
     assert_eq!(spooled_answers(&spool), 0);
 }
 

@@ -192,6 +192,11 @@ impl ClientConn {
         self.out.is_spooled()
     }
 
+    /// Whether more answer bytes should be queued now (see `Outgoing::accepts_more`).
+    pub(crate) fn accepts_output(&self) -> bool {
+        self.out.accepts_more()
+    }
+
     /// True while anything at all is waiting to be written to the socket.
     pub(crate) fn has_unsent(&self) -> bool {
         self.pending_out() > 0 || self.tls.as_ref().is_some_and(|tls| tls.wants_write())

@@ -206,6 +206,7 @@ impl EventLoop {
             config.spool_dir.clone(),
             config.limits.answer_memory_per_connection,
             config.limits.answer_memory_total,
+            config.limits.answer_spool_total,
         ));
         EventLoop {
             poll,
@@ -553,6 +554,13 @@ impl EventLoop {
                 }
             };
             note_output(&mut self.timers, conn, cref.slot, stall, moved);
+            if moved && conn.accepts_output() {
+                if let Phase::AtBackend(index) = conn.phase {
+                    // The backend may wait for exactly this room (spool budget used up);
+                    // readiness is edge-triggered, so nothing else would read it again.
+                    self.work.push_back(Work::Backend(index));
+                }
+            }
             let Some(changed) = self.advance(cref) else {
                 return;
             };
@@ -1223,8 +1231,15 @@ impl EventLoop {
         };
         // The answer is taken at the backend's pace whatever the client does: what the
         // client has not taken yet waits in its output queue (memory, then spool file).
+        // Only when the spool budget is used up does the client's pace count again.
         let mut finished = None;
-        match stream.read(scratch) {
+        let may_read = !exchange.response_started() || conn.accepts_output();
+        let read = if may_read {
+            stream.read(scratch)
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        };
+        match read {
             Ok(0) => match exchange.on_backend_eof() {
                 Ok(finish) => finished = Some(finish),
                 Err(bad) => return BackendStep::Failed(bad.0.to_string()),
@@ -1250,6 +1265,7 @@ impl EventLoop {
             match conn.flush() {
                 Ok(moved) => {
                     note_output(timers, conn, cref.slot, limits.head_timeout, moved);
+                    // Room made for the client may be what a skipped read above waited for.
                     progress |= moved;
                 }
                 Err(error) => {

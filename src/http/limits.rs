@@ -28,6 +28,9 @@ pub struct Limits {
     pub answer_memory_per_connection: usize,
     /// The same for all connections together.
     pub answer_memory_total: usize,
+    /// Bytes of answers all connections together may keep in spool files; past it an
+    /// answer is taken from the request loop only as fast as its client reads it.
+    pub answer_spool_total: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             max_parked: 10_000,
             answer_memory_per_connection: 1024 * 1024,
             answer_memory_total: 16 * 1024 * 1024,
+            answer_spool_total: 256 * 1024 * 1024,
         }
     }
 }
@@ -62,5 +66,6 @@ mod tests {
         assert_eq!(limits.max_parked, 10_000);
         assert_eq!(limits.answer_memory_per_connection, 1_048_576);
         assert_eq!(limits.answer_memory_total, 16_777_216);
+        assert_eq!(limits.answer_spool_total, 268_435_456);
     }
 }

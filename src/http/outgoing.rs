@@ -4,13 +4,17 @@
 //! to the phone at the phone's. The backlog stays in memory within a budget per connection
 //! and in total ([`ResponseBudget`]); past that it goes to an already-unlinked file in the
 //! spool directory, like large request bodies (`body.rs`), and is read back a window at a
-//! time. Bytes always leave in the order they were queued.
+//! time. Bytes always leave in the order they were queued. The spool files of all
+//! connections together have a budget too; past it a queue [`accepts_more`] only while its
+//! window has room, so the answer comes from the request loop at the client's pace again.
+//!
+//! [`accepts_more`]: Outgoing::accepts_more
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::body::create_spool_file;
@@ -20,23 +24,54 @@ pub(crate) const WINDOW: usize = 64 * 1024;
 /// Already-sent window bytes are compacted away once they exceed this.
 const COMPACT_AT: usize = 32 * 1024;
 
-/// The memory all backlogs together may use, and where they spill to beyond it.
+/// The memory all backlogs together may use, where they spill to beyond it, and how much
+/// they may spill.
 #[derive(Debug)]
 pub(crate) struct ResponseBudget {
     spool_dir: PathBuf,
     per_connection: usize,
     total: usize,
     in_use: AtomicUsize,
+    spool_total: u64,
+    /// Bytes written to spool files still open (a file's space is freed when it closes).
+    spooled: AtomicU64,
 }
 
 impl ResponseBudget {
-    pub(crate) fn new(spool_dir: PathBuf, per_connection: usize, total: usize) -> Self {
+    pub(crate) fn new(
+        spool_dir: PathBuf,
+        per_connection: usize,
+        total: usize,
+        spool_total: u64,
+    ) -> Self {
         ResponseBudget {
             spool_dir,
             per_connection,
             total,
             in_use: AtomicUsize::new(0),
+            spool_total,
+            spooled: AtomicU64::new(0),
         }
+    }
+
+    /// Bytes in open spool files of all connections right now.
+    #[cfg(test)]
+    pub(crate) fn spooled(&self) -> u64 {
+        self.spooled.load(Ordering::Relaxed)
+    }
+
+    fn spool_has_room(&self) -> bool {
+        self.spooled.load(Ordering::Relaxed) < self.spool_total
+    }
+
+    fn add_spooled(&self, n: u64) {
+        self.spooled.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn remove_spooled(&self, n: u64) {
+        let used = self.spooled.load(Ordering::Relaxed);
+        self.spooled
+            .store(used.saturating_sub(n), Ordering::Relaxed);
     }
 
     /// Backlog bytes held in memory by all connections right now.
@@ -117,6 +152,13 @@ impl Outgoing {
         matches!(self.backlog, Backlog::File { .. })
     }
 
+    /// Whether more of an answer should be taken in now: always while the spool budget has
+    /// room, else only while the window does (the client sets the pace). One more read may
+    /// still overshoot the spool budget by its size.
+    pub(crate) fn accepts_more(&self) -> bool {
+        self.budget.spool_has_room() || self.pending() < WINDOW as u64
+    }
+
     /// The window bytes not yet handed on.
     pub(crate) fn unsent(&self) -> &[u8] {
         self.window.get(self.sent..).unwrap_or_default()
@@ -180,6 +222,7 @@ impl Outgoing {
             Backlog::File { file, written, .. } => {
                 file.write_all_at(data, *written)?;
                 *written += data.len() as u64;
+                budget.add_spooled(data.len() as u64);
                 Ok(())
             }
         }
@@ -193,6 +236,7 @@ impl Outgoing {
             file.write_all_at(part, written)?;
             written += part.len() as u64;
         }
+        self.budget.add_spooled(written);
         self.backlog = Backlog::File {
             file,
             written,
@@ -243,6 +287,9 @@ impl Outgoing {
                     *read += got as u64;
                 }
                 drained = *read >= *written;
+                if drained {
+                    self.budget.remove_spooled(*written);
+                }
             }
         }
         if drained {
@@ -270,8 +317,10 @@ impl Outgoing {
 
 impl Drop for Outgoing {
     fn drop(&mut self) {
-        if let Backlog::Memory { bytes, taken } = &self.backlog {
-            self.budget.release(bytes.len() - taken);
+        match &self.backlog {
+            Backlog::Empty => {}
+            Backlog::Memory { bytes, taken } => self.budget.release(bytes.len() - taken),
+            Backlog::File { written, .. } => self.budget.remove_spooled(*written),
         }
     }
 }
@@ -298,7 +347,12 @@ mod tests {
     }
 
     fn budget(dir: &Dir, per_connection: usize, total: usize) -> Arc<ResponseBudget> {
-        Arc::new(ResponseBudget::new(dir.0.clone(), per_connection, total))
+        Arc::new(ResponseBudget::new(
+            dir.0.clone(),
+            per_connection,
+            total,
+            u64::MAX,
+        ))
     }
 
     fn pattern(start: usize, len: usize) -> Vec<u8> {
@@ -418,11 +472,49 @@ mod tests {
             dir.0.join("no/such/dir"),
             128 * 1024,
             1024 * 1024,
+            u64::MAX,
         ));
         let mut out = Outgoing::new(Arc::clone(&shared));
         out.push(&pattern(0, WINDOW + 100 * 1024)).unwrap();
         assert!(out.push(&pattern(0, 100 * 1024)).is_err());
         assert_eq!(shared.in_use(), 0);
         assert_eq!(out.pending(), WINDOW as u64);
+    }
+
+    #[test]
+    fn past_the_spool_budget_a_queue_takes_more_only_while_its_window_has_room() {
+        let dir = Dir::new("spool-budget");
+        let shared = Arc::new(ResponseBudget::new(
+            dir.0.clone(),
+            64 * 1024,
+            1024 * 1024,
+            1024 * 1024,
+        ));
+        let mut first = Outgoing::new(Arc::clone(&shared));
+        let mut second = Outgoing::new(Arc::clone(&shared));
+        let mut pushed = 0;
+        while first.accepts_more() {
+            first.push(&pattern(pushed, 65_536)).unwrap();
+            pushed += 65_536;
+        }
+        assert!(first.is_spooled());
+        let spooled = shared.spooled();
+        assert!(
+            (1024 * 1024..1024 * 1024 + 65_536).contains(&spooled),
+            "{spooled}"
+        );
+        assert!(second.accepts_more(), "an empty window still takes bytes");
+        second.push(&pattern(0, WINDOW)).unwrap();
+        assert!(!second.accepts_more(), "a full window waits for its client");
+        // Reading the first queue to the end closes its file and gives the budget back.
+        assert!(drain(&mut first, 65_536) == pattern(0, pushed));
+        assert_eq!(shared.spooled(), 0);
+        assert!(first.accepts_more() && second.accepts_more());
+        // A dropped queue gives its spool budget back too.
+        let mut third = Outgoing::new(Arc::clone(&shared));
+        third.push(&pattern(0, 2 * 1024 * 1024)).unwrap();
+        assert!(shared.spooled() > 0);
+        drop(third);
+        assert_eq!(shared.spooled(), 0);
     }
 }
