@@ -50,6 +50,8 @@ impl Drop for TempDir {
 #[derive(Default)]
 struct Stats {
     requests: AtomicUsize,
+    /// Requests whose `respond` returned (the whole answer was handed over, or failed).
+    responded: AtomicUsize,
     parks: AtomicUsize,
     resumes: Mutex<Vec<String>>,
 }
@@ -228,6 +230,7 @@ fn handle_backend_request(mut request: tiny_http::Request, stats: &Stats) {
         },
         _ => request.respond(tiny_http::Response::empty(404)),
     };
+    stats.responded.fetch_add(1, Ordering::SeqCst);
     if let Err(error) = result {
         eprintln!("backend could not respond: {error}");
     }
@@ -924,25 +927,154 @@ fn large_responses_stream_intact() {
     assert!(response.header("transfer-encoding").is_none());
 }
 
+/// Open spool files of answers under `spool_dir` (unlinked: only /proc still names them).
+fn spooled_answers(spool_dir: &Path) -> usize {
+    spool_file_sizes(spool_dir).len()
+}
+
+/// The sizes of those spool files.
+fn spool_file_sizes(spool_dir: &Path) -> Vec<u64> {
+    let prefix = spool_dir
+        .join(".easd-answer-")
+        .to_string_lossy()
+        .into_owned();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with(&prefix))
+        })
+        .filter_map(|entry| std::fs::metadata(entry.path()).ok())
+        .map(|metadata| metadata.len())
+        .collect()
+}
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !condition() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn slow_readers_cannot_hold_the_backend() {
-    let harness = Harness::start(|config| {
-        config.backend_connections = 1;
-        config.limits.head_timeout = Duration::from_millis(500);
+    let harness = Harness::start(|config| config.backend_connections = 1);
+    let spool = harness.dir.path().join("spool");
+    let length = 30_000_000u64;
+    // Two clients ask for large answers (chunked over plain HTTP, Content-Length over TLS)
+    // and read nothing; their answers are far larger than the sockets between can hold.
+    let mut plain = harness.plain();
+    plain.send(format!("GET /big?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    let mut tls = harness.tls();
+    tls.send(format!("GET /big-length?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    // The backend hands both answers over completely, one after the other, on the only
+    // backend connection: the front door takes them whatever the clients do.
+    wait_until("the backend answered both", || {
+        harness.stats().responded.load(Ordering::SeqCst) >= 2
     });
-    let mut stalled = harness.plain();
-    stalled.send(b"GET /big?n=500000000 HTTP/1.1\r\nHost: a\r\n\r\n");
-    thread::sleep(Duration::from_millis(300));
-    // The only backend connection streams to a client that never reads; once the
-    // client stops taking bytes for head_timeout it is dropped and the backend is free.
-    let started = Instant::now();
+    // So the backend connection is free for everyone else at once.
     let mut other = harness.plain();
     assert_eq!(other.get("/echo").status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
+    assert_eq!(
+        spooled_answers(&spool),
+        2,
+        "both answers wait in spool files"
     );
+    // The clients read at last and get every byte; the spool files close with the answers,
+    // and the connections serve the next request.
+    for (client, path) in [(&mut plain, "/big"), (&mut tls, "/big-length")] {
+        let mut position = 0u64;
+        let (status, _) = client.response_streamed(false, |data| {
+            for &byte in data {
+                assert_eq!(
+                    byte,
+                    pattern_byte(position),
+                    "corrupt byte at {position} of {path}"
+                );
+                position += 1;
+            }
+        });
+        assert_eq!((status, position), (200, length), "{path}");
+        assert_eq!(client.get("/echo").status, 200);
+    }
+    assert_eq!(spooled_answers(&spool), 0);
+}
+
+#[test]
+fn past_the_spool_budget_answers_come_at_the_clients_pace() {
+    const SPOOL_BUDGET: u64 = 4 * 1024 * 1024;
+    let harness = Harness::start(|config| {
+        config.backend_connections = 1;
+        config.limits.answer_spool_total = SPOOL_BUDGET;
+    });
+    let spool = harness.dir.path().join("spool");
+    // Far more than the spool budget, the memory budget and the sockets can hold together.
+    let length = 60_000_000u64;
+    let mut stalled = harness.plain();
+    stalled.send(format!("GET /big?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    wait_until("the answer is spooled", || spooled_answers(&spool) == 1);
+    // The spool stops growing at the budget (give or take one read); the backend waits.
+    for _ in 0..20 {
+        for size in spool_file_sizes(&spool) {
+            assert!(
+                size <= SPOOL_BUDGET + 256 * 1024,
+                "spool file of {size} bytes"
+            );
+        }
+        assert_eq!(harness.stats().responded.load(Ordering::SeqCst), 0);
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Reading makes room, room lets the backend go on: every byte arrives.
+    let mut position = 0u64;
+    let (status, _) = stalled.response_streamed(false, |data| {
+        for &byte in data {
+            assert_eq!(byte, pattern_byte(position), "corrupt byte at {position}");
+            position += 1;
+        }
+    });
+    assert_eq!((status, position), (200, length));
+    assert_eq!(stalled.get("/echo").status, 200);
+    assert_eq!(spooled_answers(&spool), 0);
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped_and_its_spool_freed() {
+    let harness = Harness::start(|config| {
+        config.backend_connections = 1;
+        config.limits.head_timeout = Duration::from_secs(2);
+    });
+    let spool = harness.dir.path().join("spool");
+    let length = 20_000_000u64;
+    let mut stalled = harness.plain();
+    stalled.send(format!("GET /big-length?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    wait_until("the answer is spooled", || spooled_answers(&spool) == 1);
+    // Once the client has taken nothing for head_timeout it is dropped with its spool file.
+    wait_until("the stalled client is dropped", || {
+        spooled_answers(&spool) == 0
+    });
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stalled.reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received += n as u64,
+            Err(error) => {
+                assert_ne!(
+                    error.kind(),
+                    io::ErrorKind::TimedOut,
+                    "the connection stayed open"
+                );
+                break;
+            }
+        }
+    }
+    assert!(
+        received < length,
+        "{received} bytes arrived although the client was dropped"
+    );
+    assert_eq!(harness.plain().get("/echo").status, 200);
 }
 
 #[test]
@@ -1012,6 +1144,41 @@ fn newer_park_from_the_same_device_supersedes_and_shutdown_resumes_the_rest() {
     assert!(second.is_closed());
     // Nothing accepts connections any more.
     assert!(TcpStream::connect(harness.plain).is_err());
+}
+
+#[test]
+fn shutdown_answers_parked_requests_while_a_client_holds_a_large_answer() {
+    let mut harness = Harness::start(|config| config.backend_connections = 1);
+    let mut parked = harness.plain();
+    parked.send(b"GET /park?secs=600&key=dave&device=dave/d1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    harness.wait_for_parks(1);
+    let length = 30_000_000u64;
+    let mut stalled = harness.tls();
+    stalled.send(format!("GET /big?n={length} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    wait_until(
+        "the backend answered the park and the large request",
+        || harness.stats().responded.load(Ordering::SeqCst) >= 2,
+    );
+    // The only backend connection is free although the stalled client has read nothing,
+    // so shutdown can resume the parked request through it.
+    harness.handle.shutdown();
+    assert_eq!(parked.response().text(), "resumed: shutdown");
+    // The stalled client still gets its whole answer during the grace period, then the
+    // connection closes and the front door stops.
+    let mut position = 0u64;
+    let (status, _) = stalled.response_streamed(false, |data| {
+        for &byte in data {
+            assert_eq!(byte, pattern_byte(position), "corrupt byte at {position}");
+            position += 1;
+        }
+    });
+    assert_eq!((status, position), (200, length));
+    assert!(stalled.is_closed());
+    harness.stop();
+    assert_eq!(
+        *harness.stats().resumes.lock().unwrap(),
+        vec!["shutdown".to_string()]
+    );
 }
 
 #[test]
@@ -1195,7 +1362,8 @@ fn thread_count_and_memory_child() {
     );
 
     // A 50 MB download must not grow the process by anything like its size, neither
-    // while the client is not reading (back-pressure) nor while it streams.
+    // while the client is not reading (the answer waits in a spool file) nor while it
+    // streams.
     let peak_before = proc_status("VmHWM");
     let mut client = harness.plain();
     client.send(b"GET /big?n=50000000 HTTP/1.1\r\nHost: a\r\n\r\n");

@@ -168,11 +168,6 @@ impl Exchange {
         matches!(self.response, ResponseState::Relay { .. })
     }
 
-    /// True while response bytes go to the client, i.e. reading must respect its buffer.
-    pub(crate) fn needs_client_room(&self) -> bool {
-        self.response_started()
-    }
-
     /// Writes as much of the request as `stream` takes; returns whether bytes moved.
     pub(crate) fn write_request<W: Write>(&mut self, stream: &mut W) -> io::Result<bool> {
         let mut progress = false;

@@ -1,6 +1,7 @@
 //! Request bodies collected by the front door before forwarding: kept in memory up to
 //! [`MEMORY_BODY_LIMIT`], beyond that spilled to an already-unlinked file in the spool
 //! directory (so nothing is left behind on a crash) and later streamed from there.
+//! The spool files of answers waiting for a slow client (`outgoing.rs`) are made here too.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -86,7 +87,7 @@ impl BodyCollector {
         match &mut self.body {
             Body::Empty => {
                 if data.len() > MEMORY_BODY_LIMIT {
-                    let mut file = create_spool_file(spool_dir)?;
+                    let mut file = create_spool_file(spool_dir, "body")?;
                     file.write_all(data)?;
                     self.body = Body::Spooled {
                         file,
@@ -98,7 +99,7 @@ impl BodyCollector {
             }
             Body::Memory(bytes) => {
                 if bytes.len() + data.len() > MEMORY_BODY_LIMIT {
-                    let mut file = create_spool_file(spool_dir)?;
+                    let mut file = create_spool_file(spool_dir, "body")?;
                     file.write_all(bytes)?;
                     file.write_all(data)?;
                     let len = (bytes.len() + data.len()) as u64;
@@ -127,13 +128,13 @@ impl BodyCollector {
 }
 
 /// Creates a private file in `spool_dir` and unlinks it at once; the open handle keeps
-/// the data reachable until the body is dropped.
-fn create_spool_file(spool_dir: &Path) -> io::Result<File> {
+/// the data reachable until it is dropped. `kind` only names the file while it is made.
+pub(crate) fn create_spool_file(spool_dir: &Path, kind: &str) -> io::Result<File> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
     loop {
         let serial = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = spool_dir.join(format!(".easd-body-{pid}-{serial}"));
+        let path = spool_dir.join(format!(".easd-{kind}-{pid}-{serial}"));
         match OpenOptions::new()
             .read(true)
             .write(true)

@@ -1,5 +1,6 @@
 //! One client connection of the front door: the TCP socket, the optional rustls session,
-//! the byte buffers in both directions and the phase of the request/response cycle.
+//! the byte buffers in both directions (the output queue is `outgoing.rs`) and the phase of
+//! the request/response cycle.
 //!
 //! This module only moves bytes (non-blocking, TLS or plain); the event loop decides
 //! what the bytes mean and when phases change.
@@ -14,11 +15,8 @@ use mio::net::TcpStream;
 use super::body::{Body, BodyCollector};
 use super::chunked::ChunkedDecoder;
 use super::head::RequestHead;
+use super::outgoing::{Outgoing, ResponseBudget};
 
-/// Stop pulling response bytes from the backend while this much is waiting for the client.
-pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
-/// Already-sent output is compacted away once it exceeds this.
-const OUT_COMPACT_AT: usize = 32 * 1024;
 /// rustls buffers at most this much outgoing data per connection.
 const TLS_BUFFER_LIMIT: usize = 64 * 1024;
 
@@ -88,6 +86,9 @@ pub(crate) enum Phase {
     /// The request is being handled on this backend connection.
     AtBackend(usize),
     Parked(Box<ParkedRequest>),
+    /// The backend's answer is complete (the backend connection is free again) and still
+    /// being sent; then the connection waits for its next request.
+    Sending,
     /// Sending the last response before closing.
     Closing,
     /// Write side shut down; reading and discarding until the client closes too.
@@ -129,8 +130,7 @@ pub(crate) struct ClientConn {
     pub(crate) phase: Phase,
     /// Received plaintext not yet consumed by the request parser.
     pub(crate) inbuf: Vec<u8>,
-    out: Vec<u8>,
-    out_pos: usize,
+    out: Outgoing,
     pub(crate) peer_closed: bool,
     close_notify_sent: bool,
     pub(crate) requests_served: u64,
@@ -147,6 +147,7 @@ impl ClientConn {
         socket: TcpStream,
         peer: SocketAddr,
         tls_config: Option<Arc<rustls::ServerConfig>>,
+        budget: Arc<ResponseBudget>,
     ) -> Result<ClientConn, rustls::Error> {
         let tls = match tls_config {
             Some(config) => {
@@ -163,8 +164,7 @@ impl ClientConn {
             tls,
             phase: Phase::ReadingHead,
             inbuf: Vec::new(),
-            out: Vec::new(),
-            out_pos: 0,
+            out: Outgoing::new(budget),
             peer_closed: false,
             close_notify_sent: false,
             requests_served: 0,
@@ -183,8 +183,18 @@ impl ClientConn {
     }
 
     /// Output queued but not yet handed to the socket or to rustls.
-    pub(crate) fn pending_out(&self) -> usize {
-        self.out.len() - self.out_pos
+    pub(crate) fn pending_out(&self) -> u64 {
+        self.out.pending()
+    }
+
+    /// True while part of the queued output waits in a spool file.
+    pub(crate) fn output_spooled(&self) -> bool {
+        self.out.is_spooled()
+    }
+
+    /// Whether more answer bytes should be queued now (see `Outgoing::accepts_more`).
+    pub(crate) fn accepts_output(&self) -> bool {
+        self.out.accepts_more()
     }
 
     /// True while anything at all is waiting to be written to the socket.
@@ -192,13 +202,10 @@ impl ClientConn {
         self.pending_out() > 0 || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
-    /// The output queue; append bytes to send them after what is already queued.
-    pub(crate) fn output(&mut self) -> &mut Vec<u8> {
-        if self.out_pos >= OUT_COMPACT_AT {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
-        }
-        &mut self.out
+    /// Queues bytes to be sent after what is already queued. An error (the spool file
+    /// could not be written) means they are lost: the connection must be closed.
+    pub(crate) fn queue(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.push(bytes)
     }
 
     /// Gives memory back while the connection waits (idle keep-alive or parked).
@@ -208,10 +215,7 @@ impl ClientConn {
         } else {
             self.inbuf.shrink_to_fit();
         }
-        if self.pending_out() == 0 {
-            self.out = Vec::new();
-            self.out_pos = 0;
-        }
+        self.out.release_memory();
     }
 
     /// Reads once from the socket (through TLS if any), appending plaintext to `inbuf`.
@@ -266,16 +270,19 @@ impl ClientConn {
         })
     }
 
-    /// Writes as much queued output as the socket takes. Returns whether any byte moved.
+    /// Writes queued output until the socket takes no more or one window (64 KiB) has
+    /// gone, so a fast reader of a large answer cannot hold the loop; callers go on while
+    /// this reports progress. Returns whether any byte moved.
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        self.out.refill()?;
         let mut progress = false;
         match self.tls.as_mut() {
             None => {
-                while self.out_pos < self.out.len() {
-                    match self.socket.write(&self.out[self.out_pos..]) {
+                while !self.out.unsent().is_empty() {
+                    match self.socket.write(self.out.unsent()) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => {
-                            self.out_pos += n;
+                            self.out.consume(n);
                             progress = true;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -286,9 +293,9 @@ impl ClientConn {
             }
             Some(tls) => loop {
                 let mut moved = 0;
-                if self.out_pos < self.out.len() {
-                    moved = tls.writer().write(&self.out[self.out_pos..])?;
-                    self.out_pos += moved;
+                if !self.out.unsent().is_empty() {
+                    moved = tls.writer().write(self.out.unsent())?;
+                    self.out.consume(moved);
                 }
                 let mut wrote = false;
                 let mut blocked = false;
@@ -305,14 +312,10 @@ impl ClientConn {
                     }
                 }
                 progress |= moved > 0 || wrote;
-                if blocked || (moved == 0 && !wrote) || self.out_pos >= self.out.len() {
+                if blocked || (moved == 0 && !wrote) || self.out.unsent().is_empty() {
                     break;
                 }
             },
-        }
-        if self.out_pos >= self.out.len() && !self.out.is_empty() {
-            self.out.clear();
-            self.out_pos = 0;
         }
         Ok(progress)
     }

@@ -22,12 +22,13 @@ use super::body::BodyCollector;
 use super::chunked::{ChunkError, ChunkedDecoder};
 use super::conn::{
     BodyProgress, ClientConn, DeadlineKind, ForwardRequest, IncomingRequest, ParkedRequest, Phase,
-    ReadOutcome, ResumeReason, OUT_HIGH_WATER,
+    ReadOutcome, ResumeReason,
 };
 use super::head::{
     error_response, forwarded_head, parse_request_head, BodyFraming, ParkRequest, CONTINUE_RESPONSE,
 };
 use super::notify::{NotifySocket, NOTIFY_TOKEN};
+use super::outgoing::ResponseBudget;
 use super::park::{ConnRef, ParkIndex};
 use super::timers::{poll_timeout, TimerHeap};
 use super::{Command, FrontDoorConfig, Limits};
@@ -100,6 +101,10 @@ pub(crate) struct EventLoop {
     limits: Limits,
     backend_socket: PathBuf,
     spool_dir: PathBuf,
+    /// Memory for answers waiting for slow clients, and the spool beyond it.
+    answer_budget: Arc<ResponseBudget>,
+    /// Client-framed answer bytes on their way from a backend connection to a client.
+    relay: Vec<u8>,
     backend_token_base: usize,
     client_token_base: usize,
     clients: Vec<Option<ClientConn>>,
@@ -161,7 +166,10 @@ fn note_output(
     stall: Duration,
     moved: bool,
 ) {
-    let sending = matches!(conn.phase, Phase::AtBackend(_) | Phase::Closing) && !conn.rejecting;
+    let sending = matches!(
+        conn.phase,
+        Phase::AtBackend(_) | Phase::Sending | Phase::Closing
+    ) && !conn.rejecting;
     if !sending {
         return;
     }
@@ -194,12 +202,20 @@ impl EventLoop {
     ) -> Self {
         let backend_count = config.backend_connections.max(1);
         let backend_token_base = 1 + listeners.len();
+        let answer_budget = Arc::new(ResponseBudget::new(
+            config.spool_dir.clone(),
+            config.limits.answer_memory_per_connection,
+            config.limits.answer_memory_total,
+            config.limits.answer_spool_total,
+        ));
         EventLoop {
             poll,
             commands,
             limits: config.limits,
             backend_socket: config.backend_socket,
             spool_dir: config.spool_dir,
+            answer_budget,
+            relay: Vec::new(),
             backend_token_base,
             client_token_base: backend_token_base + backend_count,
             listeners,
@@ -459,7 +475,8 @@ impl EventLoop {
         let tls = self.listeners.get(index).and_then(|l| l.tls.clone());
         let serial = self.next_serial;
         self.next_serial += 1;
-        let mut conn = match ClientConn::new(serial, stream, peer, tls) {
+        let budget = Arc::clone(&self.answer_budget);
+        let mut conn = match ClientConn::new(serial, stream, peer, tls, budget) {
             Ok(conn) => conn,
             Err(error) => {
                 log::warn!("{peer}: cannot start a TLS session: {error}");
@@ -493,8 +510,8 @@ impl EventLoop {
             }
             log::debug!("{peer}: over the connection limit, answering 503");
             conn.rejecting = true;
-            conn.output()
-                .extend_from_slice(&error_response(503, Some(OVERLOAD_RETRY_AFTER)));
+            // The queue is empty: a response this small always fits its window.
+            let _ = conn.queue(&error_response(503, Some(OVERLOAD_RETRY_AFTER)));
             conn.phase = Phase::Closing;
             set_deadline(
                 &mut self.timers,
@@ -537,11 +554,11 @@ impl EventLoop {
                 }
             };
             note_output(&mut self.timers, conn, cref.slot, stall, moved);
-            if moved {
+            if moved && conn.accepts_output() {
                 if let Phase::AtBackend(index) = conn.phase {
-                    if conn.pending_out() < OUT_HIGH_WATER {
-                        self.work.push_back(Work::Backend(index));
-                    }
+                    // The backend may wait for exactly this room (spool budget used up);
+                    // readiness is edge-triggered, so nothing else would read it again.
+                    self.work.push_back(Work::Backend(index));
                 }
             }
             let Some(changed) = self.advance(cref) else {
@@ -566,7 +583,7 @@ impl EventLoop {
                 Phase::ReadingHead => conn.inbuf.len() <= max_head,
                 Phase::ReadingBody(_) | Phase::Closing | Phase::Lingering => true,
                 // Keep reading (bounded) to notice a client that goes away.
-                Phase::Queued(_) | Phase::AtBackend(_) | Phase::Parked(_) => {
+                Phase::Queued(_) | Phase::AtBackend(_) | Phase::Sending | Phase::Parked(_) => {
                     conn.inbuf.len() < max_head
                 }
             };
@@ -597,6 +614,27 @@ impl EventLoop {
             Phase::ReadingHead => self.advance_head(cref),
             Phase::ReadingBody(_) => self.advance_body(cref),
             Phase::Queued(_) | Phase::AtBackend(_) => Some(false),
+            Phase::Sending => {
+                if conn.has_unsent() {
+                    return Some(false);
+                }
+                // The answer is out: wait for the next request.
+                let limits = &self.limits;
+                let now = Instant::now();
+                if shutting_down {
+                    conn.phase = Phase::Closing;
+                } else if conn.inbuf.is_empty() {
+                    conn.phase = Phase::ReadingHead;
+                    conn.release_buffers();
+                    let at = now + limits.idle_timeout;
+                    set_deadline(&mut self.timers, conn, cref.slot, at, DeadlineKind::Idle);
+                } else {
+                    conn.phase = Phase::ReadingHead;
+                    let at = now + limits.head_timeout;
+                    set_deadline(&mut self.timers, conn, cref.slot, at, DeadlineKind::Head);
+                }
+                Some(true)
+            }
             Phase::Parked(_) => {
                 if conn.peer_closed {
                     log::debug!("{}: client left while parked", conn.peer);
@@ -679,7 +717,8 @@ impl EventLoop {
                     }
                 }
                 if head.expect_continue && head.framing != BodyFraming::None {
-                    conn.output().extend_from_slice(CONTINUE_RESPONSE);
+                    // Nothing else is queued between requests: this always fits the window.
+                    let _ = conn.queue(CONTINUE_RESPONSE);
                 }
                 let progress = match head.framing {
                     BodyFraming::None => BodyProgress::Remaining(0),
@@ -797,8 +836,11 @@ impl EventLoop {
         let Some(conn) = client_of(&mut self.clients, cref) else {
             return;
         };
-        conn.output()
-            .extend_from_slice(&error_response(status, retry_after));
+        if let Err(error) = conn.queue(&error_response(status, retry_after)) {
+            log::warn!("{}: cannot queue a {status} answer: {error}", conn.peer);
+            self.close_client(cref);
+            return;
+        }
         conn.phase = Phase::Closing;
         set_deadline(
             &mut self.timers,
@@ -1146,6 +1188,7 @@ impl EventLoop {
             backends,
             clients,
             scratch,
+            relay,
             poll,
             timers,
             limits,
@@ -1186,34 +1229,43 @@ impl EventLoop {
         let Some(conn) = client_of(clients, cref) else {
             return BackendStep::ClientGone;
         };
-        if !exchange.needs_client_room() || conn.pending_out() < OUT_HIGH_WATER {
-            match stream.read(scratch) {
-                Ok(0) => {
-                    return match exchange.on_backend_eof() {
-                        Ok(finish) => BackendStep::Finished(finish),
-                        Err(bad) => BackendStep::Failed(bad.0.to_string()),
-                    };
+        // The answer is taken at the backend's pace whatever the client does: what the
+        // client has not taken yet waits in its output queue (memory, then spool file).
+        // Only when the spool budget is used up does the client's pace count again.
+        let mut finished = None;
+        let may_read = !exchange.response_started() || conn.accepts_output();
+        let read = if may_read {
+            stream.read(scratch)
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        };
+        match read {
+            Ok(0) => match exchange.on_backend_eof() {
+                Ok(finish) => finished = Some(finish),
+                Err(bad) => return BackendStep::Failed(bad.0.to_string()),
+            },
+            Ok(n) => {
+                progress = true;
+                let data = scratch.get(..n).unwrap_or_default();
+                relay.clear();
+                match exchange.on_response_bytes(data, relay) {
+                    Ok(outcome) => finished = outcome,
+                    Err(bad) => return BackendStep::Failed(bad.0.to_string()),
                 }
-                Ok(n) => {
-                    progress = true;
-                    let data = scratch.get(..n).unwrap_or_default();
-                    match exchange.on_response_bytes(data, conn.output()) {
-                        Ok(Some(finish)) => return BackendStep::Finished(finish),
-                        Ok(None) => {}
-                        Err(bad) => return BackendStep::Failed(bad.0.to_string()),
-                    }
+                if let Err(error) = conn.queue(relay) {
+                    log::warn!("{}: cannot spool the answer: {error}", conn.peer);
+                    return BackendStep::ClientWriteFailed(cref);
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => progress = true,
-                Err(error) => return BackendStep::Failed(format!("reading the response: {error}")),
             }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => progress = true,
+            Err(error) => return BackendStep::Failed(format!("reading the response: {error}")),
         }
-        if conn.pending_out() > 0 {
+        if conn.has_unsent() {
             match conn.flush() {
                 Ok(moved) => {
                     note_output(timers, conn, cref.slot, limits.head_timeout, moved);
-                    // Room made for the client may be what the backend read above waited
-                    // for; readiness is edge-triggered, so nothing else would ask again.
+                    // Room made for the client may be what a skipped read above waited for.
                     progress |= moved;
                 }
                 Err(error) => {
@@ -1222,7 +1274,9 @@ impl EventLoop {
                 }
             }
         }
-        if progress {
+        if let Some(finish) = finished {
+            BackendStep::Finished(finish)
+        } else if progress {
             BackendStep::Progress
         } else {
             BackendStep::Stalled
@@ -1261,7 +1315,21 @@ impl EventLoop {
             } => {
                 conn.requests_served += 1;
                 let now = Instant::now();
-                if client_keep_alive && !conn.peer_closed && !shutting_down {
+                if conn.output_spooled() {
+                    log::debug!(
+                        "{}: answer complete, {} bytes still to send (partly spooled)",
+                        conn.peer,
+                        conn.pending_out()
+                    );
+                }
+                if client_keep_alive && !conn.peer_closed && !shutting_down && conn.has_unsent() {
+                    // Sent at the client's pace; the backend connection is already free.
+                    conn.phase = Phase::Sending;
+                    if !matches!(conn.deadline, Some((_, DeadlineKind::Send))) {
+                        let at = now + limits.head_timeout;
+                        set_deadline(&mut self.timers, conn, cref.slot, at, DeadlineKind::Send);
+                    }
+                } else if client_keep_alive && !conn.peer_closed && !shutting_down {
                     conn.phase = Phase::ReadingHead;
                     if conn.inbuf.is_empty() {
                         conn.release_buffers();
@@ -1271,7 +1339,7 @@ impl EventLoop {
                         let at = now + limits.head_timeout;
                         set_deadline(&mut self.timers, conn, cref.slot, at, DeadlineKind::Head);
                     }
-                } else {
+                } else if !matches!(conn.deadline, Some((_, DeadlineKind::Send))) {
                     let at = now + limits.head_timeout;
                     set_deadline(&mut self.timers, conn, cref.slot, at, DeadlineKind::Send);
                 }

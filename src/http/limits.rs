@@ -1,5 +1,6 @@
-//! Resource limits of the front door: connection counts, head and body sizes, and the
-//! timeouts that keep slow or idle clients from tying up memory and the backend.
+//! Resource limits of the front door: connection counts, head and body sizes, the memory
+//! answers may take while slow clients receive them, and the timeouts that keep slow or
+//! idle clients from tying up memory and the backend.
 
 use std::time::Duration;
 
@@ -22,6 +23,14 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Parked requests (DirectPush Ping / hanging Sync) held at once; more → `503`.
     pub max_parked: usize,
+    /// Bytes of an answer one client has not taken yet that stay in memory (beyond a
+    /// 64 KiB window); the rest waits in an unlinked file in the spool directory.
+    pub answer_memory_per_connection: usize,
+    /// The same for all connections together.
+    pub answer_memory_total: usize,
+    /// Bytes of answers all connections together may keep in spool files; past it an
+    /// answer is taken from the request loop only as fast as its client reads it.
+    pub answer_spool_total: u64,
 }
 
 impl Default for Limits {
@@ -34,6 +43,9 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(120),
             max_parked: 10_000,
+            answer_memory_per_connection: 1024 * 1024,
+            answer_memory_total: 16 * 1024 * 1024,
+            answer_spool_total: 256 * 1024 * 1024,
         }
     }
 }
@@ -52,5 +64,8 @@ mod tests {
         assert_eq!(limits.body_timeout, Duration::from_secs(300));
         assert_eq!(limits.idle_timeout, Duration::from_secs(120));
         assert_eq!(limits.max_parked, 10_000);
+        assert_eq!(limits.answer_memory_per_connection, 1_048_576);
+        assert_eq!(limits.answer_memory_total, 16_777_216);
+        assert_eq!(limits.answer_spool_total, 268_435_456);
     }
 }

@@ -24,6 +24,7 @@ mod event_loop;
 mod head;
 mod limits;
 mod notify;
+mod outgoing;
 mod park;
 mod timers;
 pub mod tls;
@@ -58,7 +59,8 @@ pub struct FrontDoorConfig {
     /// Keep-alive connections to the backend (requests beyond wait in a FIFO queue).
     pub backend_connections: usize,
     pub limits: Limits,
-    /// Where request bodies larger than 256 KiB are spooled (as unlinked files).
+    /// Where request bodies larger than 256 KiB, and answers a slow client has not taken
+    /// beyond the memory budgets of [`Limits`], are spooled (as unlinked files).
     pub spool_dir: PathBuf,
     /// Loopback UDP address for change notifications (see [`crate::push`]); `None`: none.
     pub notify: Option<SocketAddr>,
