@@ -722,3 +722,133 @@ fn an_administrator_sees_all_devices_policies_with_sources_and_pending_wipes() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(bob.get("/web/admin").status, 403);
 }
+
+// --- phone setup -----------------------------------------------------------------------------
+
+/// The CA certificate easd made at its first start, DER.
+fn first_start_ca(server: &TestServer) -> Vec<u8> {
+    let pem = std::fs::read_to_string(server.db.with_file_name("easd-ca.pem"))
+        .expect("the first start makes a CA next to the database");
+    easd::admin::cert_ca::pem_der(&pem).expect("a certificate")
+}
+
+#[test]
+fn a_client_that_trusts_only_the_ca_accepts_the_server() {
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    let server = start();
+    let ca = first_start_ca(&server);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca)).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(server.https).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    tls.write_all(b"GET /web/signin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("the handshake succeeds with only the CA trusted");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[test]
+fn the_setup_page_offers_the_ca_the_profile_and_the_values_to_type() {
+    let server = start();
+    let ca = first_start_ca(&server);
+    let mut browser = signed_in(&server, ALICE);
+    let page = browser.get("/web/setup");
+    assert_eq!(page.status, 200);
+    let html = text(&page);
+    let fingerprint = easd::http::tls::sha256_fingerprint(&ca);
+    assert!(html.contains(&fingerprint), "{html}");
+    assert!(html.contains("<dt>Server</dt><dd>localhost</dd>"), "{html}");
+    assert!(
+        html.contains(&format!("<dt>User name</dt><dd>{ALICE}</dd>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("role=\"img\""),
+        "{html}"
+    );
+
+    let download = browser.get("/web/setup/easd-ca.cer");
+    assert_eq!(download.status, 200);
+    assert_eq!(
+        download.header("Content-Type"),
+        Some("application/x-x509-ca-cert")
+    );
+    assert_eq!(download.body, ca);
+
+    let profile = browser.get("/web/setup/easd.mobileconfig");
+    assert_eq!(profile.status, 200);
+    assert_eq!(
+        profile.header("Content-Type"),
+        Some("application/x-apple-aspen-config")
+    );
+    let body = String::from_utf8(profile.body.clone()).unwrap();
+    assert!(!body.contains(PASSWORD) && !body.contains("<key>Password</key>"));
+    // Validated as a property list by Python's plistlib, which prints what iOS reads.
+    let path = server.dir.join("easd.mobileconfig");
+    std::fs::write(&path, &profile.body).unwrap();
+    let script = r#"
+import plistlib, sys, hashlib
+with open(sys.argv[1], 'rb') as f:
+    p = plistlib.load(f)
+assert p['PayloadType'] == 'Configuration', p
+assert p['PayloadVersion'] == 1
+for key in ('PayloadIdentifier', 'PayloadUUID', 'PayloadDisplayName'):
+    assert isinstance(p[key], str) and p[key], key
+ids = [p['PayloadIdentifier']]
+uuids = [p['PayloadUUID']]
+for q in p['PayloadContent']:
+    assert q['PayloadVersion'] == 1
+    ids.append(q['PayloadIdentifier']); uuids.append(q['PayloadUUID'])
+    if q['PayloadType'] == 'com.apple.eas.account':
+        assert 'Password' not in q
+        print('eas', q['Host'], q['UserName'], q['EmailAddress'], q['SSL'])
+    elif q['PayloadType'] == 'com.apple.security.root':
+        print('ca', hashlib.sha256(q['PayloadContent']).hexdigest())
+    else:
+        raise SystemExit('unexpected payload ' + q['PayloadType'])
+assert len(set(ids)) == len(ids) and len(set(uuids)) == len(uuids)
+assert all(i.startswith('localhost.easd.') for i in ids), ids
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let port = server.https.port();
+    assert!(
+        printed.contains(&format!("eas localhost:{port} {ALICE} {ALICE} True")),
+        "{printed}"
+    );
+    let ca_hex: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&ca)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert!(printed.contains(&format!("ca {ca_hex}")), "{printed}");
+    // Installing it twice replaces the account: the identifiers do not change.
+    let again = browser.get("/web/setup/easd.mobileconfig");
+    assert_eq!(again.body, profile.body);
+    // Signed out, nothing is handed out.
+    let mut stranger = Browser::new(&server);
+    assert_eq!(stranger.get("/web/setup/easd.mobileconfig").status, 303);
+}

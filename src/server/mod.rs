@@ -46,6 +46,8 @@ pub struct BackendSettings {
     pub admin_email: Option<String>,
     /// Lockouts and hash budget for failed logins (config `login-*`).
     pub throttle: throttle::ThrottleSettings,
+    /// The web page's server address and CA certificate.
+    pub web: crate::web::WebSettings,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -381,6 +383,7 @@ impl Backend {
         };
         let mut env = crate::web::WebEnv {
             store: &self.store,
+            settings: &self.settings.web,
             logins: &mut self.logins,
             notify: self.settings.notify,
         };

@@ -1,5 +1,6 @@
 //! The family's web page: sign-in, own devices (wipe, account-only wipe, cancel, remove),
-//! out-of-office, password, and the administrators' overview. Server-rendered HTML with one
+//! out-of-office, password, phone setup (CA certificate, iOS profile, values to type, QR code)
+//! and the administrators' overview. Server-rendered HTML with one
 //! small stylesheet, no JavaScript, everything in the binary; served by the request loop on
 //! the paths `/` and `/web/...`, which never clash with EAS or autodiscover.
 //!
@@ -13,9 +14,12 @@ mod form;
 mod html;
 mod oof;
 mod password;
+mod profile;
+mod setup;
 mod signin;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use log::warn;
 
@@ -51,9 +55,21 @@ pub struct WebRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// What the page knows from the start-up configuration.
+#[derive(Clone, Debug, Default)]
+pub struct WebSettings {
+    /// `https://host[:port]`, the address phones use.
+    pub base_url: String,
+    /// `host` or `host:port` of that address.
+    pub server_host: String,
+    /// easd's private CA certificate (PEM), when it signs the served certificate.
+    pub ca_cert: Option<PathBuf>,
+}
+
 /// What the page needs from the request loop.
 pub struct WebEnv<'a> {
     pub store: &'a Store,
+    pub settings: &'a WebSettings,
     pub logins: &'a mut Logins,
     /// Where change notifications go, so a parked Ping wakes after a change.
     pub notify: Option<SocketAddr>,
@@ -184,6 +200,9 @@ fn route(env: &mut WebEnv, request: &WebRequest) -> Page {
         ("/web/oof", Some(form)) => oof::save(env, &visitor, &form),
         ("/web/password", None) => password::show(&visitor, None, false),
         ("/web/password", Some(form)) => password::change(env, &visitor, request, &form),
+        ("/web/setup", None) => setup::page(env, &visitor),
+        ("/web/setup/easd-ca.cer", None) => setup::ca_certificate(env),
+        ("/web/setup/easd.mobileconfig", None) => setup::profile(env, &visitor),
         ("/web/admin", None) if visitor.admin => admin::overview(env, &visitor),
         ("/web/admin", None) => Page::problem(
             403,
