@@ -140,8 +140,9 @@ mod tests {
     fn the_qr_code_is_an_svg_matrix_with_a_quiet_zone() {
         let svg = qr_svg("https://mail.example.org:8443");
         assert!(svg.starts_with("<svg"), "{svg}");
-        // Version 2 (25 modules) plus 8 for the quiet zone.
-        assert!(svg.contains("viewBox=\"0 0 33 33\""), "{svg}");
+        // 29 bytes at error correction level M need version 3 (29 modules), plus 8 for the
+        // quiet zone.
+        assert!(svg.contains("viewBox=\"0 0 37 37\""), "{svg}");
         // The top-left finder pattern starts at the quiet zone's edge.
         assert!(svg.contains("M4,4h1v1h-1z"), "{svg}");
         assert!(!svg.contains("M3,3"), "{svg}");
