@@ -280,6 +280,11 @@ fn sign_in_needs_the_forms_own_token_and_https() {
     assert!(text(&answer).contains("HTTPS"));
     // EAS and autodiscover are untouched by the page's routes.
     assert_eq!(plain.request("GET", "/nothing-here", &[], b"").status, 404);
+    // Only GET reads and only POST changes.
+    let mut tls = server.tls_client();
+    let put = tls.request("PUT", "/web/devices", &[], b"");
+    assert_eq!(put.status, 405);
+    assert_eq!(put.header("Allow"), Some("GET, HEAD, POST"));
 }
 
 #[test]

@@ -157,6 +157,14 @@ fn route(env: &mut WebEnv, request: &WebRequest) -> Page {
     }
     let get = request.method == "GET" || request.method == "HEAD";
     let post = request.method == "POST";
+    if !get && !post {
+        return Page::problem(
+            405,
+            "Not allowed",
+            "The page is read with GET and changed with POST.",
+        )
+        .header("Allow", "GET, HEAD, POST");
+    }
     match request.path {
         "" | "/web" => return Page::see_other("/web/devices"),
         "/web/style.css" if get => return html::stylesheet(),
