@@ -555,10 +555,16 @@ fn out_of_office_set_on_the_page_is_what_settings_oof_reads() {
             ("state", "period"),
             ("start", "2026-12-27T09:00"),
             ("end", "2026-12-24T09:00"),
+            ("internal", "typed, not lost"),
         ],
     );
     assert_eq!(bad.status, 400);
     assert!(text(&bad).contains("end after it starts"));
+    assert!(
+        text(&bad).contains(">typed, not lost</textarea>"),
+        "{}",
+        text(&bad)
+    );
     let saved = browser.post(
         "/web/oof",
         &[

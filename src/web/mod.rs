@@ -204,7 +204,7 @@ fn route(env: &mut WebEnv, request: &WebRequest) -> Page {
         ("/web/devices", None) => devices::list(env, &visitor, &query),
         ("/web/devices/confirm", None) => devices::confirm(env, &visitor, &query),
         ("/web/devices", Some(form)) => devices::act(env, &visitor, &form),
-        ("/web/oof", None) => oof::show(env, &visitor, &query, None),
+        ("/web/oof", None) => oof::show(env, &visitor, &query),
         ("/web/oof", Some(form)) => oof::save(env, &visitor, &form),
         ("/web/password", None) => password::show(&visitor, None, false),
         ("/web/password", Some(form)) => password::change(env, &visitor, request, &form),

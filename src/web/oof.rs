@@ -7,21 +7,18 @@ use super::{html, Form, Page, Visitor, WebEnv};
 use crate::clock::{form_datetime, parse_form_datetime};
 use crate::store::oof::{Oof, OofMessage, OofState, MAX_REPLY_CHARS};
 
-pub fn show(env: &mut WebEnv, visitor: &Visitor, query: &Form, problem: Option<&str>) -> Page {
+pub fn show(env: &mut WebEnv, visitor: &Visitor, query: &Form) -> Page {
     let oof = match env.store.oof(visitor.session.user.id) {
         Ok(oof) => oof,
         Err(e) => return Page::internal(&e),
     };
-    let mut content = match problem {
-        Some(text) => html::error(text),
-        None if query.text("done") == "saved" => html::notice("Your out-of-office reply is saved."),
-        None => String::new(),
+    let mut content = if query.text("done") == "saved" {
+        html::notice("Your out-of-office reply is saved.")
+    } else {
+        String::new()
     };
     content.push_str(&render_form(visitor, &oof));
-    Page::html(
-        if problem.is_some() { 400 } else { 200 },
-        html::layout("Out of office", Some(visitor), &content),
-    )
+    Page::html(200, html::layout("Out of office", Some(visitor), &content))
 }
 
 fn checked(on: bool) -> &'static str {
@@ -77,28 +74,35 @@ fn render_form(visitor: &Visitor, oof: &Oof) -> String {
     )
 }
 
-/// The settings a submitted form asks for, or what is wrong with it.
-fn from_form(form: &Form, current: &Oof) -> Result<Oof, &'static str> {
+/// The settings a submitted form asks for, or what is wrong with it together with what was
+/// typed (shown again, so nothing typed is lost).
+fn from_form(form: &Form, current: &Oof) -> Result<Oof, (&'static str, Oof)> {
+    let mut problem = None;
     let state = match form.text("state") {
         "off" => OofState::Disabled,
         "on" => OofState::Global,
         "period" => OofState::TimeBased,
-        _ => return Err("Choose whether automatic replies are off, on, or on for a period."),
-    };
-    let time = |name: &str| -> Result<Option<i64>, &'static str> {
-        match form.text(name).trim() {
-            "" => Ok(None),
-            text => parse_form_datetime(text)
-                .map(Some)
-                .ok_or("A date is not valid; use the form 2026-12-24T09:00."),
+        _ => {
+            problem = Some("Choose whether automatic replies are off, on, or on for a period.");
+            current.state
         }
     };
-    let (start_time, end_time) = (time("start")?, time("end")?);
-    if state == OofState::TimeBased {
+    let mut time = |name: &str| match form.text(name).trim() {
+        "" => None,
+        text => {
+            let parsed = parse_form_datetime(text);
+            if parsed.is_none() {
+                problem = Some("A date is not valid; use the form 2026-12-24T09:00.");
+            }
+            parsed
+        }
+    };
+    let (start_time, end_time) = (time("start"), time("end"));
+    if state == OofState::TimeBased && problem.is_none() {
         match (start_time, end_time) {
             (Some(start), Some(end)) if start < end => {}
-            (Some(_), Some(_)) => return Err("The period must end after it starts."),
-            _ => return Err("A period needs a start and an end."),
+            (Some(_), Some(_)) => problem = Some("The period must end after it starts."),
+            _ => problem = Some("A period needs a start and an end."),
         }
     }
     // Plain text: the reply's type stays what it was (a phone may have set HTML).
@@ -110,7 +114,7 @@ fn from_form(form: &Form, current: &Oof) -> Result<Oof, &'static str> {
     let external_on = form.get("external_on").is_some();
     let everybody = form.text("external_to") != "known";
     let external = form.text("external");
-    Ok(Oof {
+    let oof = Oof {
         state,
         start_time,
         end_time,
@@ -125,7 +129,11 @@ fn from_form(form: &Form, current: &Oof) -> Result<Oof, &'static str> {
             external,
             &current.external_unknown,
         ),
-    })
+    };
+    match problem {
+        None => Ok(oof),
+        Some(problem) => Err((problem, oof)),
+    }
 }
 
 pub fn save(env: &mut WebEnv, visitor: &Visitor, form: &Form) -> Page {
@@ -136,7 +144,10 @@ pub fn save(env: &mut WebEnv, visitor: &Visitor, form: &Form) -> Page {
     };
     let oof = match from_form(form, &current) {
         Ok(oof) => oof,
-        Err(problem) => return show(env, visitor, &Form::parse(b""), Some(problem)),
+        Err((problem, typed)) => {
+            let content = format!("{}{}", html::error(problem), render_form(visitor, &typed));
+            return Page::html(400, html::layout("Out of office", Some(visitor), &content));
+        }
     };
     match env.store.set_oof(user.id, &oof) {
         Ok(()) => {
