@@ -74,9 +74,9 @@ fn render_form(visitor: &Visitor, oof: &Oof) -> String {
     )
 }
 
-/// The settings a submitted form asks for, or what is wrong with it together with what was
-/// typed (shown again, so nothing typed is lost).
-fn from_form(form: &Form, current: &Oof) -> Result<Oof, (&'static str, Oof)> {
+/// The settings a submitted form asks for, and what is wrong with them if anything (the form is
+/// then shown again with what was typed, so nothing is lost).
+fn from_form(form: &Form, current: &Oof) -> (Oof, Option<&'static str>) {
     let mut problem = None;
     let state = match form.text("state") {
         "off" => OofState::Disabled,
@@ -130,10 +130,7 @@ fn from_form(form: &Form, current: &Oof) -> Result<Oof, (&'static str, Oof)> {
             &current.external_unknown,
         ),
     };
-    match problem {
-        None => Ok(oof),
-        Some(problem) => Err((problem, oof)),
-    }
+    (oof, problem)
 }
 
 pub fn save(env: &mut WebEnv, visitor: &Visitor, form: &Form) -> Page {
@@ -143,8 +140,8 @@ pub fn save(env: &mut WebEnv, visitor: &Visitor, form: &Form) -> Page {
         Err(e) => return Page::internal(&e),
     };
     let oof = match from_form(form, &current) {
-        Ok(oof) => oof,
-        Err((problem, typed)) => {
+        (oof, None) => oof,
+        (typed, Some(problem)) => {
             let content = format!("{}{}", html::error(problem), render_form(visitor, &typed));
             return Page::html(400, html::layout("Out of office", Some(visitor), &content));
         }
@@ -170,17 +167,22 @@ mod tests {
     #[test]
     fn a_period_needs_both_ends_in_order() {
         let current = Oof::default();
-        assert!(from_form(&form("state=period&start=2026-12-24T09%3A00"), &current).is_err());
+        assert!(
+            from_form(&form("state=period&start=2026-12-24T09%3A00"), &current)
+                .1
+                .is_some()
+        );
         assert!(from_form(
             &form("state=period&start=2026-12-24T09%3A00&end=2026-12-23T09%3A00"),
             &current
         )
-        .is_err());
-        let oof = from_form(
+        .1
+        .is_some());
+        let (oof, problem) = from_form(
             &form("state=period&start=2026-12-24T09%3A00&end=2026-12-27T09%3A00"),
             &current,
-        )
-        .unwrap();
+        );
+        assert_eq!(problem, None);
         assert_eq!(oof.state, OofState::TimeBased);
         assert_eq!(oof.end_time.unwrap() - oof.start_time.unwrap(), 3 * 86_400);
     }
@@ -192,12 +194,12 @@ mod tests {
             &form("state=on&internal_on=1&internal=Away&external_on=1&external_to=known&external=Gone"),
             &current,
         )
-        .unwrap();
+        .0;
         assert!(oof.internal.enabled);
         assert_eq!(oof.internal.reply, "Away");
         assert!(oof.external_known.enabled);
         assert!(!oof.external_unknown.enabled);
         assert_eq!(oof.external_known.reply, "Gone");
-        assert!(from_form(&form("state=sometimes"), &current).is_err());
+        assert!(from_form(&form("state=sometimes"), &current).1.is_some());
     }
 }
