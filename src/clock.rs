@@ -23,6 +23,51 @@ pub fn rfc5322_date(unix: i64) -> String {
     format!("{d} {month} {y:04} {h:02}:{mi:02}:{s:02} +0000")
 }
 
+/// `yyyy-mm-ddThh:mm` (UTC), the value of an HTML `datetime-local` field.
+pub fn form_datetime(unix: i64) -> String {
+    let (y, mo, d, h, mi, _) = civil(unix);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}")
+}
+
+/// Reads `yyyy-mm-ddThh:mm` (seconds optional) as UTC; `None` for anything else.
+pub fn parse_form_datetime(text: &str) -> Option<i64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = date_parts.next()?.parse().ok()?;
+    let month: i64 = date_parts.next()?.parse().ok()?;
+    let day: i64 = date_parts.next()?.parse().ok()?;
+    let mut time_parts = time.splitn(3, ':');
+    let hour: i64 = time_parts.next()?.parse().ok()?;
+    let minute: i64 = time_parts.next()?.parse().ok()?;
+    let second: i64 = time_parts.next().map_or(Some(0), |s| s.parse().ok())?;
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+        || hour < 0
+        || minute < 0
+        || second < 0
+    {
+        return None;
+    }
+    let unix = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    // Refuses dates that do not exist (31 April) by a round trip.
+    (civil(unix).2 == day as u32).then_some(unix)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// (year, month, day, hour, minute, second) of a Unix time, UTC.
 fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = unix.div_euclid(86_400);
@@ -50,6 +95,20 @@ fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_datetimes_round_trip() {
+        assert_eq!(form_datetime(951_782_400), "2000-02-29T00:00");
+        assert_eq!(parse_form_datetime("2000-02-29T00:00"), Some(951_782_400));
+        assert_eq!(
+            parse_form_datetime("2026-11-18T11:06:40"),
+            Some(1_795_000_000)
+        );
+        assert_eq!(parse_form_datetime("2026-04-31T10:00"), None);
+        assert_eq!(parse_form_datetime("2026-13-01T10:00"), None);
+        assert_eq!(parse_form_datetime("yesterday"), None);
+        assert_eq!(parse_form_datetime(""), None);
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -16,6 +16,7 @@
 //! - [`notice`]: the explanatory e-mails easd files into a user's Inbox (refusals, wipes).
 //! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
 //! - [`logsafe`]: network-supplied values escaped and capped for log lines.
+//! - [`web`]: the family's web page (own devices, wipe, out-of-office, password).
 
 pub mod admin;
 pub mod autodiscover;
@@ -33,3 +34,4 @@ pub mod push;
 pub mod server;
 pub mod store;
 pub mod wbxml;
+pub mod web;

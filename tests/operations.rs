@@ -331,6 +331,20 @@ fn cert_self_signed_prints_the_fingerprint_and_refuses_to_overwrite() {
     ]);
     assert!(forced.status.success(), "{forced:?}");
     assert_ne!(leaf_of(&cert), leaf);
+    // The private CA is made once and signs every renewal, so phones that trust it keep
+    // trusting the server.
+    assert!(stdout(&made).contains("(new;"), "{}", stdout(&made));
+    assert!(stdout(&forced).contains("(reused;"), "{}", stdout(&forced));
+    let ca_line = |out: &std::process::Output| {
+        stdout(out)
+            .lines()
+            .find(|l| l.starts_with("CA SHA-256:"))
+            .map(str::to_string)
+    };
+    assert!(ca_line(&made).is_some());
+    assert_eq!(ca_line(&made), ca_line(&forced));
+    let chain = tls::read_certificate_chain(&cert).unwrap();
+    assert_eq!(chain.len(), 2, "server certificate, then the CA");
 
     // Without --host the certificate is for the configured host name.
     std::fs::write(

@@ -1,6 +1,7 @@
-//! `easd cert self-signed`: writes a new self-signed certificate and private key (by default
-//! where `easd serve` looks for them) and prints the SHA-256 fingerprint, so the operator can
-//! compare it with the one the phone shows before trusting it.
+//! `easd cert self-signed`: writes a new server certificate and private key (by default
+//! where `easd serve` looks for them), signed by easd's private CA ([`super::cert_ca`]), which
+//! is made on first use and reused afterwards; prints the SHA-256 fingerprints, so the
+//! operator can compare them with what the phone shows before trusting the CA.
 
 use std::path::{Path, PathBuf};
 
@@ -25,8 +26,8 @@ enum CertAction {
     SelfSigned(SelfSignedArgs),
 }
 
-/// create a self-signed certificate and key (valid 825 days; a running server picks them up
-/// on SIGHUP)
+/// create a server certificate and key signed by easd's private CA, made on first use next to
+/// the database (valid 825 days; a running server picks them up on SIGHUP)
 #[derive(FromArgs)]
 #[argh(subcommand, name = "self-signed")]
 struct SelfSignedArgs {
@@ -93,11 +94,15 @@ fn self_signed(config: &Config, args: SelfSignedArgs) -> i32 {
             return code;
         }
     }
-    if let Err(error) = tls::write_self_signed(&cert, &key, &hosts) {
-        eprintln!("easd: {error}");
-        return exit::CANTCREAT;
-    }
-    for path in [&cert, &key] {
+    let (ca_cert, ca_key) = super::cert_ca::ca_paths(config);
+    let issued = match super::cert_ca::write_ca_signed(&ca_cert, &ca_key, &cert, &key, &hosts) {
+        Ok(issued) => issued,
+        Err(error) => {
+            eprintln!("easd: {error}");
+            return exit::CANTCREAT;
+        }
+    };
+    for path in [&cert, &key, &ca_cert, &ca_key] {
         if let Err(error) = adopt_directory_owner(path) {
             eprintln!(
                 "easd: {}: cannot hand it to the directory's owner: {error}",
@@ -106,7 +111,19 @@ fn self_signed(config: &Config, args: SelfSignedArgs) -> i32 {
             return exit::IOERR;
         }
     }
-    print_summary(&cert, &key)
+    let code = print_summary(&cert, &key);
+    println!(
+        "CA:          {} ({}; private key {})",
+        ca_cert.display(),
+        if issued.new_ca { "new" } else { "reused" },
+        ca_key.display()
+    );
+    println!("CA SHA-256:  {}", tls::sha256_fingerprint(&issued.ca_der));
+    println!(
+        "Phones trust the server once they trust the CA: its certificate and an iPhone \
+         profile are on the web page (https://<server>/web/setup)."
+    );
+    code
 }
 
 /// Prints where the pair went, what it is valid for and its fingerprint.

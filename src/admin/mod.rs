@@ -4,6 +4,7 @@
 
 mod backup;
 mod cert;
+pub mod cert_ca;
 mod config_cmd;
 mod contacts_io;
 mod deliver;

@@ -218,6 +218,7 @@ fn serve_with(
         notify: Some(config.notify),
         admin_email: config.admin_email.clone(),
         throttle: config.login_throttle(),
+        web: web_settings(&config),
     };
     let loop_server = Arc::clone(&tiny);
     let request_loop = std::thread::Builder::new()
@@ -250,25 +251,41 @@ fn serve_with(
     }
 }
 
+/// The web page's view of the configuration: the address phones use and, when easd's own CA
+/// signs the served certificate (no `cert` configured), where the CA certificate is.
+fn web_settings(config: &Config) -> crate::web::WebSettings {
+    let autodiscover = AutodiscoverSettings::from_config(config);
+    crate::web::WebSettings {
+        base_url: config.public_base_url(),
+        server_host: autodiscover.server_host,
+        ca_cert: config
+            .cert
+            .is_none()
+            .then(|| super::cert_ca::ca_paths(config).0),
+    }
+}
+
 /// The TLS configuration the front door starts with, and the certificate in it.
 struct ServedCertificate {
     config: Arc<rustls::ServerConfig>,
     leaf: CertificateDer<'static>,
 }
 
-/// Loads the configured certificate, or creates and uses a self-signed one next to the database.
+/// Loads the configured certificate, or creates one signed by easd's private CA next to the database.
 fn server_tls(config: &Config) -> Result<ServedCertificate, i32> {
     let (cert, key) = config.cert_paths();
     if config.cert.is_none() && !(cert.exists() && key.exists()) {
         let names = vec![config.hostname.clone()];
-        if let Err(e) = http::tls::write_self_signed(&cert, &key, &names) {
-            eprintln!("easd: cannot create a self-signed certificate: {e}");
+        let (ca_cert, ca_key) = super::cert_ca::ca_paths(config);
+        if let Err(e) = super::cert_ca::write_ca_signed(&ca_cert, &ca_key, &cert, &key, &names) {
+            eprintln!("easd: cannot create a certificate: {e}");
             return Err(exit::CANTCREAT);
         }
         info!(
-            "created a self-signed certificate for {} in {}",
+            "created a certificate for {} in {}, signed by easd's private CA {}",
             config.hostname,
-            cert.display()
+            cert.display(),
+            ca_cert.display()
         );
     }
     let loaded = http::tls::load_server_config(&cert, &key)

@@ -1,4 +1,4 @@
-//! `easd user add|passwd|del|list`: accounts, by full e-mail address.
+//! `easd user add|passwd|set|del|list`: accounts, by full e-mail address.
 
 use std::io::BufRead;
 
@@ -21,6 +21,7 @@ pub struct UserArgs {
 enum UserAction {
     Add(AddArgs),
     Passwd(PasswdArgs),
+    Set(SetArgs),
     Del(DelArgs),
     List(ListArgs),
 }
@@ -56,6 +57,21 @@ struct PasswdArgs {
     /// read the new password from the first line of standard input
     #[argh(switch)]
     password_stdin: bool,
+}
+
+/// mark a user as administrator of the web page (or remove the mark)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "set")]
+struct SetArgs {
+    /// the user's e-mail address
+    #[argh(positional)]
+    email: String,
+    /// let the user see all users, devices and policies on the web page
+    #[argh(switch)]
+    admin: bool,
+    /// take the administrator mark away
+    #[argh(switch)]
+    no_admin: bool,
 }
 
 /// delete a user and all of the user's data
@@ -98,6 +114,19 @@ pub fn run(config: &Config, args: UserArgs) -> i32 {
             store
                 .set_password(&a.email, &password)
                 .map(|()| println!("password changed for {}", a.email.to_lowercase()))
+        }
+        UserAction::Set(a) => {
+            if a.admin == a.no_admin {
+                eprintln!("easd: give exactly one of --admin or --no-admin");
+                return exit::USAGE;
+            }
+            store.set_admin(&a.email, a.admin).map(|()| {
+                println!(
+                    "{} is {}an administrator of the web page",
+                    a.email.trim().to_lowercase(),
+                    if a.admin { "" } else { "no longer " }
+                )
+            })
         }
         UserAction::Del(a) => store
             .delete_user(&a.email)

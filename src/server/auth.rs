@@ -53,6 +53,21 @@ pub fn parse_basic(header: &str) -> Option<Credentials> {
     })
 }
 
+/// Logs a failed login and the locks it started. The fail2ban filter
+/// (packaging/fail2ban/filter.d/easd.conf) matches the first line, for EAS and the web page alike.
+pub fn log_failure(peer: Option<IpAddr>, login: &str, locked: &[Locked]) {
+    use crate::logsafe::escaped;
+    let from = peer.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+    log::warn!("auth failure from {from} user \"{}\"", escaped(login));
+    for lock in locked {
+        let (what, seconds) = match lock {
+            Locked::Address(d) => (format!("address {from}"), d.as_secs()),
+            Locked::Login(d) => (format!("login \"{}\"", escaped(login)), d.as_secs()),
+        };
+        log::warn!("login throttled: {what} refused for {seconds} s after failed logins");
+    }
+}
+
 /// What became of one login.
 #[derive(Debug)]
 pub enum Outcome {

@@ -23,7 +23,6 @@ use crate::wbxml;
 use answer::Answer;
 use auth::{Credentials, Logins, Outcome};
 use query::{parse_query, Command, QueryError};
-use throttle::Locked;
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
@@ -47,6 +46,8 @@ pub struct BackendSettings {
     pub admin_email: Option<String>,
     /// Lockouts and hash budget for failed logins (config `login-*`).
     pub throttle: throttle::ThrottleSettings,
+    /// The web page's server address and CA certificate.
+    pub web: crate::web::WebSettings,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -113,6 +114,8 @@ impl Backend {
             self.activesync(request, query, fields)
         } else if path == AUTODISCOVER_PATH {
             self.autodiscover(request, fields)
+        } else if crate::web::is_web_path(&path) {
+            self.web_page(request, &path, query, fields)
         } else {
             Answer::status(404)
         }
@@ -137,22 +140,7 @@ impl Backend {
                 Ok(user)
             }
             Ok(Outcome::Failed { locked }) => {
-                let from = peer.map_or_else(|| "-".to_string(), |ip| ip.to_string());
-                // The fail2ban filter (packaging/fail2ban/filter.d/easd.conf) matches this line.
-                warn!(
-                    "auth failure from {from} user \"{}\"",
-                    escaped(&credentials.login)
-                );
-                for lock in locked {
-                    let (what, seconds) = match lock {
-                        Locked::Address(d) => (format!("address {from}"), d.as_secs()),
-                        Locked::Login(d) => (
-                            format!("login \"{}\"", escaped(&credentials.login)),
-                            d.as_secs(),
-                        ),
-                    };
-                    warn!("login throttled: {what} refused for {seconds} s after failed logins");
-                }
+                auth::log_failure(peer, &credentials.login, &locked);
                 Err(Answer::unauthorized())
             }
             Ok(Outcome::Refused(refusal)) => {
@@ -367,6 +355,43 @@ impl Backend {
                 Answer::status(500)
             }
         }
+    }
+
+    /// The family's web page ([`crate::web`]), with this loop's logins and notifications.
+    fn web_page(
+        &mut self,
+        request: &mut tiny_http::Request,
+        path: &str,
+        query: &str,
+        fields: &mut LogFields,
+    ) -> Answer {
+        fields.command = "Web".to_string();
+        let body = match read_body(request, crate::web::MAX_FORM_BYTES) {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
+        let method = request.method().as_str().to_string();
+        let cookie_header = header(request, "Cookie");
+        let page_request = crate::web::WebRequest {
+            method: &method,
+            path,
+            query,
+            cookie_header: cookie_header.as_deref(),
+            tls: header(request, "X-Easd-Tls").is_some_and(|v| v.trim() == "1"),
+            peer: header(request, "X-Easd-Peer").and_then(|text| peer_ip(&text)),
+            body: &body,
+        };
+        let mut env = crate::web::WebEnv {
+            store: &self.store,
+            settings: &self.settings.web,
+            logins: &mut self.logins,
+            notify: self.settings.notify,
+        };
+        let page = crate::web::serve(&mut env, &page_request);
+        let mut answer = Answer::status(page.status);
+        answer.headers.extend(page.headers);
+        answer.body = page.body;
+        answer
     }
 
     /// OPTIONS: the versions the user's policy allows (and the device's, when the query

@@ -172,6 +172,12 @@ fn check_domain(domain: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a new password and hashes it (the slow part: call before taking the write lock).
+pub(crate) fn checked_hash(password: &str) -> Result<String, StoreError> {
+    check_password(password)?;
+    try_hash_password(password)
+}
+
 fn check_password(password: &str) -> Result<(), StoreError> {
     if password.is_empty() {
         return Err(StoreError::Invalid("the password is empty".into()));

@@ -27,6 +27,7 @@ pub mod sent_mail;
 pub mod settings;
 pub mod sync_items;
 pub mod sync_state;
+pub mod web_sessions;
 
 pub use accounts::{hash_password, verify_password, User, UserId};
 pub use device_settings::{DeviceInformation, DeviceSettings};
@@ -43,6 +44,7 @@ pub use provisioning::{Provisioning, WipeStatus};
 pub use records::{NewRecordItem, Property, PropertyRecord};
 pub use sync_items::ClientAdd;
 pub use sync_state::{KeyMatch, SyncState};
+pub use web_sessions::WebSession;
 
 use std::fmt;
 use std::path::Path;

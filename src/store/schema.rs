@@ -543,8 +543,30 @@ CREATE TABLE item_records (
 );
 ";
 
+/// Schema version 8: the web page's sign-in sessions and the admin mark of users.
+const WEB_SESSIONS: &str = "
+ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE web_sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX web_sessions_user ON web_sessions(user_id);
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, DEVICES_AND_SETTINGS, POLICIES, HELD, RECORDS];
+pub const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3,
+    DEVICES_AND_SETTINGS,
+    POLICIES,
+    HELD,
+    RECORDS,
+    WEB_SESSIONS,
+];
 
 /// The schema version this code brings databases to.
 pub fn latest_version() -> i64 {
@@ -663,7 +685,8 @@ mod tests {
                 "sync_client_ids",
                 "sync_held",
                 "sync_states",
-                "users"
+                "users",
+                "web_sessions"
             ]
         );
     }
