@@ -1,4 +1,4 @@
-//! Parsing the real-world messages of the shared conformance corpus (Horde's ActiveSync
+//! Parsing the real-world messages of the conformance corpus in `tests/fixtures/mime` (Horde's ActiveSync
 //! fixtures) and deliberately broken ones.
 
 use std::io::Read;
@@ -6,23 +6,15 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-/// `../shared/conformance/mime` next to the crate, or `$EASD_CONFORMANCE_DIR/mime`.
+/// `tests/fixtures/mime` in the crate (origin and licence in `tests/fixtures/README.md`).
 pub(crate) fn corpus_dir() -> PathBuf {
-    let root = match std::env::var_os("EASD_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    };
-    root.join("mime")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime")
 }
 
 pub(crate) fn corpus(name: &str) -> Vec<u8> {
     let path = corpus_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "conformance message {} missing ({e}); set EASD_CONFORMANCE_DIR",
-            path.display()
-        )
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("conformance message {} missing ({e})", path.display()))
 }
 
 fn decode_location(raw: &[u8], location: &PartLocation) -> Vec<u8> {
@@ -59,7 +51,7 @@ fn kinds(parsed: &ParsedMessage) -> Vec<(BodyKind, &str, &str)> {
 #[test]
 fn every_corpus_message_parses_and_its_parts_decode_consistently() {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .expect("conformance corpus; set EASD_CONFORMANCE_DIR")
+        .expect("conformance corpus in tests/fixtures/mime")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .collect();
