@@ -17,6 +17,7 @@ pub mod move_items;
 pub mod ping;
 pub mod policy_gate;
 pub mod provision;
+pub mod query;
 pub mod send_mail;
 pub mod settings;
 pub mod smart_forward;
@@ -29,9 +30,9 @@ pub use version::ProtocolVersion;
 use std::cell::Cell;
 
 use crate::policy::EffectivePolicy;
-use crate::server::query::{Command, EasQuery};
 use crate::store::{Device, Store, StoreError, User};
 use crate::wbxml::Element;
+use query::{Command, EasQuery};
 
 /// Everything a command may look at: the authenticated user, the device, the negotiated
 /// protocol version, the query and the decoded WBXML body (if the request had one).

@@ -6,7 +6,6 @@
 
 pub mod answer;
 pub mod auth;
-pub mod query;
 pub(crate) mod stream;
 
 use std::io::Read;
@@ -15,12 +14,12 @@ use std::time::Instant;
 use log::{debug, info, warn};
 
 use crate::autodiscover::{self, AccountInfo, AutodiscoverSettings};
+use crate::eas::query::{parse_query, Command, QueryError};
 use crate::eas::{self, ProtocolVersion, Reply};
 use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
 use auth::{AuthCache, Credentials};
-use query::{parse_query, Command, QueryError};
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
