@@ -217,7 +217,14 @@ fn serve_with(
         submission_command: config.submission_command.clone(),
         notify: Some(config.notify),
         admin_email: config.admin_email.clone(),
+        test_faults: crate::server::containment::test_faults_enabled(),
     };
+    if settings.test_faults {
+        warn!(
+            "{}=1: test faults are enabled; never run a real server like this",
+            crate::server::containment::TEST_FAULTS_ENV
+        );
+    }
     let loop_server = Arc::clone(&tiny);
     let request_loop = std::thread::Builder::new()
         .name("easd-requests".into())

@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod auth;
+pub mod containment;
 pub(crate) mod stream;
 
 use std::io::Read;
@@ -41,6 +42,8 @@ pub struct BackendSettings {
     pub submission_command: Vec<String>,
     /// The administrator's address (config `admin-email`).
     pub admin_email: Option<String>,
+    /// Honour the test-only fault header (`EASD_TEST_FAULTS=1`; see [`containment`]).
+    pub test_faults: bool,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -76,7 +79,13 @@ impl Backend {
         for mut request in server.incoming_requests() {
             let started = Instant::now();
             let mut fields = LogFields::default();
-            let answer = self.handle(&mut request, &mut fields);
+            let request_line = format!("{} {}", request.method(), request.url());
+            let handled =
+                containment::contain(&request_line, || self.handle(&mut request, &mut fields));
+            let answer = handled.unwrap_or_else(|_| {
+                containment::ensure_no_open_transaction(&self.store);
+                Answer::status(500)
+            });
             let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
             info!(
                 "{} {} {} {} {} {} {}ms",
@@ -92,8 +101,14 @@ impl Backend {
                 answer.status,
                 started.elapsed().as_millis()
             );
-            if let Err(e) = request.respond(answer.into_response(&self.store)) {
-                debug!("response not delivered: {e}");
+            let response = answer.into_response(&self.store);
+            // Streamed answers read the store while they are sent, so sending is contained too.
+            match containment::contain(&request_line, move || request.respond(response)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!("response not delivered: {e}"),
+                Err(_) => {
+                    containment::ensure_no_open_transaction(&self.store);
+                }
             }
         }
     }
@@ -286,6 +301,14 @@ impl Backend {
             policy: &policy,
             admin_email: self.settings.admin_email.as_deref(),
         };
+        if self.settings.test_faults {
+            let fault = header(request, containment::TEST_FAULT_HEADER);
+            if let Some(fault) = fault.as_deref().and_then(containment::TestFault::parse) {
+                if let Err(e) = containment::inject_test_fault(&self.store, fault) {
+                    return internal_error(&e);
+                }
+            }
+        }
         let Some(outcome) = eas::execute(query.command, &eas_request) else {
             return Answer::status(501);
         };

@@ -50,6 +50,11 @@ fn unique_dir() -> PathBuf {
 impl TestServer {
     /// Starts a server whose configuration file holds `extra_config` (key = value lines).
     pub fn start_with(extra_config: &str) -> TestServer {
+        Self::start_with_env(extra_config, &[])
+    }
+
+    /// Like [`TestServer::start_with`], with `env` added to the server's environment.
+    pub fn start_with_env(extra_config: &str, env: &[(&str, &str)]) -> TestServer {
         let dir = unique_dir();
         let db = dir.join("easd.db");
         let config = dir.join("easd.conf");
@@ -65,6 +70,7 @@ impl TestServer {
             .arg("--config")
             .arg(&config)
             .arg("serve")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("server.log")).expect("log file"))
