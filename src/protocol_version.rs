@@ -1,5 +1,7 @@
 //! EAS protocol versions: parsing the `MS-ASProtocolVersion` value and ordering versions, so
-//! commands can ask "is this 14.0 or later?" instead of comparing strings.
+//! commands can ask "is this 14.0 or later?" instead of comparing strings. A neutral module
+//! (it uses nothing of easd): the protocol layer (`eas`, which re-exports it) and the policy
+//! model (`policy`, whose settings start at a version) both name versions.
 
 use std::fmt;
 

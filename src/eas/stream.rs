@@ -1,14 +1,14 @@
-//! Sends the pieces of a binary answer ([`Piece`]): bytes in memory as they are, stored
-//! message parts decoded from their SQLite blob while tiny_http writes them, a buffer at a
-//! time. A 50 MB attachment therefore costs the request loop a few hundred kilobytes,
-//! however large it is.
+//! Reads the pieces of a binary reply ([`Piece`]) in order: bytes in memory as they are, stored
+//! message parts decoded from their SQLite blob while the request loop sends the answer, a
+//! buffer at a time (ItemOperations also reads stored pieces into its document here). A 50 MB
+//! attachment therefore costs the request loop a few hundred kilobytes, however large it is.
 
 use std::collections::VecDeque;
 use std::io::{self, Cursor, Read};
 
 use log::warn;
 
-use crate::eas::Piece;
+use super::Piece;
 use crate::store::Store;
 
 /// Bytes of decoded data encoded to base64 at a time (a multiple of 3: no padding between).

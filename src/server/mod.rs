@@ -7,7 +7,6 @@
 pub mod answer;
 pub mod auth;
 pub mod containment;
-pub(crate) mod stream;
 
 use std::io::Read;
 use std::time::Instant;
@@ -16,7 +15,7 @@ use log::{debug, info, warn};
 
 use crate::autodiscover::{self, AccountInfo, AutodiscoverSettings};
 use crate::eas::query::{parse_query, Command, QueryError};
-use crate::eas::{self, ProtocolVersion, Reply};
+use crate::eas::{self, ProtocolVersion, Reply, WBXML_CONTENT_TYPE};
 use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
@@ -26,8 +25,6 @@ use auth::{AuthCache, Credentials};
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
 /// The path of the autodiscover endpoint, compared case-insensitively.
 const AUTODISCOVER_PATH: &str = "/autodiscover/autodiscover.xml";
-/// The WBXML media type of EAS bodies.
-pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";
 
 /// What the request loop needs from the start-up configuration.
 pub struct BackendSettings {
