@@ -34,20 +34,26 @@ pub fn request_head(data: &[u8]) {
         );
     }
     forwarded.extend_from_slice(b"\r\n");
-    if head.minor_version == 1 {
-        match parse_request_head(&forwarded, usize::MAX) {
-            Ok(Some((again, again_len))) => {
-                assert_eq!(again_len, forwarded.len(), "forwarded head length");
-                let expected = if body_len == 0 {
-                    BodyFraming::None
-                } else {
-                    BodyFraming::Length(body_len)
-                };
-                assert_eq!(again.framing, expected, "forwarded framing");
-            }
-            other => panic!("the forwarded head does not parse: {other:?}"),
-        }
+    // The request loop's parser (tiny_http) has no header-count limit of its own, so the
+    // forwarded head is read with room for the three headers the front door adds.
+    let mut headers = [httparse::EMPTY_HEADER; 256];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(&forwarded) {
+        Ok(httparse::Status::Complete(parsed)) => assert_eq!(parsed, forwarded.len()),
+        other => panic!("the forwarded head does not parse: {other:?}"),
     }
+    let framing: Vec<(String, &[u8])> = request
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), h.value))
+        .filter(|(name, _)| name == "content-length" || name == "transfer-encoding")
+        .collect();
+    let length = body_len.to_string();
+    assert_eq!(
+        framing,
+        [("content-length".to_string(), length.as_bytes())],
+        "forwarded framing"
+    );
 }
 
 /// A chunked body: decoding never panics, gives the same payload and outcome whether the
