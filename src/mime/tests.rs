@@ -469,3 +469,60 @@ fn body_size_is_the_size_of_the_text_sent_even_for_malformed_quoted_printable() 
     assert_eq!(text, "<p>lone\r\r\ncaf\u{e9}</p>\r\n");
     assert_eq!(body.size, text.len() as u64);
 }
+
+/// Found by the `mime` fuzz target: a multipart whose boundary line is broken
+/// (`multipart/alternativeA boundary=...` with a stray control byte) and whose last parts nest
+/// oddly. mail-parser 0.11.9 trips a `debug_assert!` on it (message.rs: "Invalid part ID"),
+/// which release builds compile out; in debug builds `parse`'s guard contains the panic. Either
+/// way `parse` returns, and every range it files lies inside the message.
+#[test]
+fn a_multipart_that_trips_mail_parser_is_still_filed() {
+    let raw: &[u8] = b"From: \"A\" <a@example.com>\r\n\
+      To: b@example.com, \"C, D\" <c@examp<0@x>\r\n\
+      MIME-Version: 1.0\r\n\
+      Content-Type: multipart/mixed; boundary=\"b1\"\r\n\
+      \r\n\
+      --b1\r\n\
+      Conten multipart/alternativeA boundary=\"b2\"\r\x0b\r\n\
+      --b2\r\n\
+      Content-Type: text/plain; charset=iso-8859-1\r\n\
+      Content-Transfer-Encoding: quoted-printable\r\n\
+      \r\n\
+      caf=E9 =\r\n\
+      soft\r\n\
+      --b2\r\n\
+      Content-Type: text/html; charset=utf-8\r\n\
+      \r\n\
+      <p>caf\xc3\x83\xc2\xa9</p>\r\n\
+      --b2--\r\n\
+      --b1\r\n\
+      Content-Type: application/octet-stream; name=\"f.bin\"\r\n\
+      Content-Disposition: attachment; filename=\"f.bin\"\r\n\
+      Content-Transfer-Encoding: base64\r\n\
+      \r\n\
+      AAECAwQFBgcICQ==\r\n\
+      --b1\r\n\
+      Content-Type: message/rfc822\r\n\
+      \r\n\
+      Subject: ini.\n\
+      --b1\r\n\
+      Content-Type: message/rfc822\r\n\
+      \r\n\
+      Subject:MsoN iormal, div.MsoContent-Type: message/rfc822\r\n\
+      \r\n\
+      Subject: inner\r\n\
+      \r\n\
+      body\r\n\
+      --b1--\r\n";
+    let parsed = parse(raw);
+    assert_eq!(parse(raw), parsed);
+    for location in parsed
+        .bodies
+        .iter()
+        .map(|b| &b.location)
+        .chain(parsed.attachments.iter().map(|a| &a.location))
+    {
+        assert!(location.body_start <= location.body_end);
+        assert!(location.body_end <= raw.len() as u64);
+    }
+}
