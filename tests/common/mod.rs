@@ -166,8 +166,19 @@ impl TestServer {
     /// the same configuration and database; the listening ports change.
     pub fn kill_and_restart(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let pid = child.id();
             let _ = child.kill();
             let _ = child.wait();
+            // The killed server could not remove its private runtime directory
+            // (`$TMPDIR/easd-PID-…`, see admin/serve.rs): do it for it.
+            if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+                let prefix = format!("easd-{pid}-");
+                for entry in entries.flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
         }
         let (child, http, https, lines) = spawn_server(&self.dir, &self.config, &[]);
         self.child = Some(child);
