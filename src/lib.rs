@@ -15,9 +15,11 @@
 //! - [`policy`]: the MS-ASPROV security policy settings, inheritance and provision documents.
 //! - [`notice`]: the explanatory e-mails easd files into a user's Inbox (refusals, wipes).
 //! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
+//! - [`calendar`]: time zones and recurrence expansion of calendar events (pure logic).
 
 pub mod admin;
 pub mod autodiscover;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod eas;

@@ -5,7 +5,7 @@
 //!
 //! - FilterType (0, 4–7): an event is inside while any of its occurrences ends after the
 //!   cutoff, so its sort date is the end of its last occurrence (a series without an end never
-//!   leaves; one ending after a count is bounded generously from its interval).
+//!   leaves; one ending after a count is expanded in the event's zone).
 //! - 16.x clients edit one occurrence through the Change's or Delete's `InstanceId` and never
 //!   send Exceptions back: a Change without Exceptions keeps them, unless it changed the
 //!   recurrence (then the old exceptions no longer fit and go).
@@ -16,6 +16,8 @@
 
 use super::class::{ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record};
 use super::data_class::{to_properties, DataClass};
+use crate::calendar::recurrence::Rule;
+use crate::calendar::tz::EventZone;
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V14_1, V16_0, V2_5};
 use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Property, PropertyRecord, StoreError};
 use crate::wbxml::tag::{airsyncbase, calendar};
@@ -184,9 +186,16 @@ pub fn last_end(record: &PropertyRecord) -> Option<i64> {
                 .saturating_add(86_400)
                 .max(end)
         } else if let Some(count) = recurrence.int(name(calendar::OCCURRENCES)) {
-            first
-                .saturating_add(count.max(1).saturating_mul(longest_step(recurrence)))
-                .saturating_add(duration)
+            // Counted: the last occurrence, expanded in the event's zone (bounded from the
+            // interval when the count is too large to expand on every write).
+            match (count <= 1_000).then(|| rule_of(recurrence)) {
+                Some(rule) => rule
+                    .last_start(first, &zone_of(record))
+                    .map_or(end, |last| last.saturating_add(duration).max(end)),
+                None => first
+                    .saturating_add(count.saturating_mul(longest_step(recurrence)))
+                    .saturating_add(duration),
+            }
         } else {
             i64::MAX
         };
@@ -198,6 +207,31 @@ pub fn last_end(record: &PropertyRecord) -> Option<i64> {
         }
     }
     Some(last)
+}
+
+/// The expansion rule of a stored Recurrence.
+pub fn rule_of(recurrence: &PropertyRecord) -> Rule {
+    let int = |tag: Tag| recurrence.int(name(tag));
+    let small = |tag: Tag| int(tag).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+    Rule {
+        kind: small(calendar::TYPE).min(255) as u8,
+        interval: small(calendar::INTERVAL).max(1),
+        until: int(calendar::UNTIL),
+        count: int(calendar::OCCURRENCES).and_then(|n| u32::try_from(n).ok()),
+        days: (small(calendar::DAY_OF_WEEK) & 0x7f) as u8,
+        day_of_month: small(calendar::DAY_OF_MONTH),
+        week_of_month: small(calendar::WEEK_OF_MONTH),
+        month_of_year: small(calendar::MONTH_OF_YEAR),
+        first_day_of_week: small(calendar::FIRST_DAY_OF_WEEK),
+    }
+}
+
+/// The zone of an event's local times (its TimeZone blob; UTC without one).
+pub fn zone_of(record: &PropertyRecord) -> EventZone {
+    match record.get(name(calendar::TIMEZONE)) {
+        Some(Property::Bytes(blob)) => EventZone::from_blob(blob),
+        _ => EventZone::Iana(chrono_tz::UTC),
+    }
 }
 
 fn cutoff(filter: u8, now: i64) -> Option<i64> {
@@ -385,10 +419,9 @@ mod tests {
         assert_eq!(last_end(&weekly(None, None)), Some(i64::MAX));
         let until = 1_000_000 + 30 * 86_400;
         assert!(last_end(&weekly(Some(until), None)).unwrap() >= until + 3600);
-        // Ten weekly occurrences end within ten weeks (a bound, never earlier).
+        // Ten weekly occurrences (Mondays, like the first): the tenth ends nine weeks on.
         let counted = last_end(&weekly(None, Some(10))).unwrap();
-        assert!(counted >= 1_000_000 + 9 * 7 * 86_400 + 3600);
-        assert!(counted <= 1_000_000 + 10 * 7 * 86_400 + 3600);
+        assert_eq!(counted, 1_000_000 + 9 * 7 * 86_400 + 3600);
         // An occurrence moved later keeps the series inside longer.
         let mut moved = weekly(Some(until), None);
         let mut exception = PropertyRecord::default();
