@@ -15,7 +15,8 @@
 //! - [`policy`]: the MS-ASPROV security policy settings, inheritance and provision documents.
 //! - [`notice`]: the explanatory e-mails easd files into a user's Inbox (refusals, wipes).
 //! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
-//! - [`calendar`]: time zones and recurrence expansion of calendar events (pure logic).
+//! - [`calendar`]: time zones, recurrence expansion and iTIP parsing of calendar events (pure logic).
+//! - [`meetings`]: meeting mail (iMIP REQUEST/CANCEL/REPLY) applied to the recipient's calendar.
 
 pub mod admin;
 pub mod autodiscover;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod eas;
 pub mod http;
 pub mod mail_submit;
+pub mod meetings;
 pub mod mime;
 pub mod notice;
 pub mod oof;
