@@ -11,8 +11,10 @@
 //!
 //! The message itself is filed first and stays whatever happens here (it is the mail); the
 //! calendar change is a second transaction, and a failure is logged, not a failed delivery.
-//! Not built yet: the Email MeetingRequest element, the MeetingResponse command and
-//! organizer-side REQUEST/CANCEL sending.
+//! The user's answer (MeetingResponse, [`respond`]) sets the event's response and, when the
+//! command asks the server to, mails the organizer an iCalendar REPLY ([`reply_message`]).
+//! Not built yet: the Email MeetingRequest element and organizer-side REQUEST/CANCEL sending
+//! by the server (16.x).
 
 use log::warn;
 
@@ -79,7 +81,7 @@ fn same_address(a: &str, b: &str) -> bool {
 }
 
 /// The user's default calendar and the event with `uid` in it.
-fn find_event(
+pub fn find_event(
     store: &Store,
     user: &User,
     uid: &str,
@@ -384,4 +386,152 @@ fn event_record(invitation: &Invitation, user: &User) -> PropertyRecord {
     record.set(name(cal::RESPONSE_TYPE), Property::Int(response));
     record.set(SEQUENCE, Property::Int(invitation.sequence));
     record
+}
+
+/// The user's answer to a meeting (MeetingResponse UserResponse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Accept,
+    Tentative,
+    Decline,
+}
+
+impl Answer {
+    /// From a MeetingResponse UserResponse value (1, 2, 3).
+    pub fn from_code(code: &str) -> Option<Answer> {
+        match code.trim() {
+            "1" => Some(Answer::Accept),
+            "2" => Some(Answer::Tentative),
+            "3" => Some(Answer::Decline),
+            _ => None,
+        }
+    }
+
+    fn partstat(self) -> &'static str {
+        match self {
+            Answer::Accept => "ACCEPTED",
+            Answer::Tentative => "TENTATIVE",
+            Answer::Decline => "DECLINED",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Answer::Accept => "Accepted",
+            Answer::Tentative => "Tentative",
+            Answer::Decline => "Declined",
+        }
+    }
+}
+
+/// The meeting of a meeting-request mail: the first REQUEST in its calendar parts.
+pub fn request_in_mail(raw: &[u8]) -> Option<Invitation> {
+    calendar_parts(raw)
+        .iter()
+        .filter_map(|ics| itip::parse(ics).ok())
+        .flatten()
+        .find(|i| i.method == "REQUEST" && i.recurrence_id.is_none())
+}
+
+/// Records the user's answer on the event with `uid` (creating it from `invitation` when the
+/// calendar lacks it): accepted is busy, tentative tentative; a declined meeting leaves the
+/// calendar. Returns the event (`None` once declined) and its record as answered, or `None`
+/// when there is no such meeting.
+#[allow(clippy::type_complexity)]
+pub fn respond(
+    store: &Store,
+    user: &User,
+    uid: &str,
+    invitation: Option<&Invitation>,
+    answer: Answer,
+) -> Result<Option<(Option<ItemId>, PropertyRecord)>, StoreError> {
+    let (folder, existing) = find_event(store, user, uid)?;
+    let (id, mut record) = match (existing, invitation) {
+        (Some(found), _) => found,
+        (None, Some(invitation)) => {
+            let record = event_record(invitation, user);
+            let new = NewRecordItem {
+                class: ItemClass::Calendar,
+                sort_date: last_end(&record),
+                record: &record,
+            };
+            (store.add_record_item(user.id, folder, &new, None)?, record)
+        }
+        (None, None) => return Ok(None),
+    };
+    let status = attendee_status(answer.partstat());
+    record.set(name(cal::RESPONSE_TYPE), Property::Int(status));
+    record.set(
+        name(cal::APPOINTMENT_REPLY_TIME),
+        Property::Int(crate::store::now()),
+    );
+    if let Some(Property::Groups(list)) = record.get(name(cal::ATTENDEES)) {
+        let mut list = list.clone();
+        for attendee in &mut list {
+            if attendee
+                .text(name(cal::EMAIL))
+                .is_some_and(|e| same_address(e, &user.email))
+            {
+                attendee.set(name(cal::ATTENDEE_STATUS), Property::Int(status));
+            }
+        }
+        record.set(name(cal::ATTENDEES), Property::Groups(list));
+    }
+    if answer == Answer::Decline {
+        store.delete_item(user.id, id)?;
+        return Ok(Some((None, record)));
+    }
+    let busy = if answer == Answer::Accept { 2 } else { 1 };
+    record.set(name(cal::BUSY_STATUS), Property::Int(busy));
+    store.replace_record(user.id, id, last_end(&record), &record)?;
+    Ok(Some((Some(id), record)))
+}
+
+fn ical_text(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+}
+
+fn ical_utc(unix: i64) -> String {
+    crate::clock::eas_compact_datetime(unix)
+}
+
+/// The iCalendar REPLY mail of the user's answer to the organizer of `record`: the
+/// organizer's address and the RFC 5322 message. `None` when the event names no organizer.
+pub fn reply_message(
+    user: &User,
+    record: &PropertyRecord,
+    answer: Answer,
+) -> Option<(String, Vec<u8>)> {
+    let organizer = record.text(name(cal::ORGANIZER_EMAIL))?.to_string();
+    let uid = record.text(name(cal::UID))?;
+    let subject = record.text(name(cal::SUBJECT)).unwrap_or_default();
+    let start = record.int(name(cal::START_TIME)).unwrap_or(0);
+    let now = crate::store::now();
+    let ics = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//easd//EN\r\nMETHOD:REPLY\r\n\
+BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:{stamp}\r\nDTSTART:{start}\r\nSEQUENCE:{sequence}\r\n\
+SUMMARY:{summary}\r\nORGANIZER:mailto:{organizer}\r\n\
+ATTENDEE;PARTSTAT={partstat}:mailto:{email}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        uid = ical_text(uid),
+        stamp = ical_utc(now),
+        start = ical_utc(start),
+        sequence = record.int(SEQUENCE).unwrap_or(0),
+        summary = ical_text(subject),
+        partstat = answer.partstat(),
+        email = user.email,
+    );
+    let message = format!(
+        "From: {from}\r\nTo: {organizer}\r\nSubject: {prefix}: {subject}\r\nDate: {date}\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; charset=utf-8\r\n\
+Content-Transfer-Encoding: 8bit\r\n\r\n{ics}",
+        from = user.email,
+        prefix = answer.prefix(),
+        subject = subject.replace(['\r', '\n'], " "),
+        date = crate::clock::rfc5322_date(now),
+    );
+    Some((organizer, message.into_bytes()))
 }

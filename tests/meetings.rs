@@ -9,7 +9,7 @@ mod common;
 
 use class_sync::*;
 use easd::store::FolderType;
-use easd::wbxml::tag::{airsync, calendar as cal, compose_mail as cm};
+use easd::wbxml::tag::{airsync, calendar as cal, compose_mail as cm, meeting_response as mr};
 use easd::wbxml::Element;
 
 const BOB: &str = "bob@example.com";
@@ -37,6 +37,30 @@ SEQUENCE:{sequence}\r\nSUMMARY:Planning\r\nLOCATION:Room 1\r\nDESCRIPTION:Agenda
 fn deliver(server: &common::TestServer, to: &str, raw: &[u8]) {
     let out = server.easd_stdin(&["deliver", to], raw);
     assert!(out.status.success(), "deliver: {out:?}");
+}
+
+/// Sends one MeetingResponse Request: the Result element.
+fn meeting_response(
+    phone: &mut common::TestDevice,
+    answer: &str,
+    collection: i64,
+    request_id: &str,
+    send_response: bool,
+) -> Element {
+    let mut doc = Element::new(mr::MEETING_RESPONSE);
+    let one = doc.push(Element::new(mr::REQUEST));
+    one.push_text(mr::USER_RESPONSE, answer)
+        .push_text(mr::COLLECTION_ID, collection.to_string())
+        .push_text(mr::REQUEST_ID, request_id);
+    if send_response {
+        one.push(Element::new(mr::SEND_RESPONSE));
+    }
+    let response = phone.command("MeetingResponse", Some(&doc));
+    assert_eq!(response.status(), 200);
+    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
+        assert!(xml.contains("<MeetingResponse"), "{xml}");
+    }
+    response.doc().child(mr::RESULT).cloned().expect("a Result")
 }
 
 fn text(e: &Element, tag: easd::wbxml::Tag) -> Option<String> {
@@ -214,13 +238,39 @@ Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n{ics}"
     added_id(&answer);
     let k = key(&answer);
 
-    // Bob's REPLY (accepted) comes back by mail: Alice's phone sees Bob as accepted.
+    // Bob's 16.1 phone accepts from his calendar; the server delivers the REPLY straight to
+    // Alice (no submission), and her event shows Bob as accepted.
+    let mut bob_phone = server.device(BOB, "bob-phone");
+    bob_phone.version = "16.1".into();
+    let result = meeting_response(
+        &mut bob_phone,
+        "1",
+        bob_calendar,
+        &events[0].0.to_string(),
+        true,
+    );
+    assert_eq!(
+        text(&result, mr::STATUS).as_deref(),
+        Some("1"),
+        "{result:?}"
+    );
+    assert_eq!(recorder.count(), 0);
+    let (k, got) = pull(&mut alice_phone, &k, alice_calendar);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let attendee = data(&got[0])
+        .child(cal::ATTENDEES)
+        .and_then(|a| a.child(cal::ATTENDEE))
+        .cloned()
+        .unwrap();
+    assert_eq!(text(&attendee, cal::ATTENDEE_STATUS).as_deref(), Some("3"));
+
+    // A REPLY from outside (declined, by mail) changes the status again.
     let reply = format!(
         "From: {BOB}\r\nTo: {ALICE}\r\nSubject: Accepted: Dinner\r\nMIME-Version: 1.0\r\n\
 Content-Type: text/calendar; method=REPLY; charset=utf-8\r\n\r\n\
 BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Phone//EN\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\n\
 UID:dinner-7\r\nDTSTART:20250601T170000Z\r\nORGANIZER:mailto:{ALICE}\r\n\
-ATTENDEE;PARTSTAT=ACCEPTED:mailto:{BOB}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+ATTENDEE;PARTSTAT=DECLINED:mailto:{BOB}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     );
     deliver(&server, ALICE, reply.as_bytes());
     let (_, got) = pull(&mut alice_phone, &k, alice_calendar);
@@ -231,5 +281,89 @@ ATTENDEE;PARTSTAT=ACCEPTED:mailto:{BOB}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
         .cloned()
         .unwrap();
     assert_eq!(text(&attendee, cal::EMAIL).as_deref(), Some(BOB));
-    assert_eq!(text(&attendee, cal::ATTENDEE_STATUS).as_deref(), Some("3"));
+    assert_eq!(text(&attendee, cal::ATTENDEE_STATUS).as_deref(), Some("4"));
+}
+
+#[test]
+fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() {
+    let recorder = common::SendmailRecorder::new();
+    let server = common::TestServer::start_with(&recorder.config());
+    server.add_user(ALICE);
+    let store = easd::store::Store::open(&server.db).unwrap();
+    let user = store.user_by_email(ALICE).unwrap().unwrap().id;
+    let inbox = folder(&store, user, FolderType::Inbox);
+    let calendar = folder(&store, user, FolderType::Calendar);
+    deliver(
+        &server,
+        ALICE,
+        &invitation("REQUEST", 1, "20250310T090000", ""),
+    );
+    let mail = store.items_in_window(user, inbox, None).unwrap()[0].id;
+
+    // A 16.1 phone accepts the mail and asks the server to answer: Olga gets a REPLY.
+    let mut phone16 = phone(&server, "p16", "16.1");
+    let result = meeting_response(&mut phone16, "1", inbox, &mail.to_string(), true);
+    assert_eq!(
+        text(&result, mr::STATUS).as_deref(),
+        Some("1"),
+        "{result:?}"
+    );
+    let event = text(&result, mr::CALENDAR_ID).expect("CalendarId");
+    assert_eq!(recorder.count(), 1);
+    assert!(recorder.args(0).iter().any(|a| a == "olga@remote.example"));
+    let reply = recorder.sent_text(0);
+    assert!(reply.contains("METHOD:REPLY"), "{reply}");
+    assert!(reply.contains("UID:planning-1@remote.example"), "{reply}");
+    assert!(
+        reply.contains(&format!("ATTENDEE;PARTSTAT=ACCEPTED:mailto:{ALICE}")),
+        "{reply}"
+    );
+    assert!(reply.contains("Subject: Accepted: Planning"), "{reply}");
+    let (_, record) = store
+        .record_item(user, event.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.int("ResponseType"), Some(3));
+    assert_eq!(record.int("BusyStatus"), Some(2));
+
+    // A 14.1 phone changes its mind to tentative on the event itself: the client mails the
+    // organizer itself below 16.0, so the server sends nothing.
+    let mut phone14 = phone(&server, "p14", "14.1");
+    let result = meeting_response(&mut phone14, "2", calendar, &event, true);
+    assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
+    assert_eq!(text(&result, mr::CALENDAR_ID), Some(event.clone()));
+    assert_eq!(recorder.count(), 1);
+    let (_, record) = store
+        .record_item(user, event.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.int("ResponseType"), Some(2));
+    assert_eq!(record.int("BusyStatus"), Some(1));
+
+    // Declining removes the meeting from the calendar; no CalendarId comes back.
+    let result = meeting_response(&mut phone16, "3", inbox, &mail.to_string(), true);
+    assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
+    assert!(result.child(mr::CALENDAR_ID).is_none());
+    assert!(store.folder_records(user, calendar).unwrap().is_empty());
+    assert_eq!(recorder.count(), 2);
+    assert!(recorder.sent_text(1).contains("PARTSTAT=DECLINED"));
+
+    // Not a meeting, no such item, no such answer: Status 2.
+    let plain = b"From: x@example.org\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
+    deliver(&server, ALICE, plain);
+    let plain_id = store
+        .items_in_window(user, inbox, None)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .max()
+        .unwrap();
+    for (answer, id) in [
+        ("1", plain_id.to_string()),
+        ("1", "999999".into()),
+        ("7", mail.to_string()),
+    ] {
+        let result = meeting_response(&mut phone16, answer, inbox, &id, false);
+        assert_eq!(text(&result, mr::STATUS).as_deref(), Some("2"), "{id}");
+    }
 }
