@@ -13,8 +13,9 @@
 //! calendar change is a second transaction, and a failure is logged, not a failed delivery.
 //! The user's answer (MeetingResponse, [`respond`]) sets the event's response and, when the
 //! command asks the server to, mails the organizer an iCalendar REPLY ([`reply_message`]).
-//! Not built yet: the Email MeetingRequest element and organizer-side REQUEST/CANCEL sending
-//! by the server (16.x).
+//! The mail itself reaches phones with its MeetingRequest element
+//! (`eas::sync::meeting_request`). Not built yet: organizer-side REQUEST/CANCEL sending by
+//! the server for meetings a 16.x phone creates or changes.
 
 use log::warn;
 

@@ -300,6 +300,48 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     );
     let mail = store.items_in_window(user, inbox, None).unwrap()[0].id;
 
+    // The mail reaches phones with its MeetingRequest: times, recurrence, zone, GlobalObjId.
+    for (version, has_message_type) in [("16.1", true), ("12.1", false)] {
+        let mut reader = phone(&server, &format!("reader{version}"), version);
+        let k = first_key(&mut reader, inbox, |_| {});
+        let (_, got) = pull(&mut reader, &k, inbox);
+        assert_eq!(got.len(), 1);
+        let d = data(&got[0]);
+        assert_eq!(
+            text(d, easd::wbxml::tag::email::MESSAGE_CLASS).as_deref(),
+            Some("IPM.Schedule.Meeting.Request")
+        );
+        use easd::wbxml::tag::{email as em, email2 as em2};
+        let meeting = d.child(em::MEETING_REQUEST).expect("MeetingRequest");
+        assert_eq!(
+            text(meeting, em::START_TIME).as_deref(),
+            Some("2025-03-10T08:00:00.000Z")
+        );
+        assert_eq!(text(meeting, em::INSTANCE_TYPE).as_deref(), Some("1"));
+        assert_eq!(
+            text(meeting, em::ORGANIZER).as_deref(),
+            Some("\"Olga\" <olga@remote.example>")
+        );
+        let recurrence = meeting
+            .child(em::RECURRENCES)
+            .and_then(|r| r.child(em::RECURRENCE))
+            .expect("Recurrence");
+        assert_eq!(text(recurrence, em::TYPE).as_deref(), Some("1"));
+        assert_eq!(text(recurrence, em::OCCURRENCES).as_deref(), Some("10"));
+        use base64::Engine;
+        let id = base64::engine::general_purpose::STANDARD
+            .decode(text(meeting, em::GLOBAL_OBJ_ID).unwrap())
+            .unwrap();
+        assert!(id
+            .windows(b"planning-1@remote.example".len())
+            .any(|w| w == b"planning-1@remote.example"));
+        assert!(text(meeting, em::TIME_ZONE).is_some());
+        assert_eq!(
+            meeting.child(em2::MEETING_MESSAGE_TYPE).is_some(),
+            has_message_type
+        );
+    }
+
     // A 16.1 phone accepts the mail and asks the server to answer: Olga gets a REPLY.
     let mut phone16 = phone(&server, "p16", "16.1");
     let result = meeting_response(&mut phone16, "1", inbox, &mail.to_string(), true);

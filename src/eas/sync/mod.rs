@@ -21,6 +21,7 @@ pub mod drafts;
 pub mod email;
 pub mod engine;
 pub mod hanging;
+pub mod meeting_request;
 pub mod notes;
 pub mod tasks;
 
