@@ -323,6 +323,58 @@ pub fn zone_blob(zone: Option<chrono_tz::Tz>, at: i64) -> Vec<u8> {
     TimeZoneInfo::for_zone(tz, windows, year).to_blob()
 }
 
+/// The calendar record of an imported event: a plain appointment without attendees, a
+/// meeting the user organizes when the organizer is the user, else a received meeting.
+pub fn imported_event(event: &Invitation, user: &User) -> PropertyRecord {
+    let mut record = event_record(event, user);
+    record.remove(SEQUENCE);
+    record.set(
+        name(cal::DT_STAMP),
+        Property::Int(event.stamp.unwrap_or(event.start)),
+    );
+    let organizer = event
+        .organizer
+        .as_ref()
+        .is_some_and(|o| same_address(&o.email, &user.email));
+    if event.attendees.is_empty() {
+        record.set(name(cal::MEETING_STATUS), Property::Int(0));
+        record.remove(name(cal::RESPONSE_REQUESTED));
+        record.remove(name(cal::RESPONSE_TYPE));
+        record.set(name(cal::BUSY_STATUS), Property::Int(2));
+    } else if organizer {
+        record.set(name(cal::MEETING_STATUS), Property::Int(1));
+        record.set(name(cal::RESPONSE_TYPE), Property::Int(1));
+        record.set(name(cal::BUSY_STATUS), Property::Int(2));
+    }
+    record
+}
+
+/// Adds to `series` the exception an event with RECURRENCE-ID describes (cancelled: the
+/// occurrence is deleted).
+pub fn add_exception(series: &mut PropertyRecord, occurrence: &Invitation) {
+    let Some(at) = occurrence.recurrence_id else {
+        return;
+    };
+    let mut exception = PropertyRecord::default();
+    if occurrence.status == "CANCELLED" {
+        exception.set(name(cal::DELETED), Property::Int(1));
+    } else {
+        exception.set(
+            name(cal::SUBJECT),
+            Property::Text(occurrence.summary.clone()),
+        );
+        exception.set(name(cal::START_TIME), Property::Int(occurrence.start));
+        exception.set(name(cal::END_TIME), Property::Int(occurrence.end));
+        if !occurrence.location.is_empty() {
+            exception.set(
+                name(cal::LOCATION),
+                Property::Text(occurrence.location.clone()),
+            );
+        }
+    }
+    put_exception(series, at, exception);
+}
+
 /// The calendar record of a received meeting.
 fn event_record(invitation: &Invitation, user: &User) -> PropertyRecord {
     let mut record = PropertyRecord::default();

@@ -41,6 +41,7 @@ pub struct Invitation {
     pub method: String,
     pub uid: String,
     pub sequence: i64,
+    pub stamp: Option<i64>,
     pub summary: String,
     pub location: String,
     pub description: String,
@@ -189,6 +190,7 @@ fn invitation(method: &str, event: &Component<'_>) -> Option<Invitation> {
         method: method.to_ascii_uppercase(),
         uid,
         sequence: text(event, "SEQUENCE").trim().parse().unwrap_or(0),
+        stamp: when(event, "DTSTAMP").map(|d| d.0),
         summary: text(event, "SUMMARY"),
         location: text(event, "LOCATION"),
         description: text(event, "DESCRIPTION"),
@@ -210,6 +212,79 @@ fn invitation(method: &str, event: &Component<'_>) -> Option<Invitation> {
         recurrence_id: when(event, "RECURRENCE-ID").map(|r| r.0),
         status: text(event, "STATUS").to_ascii_uppercase(),
     })
+}
+
+/// One VTODO of an iCalendar file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Todo {
+    pub uid: String,
+    pub summary: String,
+    pub description: String,
+    pub start: Option<i64>,
+    pub due: Option<i64>,
+    /// COMPLETED, or the time STATUS:COMPLETED was read without one.
+    pub completed: Option<i64>,
+    pub priority: Option<i64>,
+}
+
+/// What an iCalendar file holds: its events and to-dos, and the components that could not
+/// be read (with why), which an import reports and skips.
+#[derive(Clone, Debug, Default)]
+pub struct Contents {
+    pub events: Vec<Invitation>,
+    pub todos: Vec<Todo>,
+    pub bad: Vec<String>,
+}
+
+fn todo(component: &Component<'_>) -> Todo {
+    let done = text(component, "STATUS").eq_ignore_ascii_case("COMPLETED");
+    let completed = when(component, "COMPLETED").map(|c| c.0);
+    Todo {
+        uid: text(component, "UID"),
+        summary: text(component, "SUMMARY"),
+        description: text(component, "DESCRIPTION"),
+        start: when(component, "DTSTART").map(|d| d.0),
+        due: when(component, "DUE").map(|d| d.0),
+        completed: completed.or(done.then(crate::store::now)),
+        priority: text(component, "PRIORITY").trim().parse().ok(),
+    }
+}
+
+/// Reads an iCalendar file (one or more VCALENDARs).
+pub fn read_file(ics: &str) -> Result<Contents, String> {
+    let unfolded = unfold(ics);
+    let calendar = read_calendar(&unfolded)?;
+    let mut contents = Contents::default();
+    for (n, component) in calendar.components.iter().enumerate() {
+        let kind = component.name.as_str().to_ascii_uppercase();
+        let label = || {
+            let summary = text(component, "SUMMARY");
+            format!(
+                "{kind} #{} ({})",
+                n + 1,
+                if summary.is_empty() {
+                    text(component, "UID")
+                } else {
+                    summary
+                }
+            )
+        };
+        match kind.as_str() {
+            "VEVENT" => match invitation("PUBLISH", component) {
+                Some(event) => contents.events.push(event),
+                None => contents
+                    .bad
+                    .push(format!("{}: no UID or no readable DTSTART", label())),
+            },
+            "VTODO" => contents.todos.push(todo(component)),
+            // Zones are resolved by their TZID (IANA or Windows names).
+            "VTIMEZONE" => {}
+            _ => contents
+                .bad
+                .push(format!("{}: not an event or a to-do", label())),
+        }
+    }
+    Ok(contents)
 }
 
 /// The VEVENTs of an iTIP message; `Err` when it is no iCalendar object.

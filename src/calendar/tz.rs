@@ -295,7 +295,10 @@ pub fn iana_of(name: &str) -> Option<chrono_tz::Tz> {
     if let Ok(windows) = name.parse::<windows_timezones::WindowsTimezone>() {
         return Some(windows.into());
     }
-    name.parse::<chrono_tz::Tz>().ok()
+    // Some writers prefix IANA names ("/freeassociation.sourceforge.net/Europe/Berlin").
+    std::iter::once(name)
+        .chain(name.match_indices('/').map(|(at, _)| &name[at + 1..]))
+        .find_map(|candidate| candidate.parse::<chrono_tz::Tz>().ok())
 }
 
 /// The Windows name of an IANA zone (CLDR), for blobs easd writes.
@@ -375,6 +378,11 @@ mod tests {
             Some(chrono_tz::Australia::Sydney)
         );
         assert_eq!(iana_of("Asia/Kolkata"), Some(chrono_tz::Asia::Kolkata));
+        assert_eq!(
+            iana_of("/freeassociation.sourceforge.net/Europe/Berlin"),
+            Some(chrono_tz::Europe::Berlin)
+        );
+        assert_eq!(iana_of("Mars/Olympus"), None);
         assert_eq!(
             windows_name_of(chrono_tz::Europe::Berlin),
             Some("W. Europe Standard Time")
