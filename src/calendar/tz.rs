@@ -126,17 +126,23 @@ impl TimeZoneInfo {
             .unwrap_or_default()
             .and_utc()
             .timestamp();
-        // Walk the year by hours and note where the offset changes.
+        // Walk the year by days, and the hours of a day where the offset changes.
         let mut changes = Vec::new();
         let mut previous = offset_at(start);
-        let mut hour = start;
-        while hour < start + 366 * 86_400 {
-            hour += 3600;
-            let now = offset_at(hour);
-            if now != previous {
-                changes.push((hour, previous, now));
-                previous = now;
+        let mut day = start;
+        while day < start + 366 * 86_400 {
+            if offset_at(day + 86_400) != previous {
+                for hour in 1..=24 {
+                    let at = day + hour * 3600;
+                    let now = offset_at(at);
+                    if now != previous {
+                        changes.push((at, previous, now));
+                        previous = now;
+                        break;
+                    }
+                }
             }
+            day += 86_400;
         }
         let standard = changes
             .iter()
