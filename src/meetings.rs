@@ -20,7 +20,7 @@
 use log::warn;
 
 use crate::calendar::itip::{self, Invitation, RecurrenceRule};
-use crate::calendar::tz::{windows_name_of, TimeZoneInfo};
+use crate::calendar::tz::{windows_name_of, IanaZone, TimeZoneInfo};
 use crate::eas::sync::calendar::last_end;
 use crate::store::{
     FolderType, ItemClass, ItemId, NewRecordItem, Property, PropertyRecord, Store, StoreError, User,
@@ -315,12 +315,12 @@ pub fn recurrence_record(rule: &RecurrenceRule) -> Option<PropertyRecord> {
 }
 
 /// The TimeZone blob of an event in `zone` (UTC when it has none).
-pub fn zone_blob(zone: Option<chrono_tz::Tz>, at: i64) -> Vec<u8> {
+pub fn zone_blob(zone: Option<&IanaZone>, at: i64) -> Vec<u8> {
     use chrono::Datelike;
-    let tz = zone.unwrap_or(chrono_tz::UTC);
+    let tz = zone.cloned().unwrap_or_else(IanaZone::utc);
     let year = chrono::DateTime::from_timestamp(at, 0).map_or(2025, |d| d.year());
-    let windows = windows_name_of(tz).unwrap_or(tz.name());
-    TimeZoneInfo::for_zone(tz, windows, year).to_blob()
+    let windows = windows_name_of(&tz).unwrap_or(tz.name());
+    TimeZoneInfo::for_zone(&tz, windows, year).to_blob()
 }
 
 /// The calendar record of an imported event: a plain appointment without attendees, a
@@ -385,7 +385,7 @@ fn event_record(invitation: &Invitation, user: &User) -> PropertyRecord {
     };
     record.set(
         name(cal::TIMEZONE),
-        Property::Bytes(zone_blob(invitation.zone, invitation.start)),
+        Property::Bytes(zone_blob(invitation.zone.as_ref(), invitation.start)),
     );
     record.set(
         name(cal::ALL_DAY_EVENT),

@@ -352,7 +352,7 @@ fn zone_of(record: &PropertyRecord) -> Option<(String, TimeZoneInfo, EventZone)>
     let info = TimeZoneInfo::from_blob(blob)?;
     let zone = EventZone::from_blob(blob);
     let tzid = match &zone {
-        EventZone::Iana(tz) if *tz == chrono_tz::UTC => return None,
+        EventZone::Iana(tz) if tz.is_utc() => return None,
         EventZone::Iana(tz) => tz.name().to_string(),
         EventZone::Rules(info) if info.standard_name.trim().is_empty() => "Custom".to_string(),
         EventZone::Rules(info) => info.standard_name.trim().to_string(),

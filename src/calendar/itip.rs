@@ -6,7 +6,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use icalendar::parser::{read_calendar, unfold, Component, Property};
 
-use super::tz::{iana_of, EventZone};
+use super::tz::{iana_of, EventZone, IanaZone};
 
 /// One attendee (or the replying one, in a REPLY).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct Invitation {
     pub end: i64,
     pub all_day: bool,
     /// The zone of DTSTART's TZID, if it names one.
-    pub zone: Option<chrono_tz::Tz>,
+    pub zone: Option<IanaZone>,
     pub organizer: Option<Attendee>,
     pub attendees: Vec<Attendee>,
     pub rule: Option<RecurrenceRule>,
@@ -97,7 +97,7 @@ fn mailbox(property: &Property<'_>) -> Attendee {
 
 /// A DATE or DATE-TIME value: Unix seconds, whether it is a date, and the zone of its TZID.
 /// A floating time or an unknown TZID is taken as UTC.
-pub fn date_time(value: &str, tzid: Option<&str>) -> Option<(i64, bool, Option<chrono_tz::Tz>)> {
+pub fn date_time(value: &str, tzid: Option<&str>) -> Option<(i64, bool, Option<IanaZone>)> {
     let value = value.trim();
     if value.len() == 8 {
         let date = NaiveDate::parse_from_str(value, "%Y%m%d").ok()?;
@@ -113,14 +113,14 @@ pub fn date_time(value: &str, tzid: Option<&str>) -> Option<(i64, bool, Option<c
         return Some((local.and_utc().timestamp(), false, None));
     }
     let zone = tzid.and_then(iana_of);
-    let seconds = match zone {
-        Some(tz) => EventZone::Iana(tz).to_utc(local),
+    let seconds = match &zone {
+        Some(tz) => EventZone::Iana(tz.clone()).to_utc(local),
         None => local.and_utc().timestamp(),
     };
     Some((seconds, false, zone))
 }
 
-fn when(component: &Component<'_>, name: &str) -> Option<(i64, bool, Option<chrono_tz::Tz>)> {
+fn when(component: &Component<'_>, name: &str) -> Option<(i64, bool, Option<IanaZone>)> {
     let property = component.find_prop(name)?;
     date_time(property.val.as_str(), param(property, "TZID"))
 }
@@ -332,7 +332,7 @@ LOCATION:Room 1\r\nSTATUS:CONFIRMED\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         // 09:00 in Berlin on 10 March 2025 (CET) is 08:00 UTC.
         assert_eq!(i.start, 1_741_593_600);
         assert_eq!(i.end, i.start + 3600);
-        assert_eq!(i.zone, Some(chrono_tz::Europe::Berlin));
+        assert_eq!(i.zone, IanaZone::named("Europe/Berlin"));
         assert_eq!(i.organizer.as_ref().unwrap().email, "olga@example.org");
         assert_eq!(i.attendees[0].email, "alice@example.com");
         assert_eq!(i.attendees[0].name, "Alice");

@@ -205,6 +205,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::tz::IanaZone;
 
     fn at(y: i32, m: u32, d: u32, h: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(y, m, d)
@@ -215,8 +216,9 @@ mod tests {
 
     #[test]
     fn a_weekly_nine_oclock_stays_at_nine_across_dst_in_both_hemispheres() {
-        for tz in [chrono_tz::Europe::Berlin, chrono_tz::Australia::Sydney] {
-            let zone = EventZone::Iana(tz);
+        for name in ["Europe/Berlin", "Australia/Sydney"] {
+            let tz = IanaZone::named(name).unwrap();
+            let zone = EventZone::Iana(tz.clone());
             let rule = Rule {
                 kind: kind::WEEKLY,
                 interval: 1,
@@ -238,7 +240,7 @@ mod tests {
 
     #[test]
     fn months_without_the_day_are_skipped_and_last_weekdays_found() {
-        let zone = EventZone::Iana(chrono_tz::UTC);
+        let zone = EventZone::Iana(IanaZone::utc());
         let on_31st = Rule {
             kind: kind::MONTHLY,
             interval: 1,

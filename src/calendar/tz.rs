@@ -3,16 +3,16 @@
 //! written, and the zone an event's local times belong to.
 //!
 //! A blob names its zone by its Windows StandardName; CLDR's windowsZones mapping (the
-//! `windows-timezones` crate) turns that into an IANA zone of the compiled-in tz database
-//! (`chrono-tz`), whose history is right for every year. A blob whose name is an IANA name is
-//! taken as such. A blob that matches no known zone still works from its own rules: a yearly
+//! `windows-timezones` crate) turns that into an IANA zone of the tz database (`jiff`: the
+//! system's /usr/share/zoneinfo, else the copy bundled in the binary), whose history is right
+//! for every year. A blob whose name is an IANA name is taken as such. A blob that matches no known zone still works from its own rules: a yearly
 //! standard/daylight transition ("the last Sunday of October at 03:00").
 //!
 //! Local times that do not exist (the hour skipped in spring) move forward by the gap; local
 //! times that happen twice (autumn) are the first of the two — what iCalendar (RFC 5545
 //! 3.3.5) and Python's zoneinfo do.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 
 /// Length of an encoded TIME_ZONE_INFORMATION.
 pub const BLOB_LEN: usize = 172;
@@ -113,14 +113,8 @@ impl TimeZoneInfo {
 
     /// The rules of IANA zone `tz` in `year` as a blob: the offsets in January and July, and
     /// the transitions found between them (for phones, which want a blob with every event).
-    pub fn for_zone(tz: chrono_tz::Tz, windows_name: &str, year: i32) -> TimeZoneInfo {
-        let offset_at = |utc: i64| -> i32 {
-            let at = DateTime::from_timestamp(utc, 0).unwrap_or_default();
-            tz.offset_from_utc_datetime(&at.naive_utc())
-                .fix()
-                .local_minus_utc()
-                / 60
-        };
+    pub fn for_zone(tz: &IanaZone, windows_name: &str, year: i32) -> TimeZoneInfo {
+        let offset_at = |utc: i64| tz.offset_at_utc(utc);
         let start = NaiveDate::from_ymd_opt(year, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .unwrap_or_default()
@@ -232,10 +226,90 @@ fn transition_in(year: i32, t: &Transition) -> Option<NaiveDateTime> {
     )
 }
 
+/// A zone of the IANA tz database, by name ("Europe/Berlin").
+#[derive(Clone)]
+pub struct IanaZone(jiff::tz::TimeZone);
+
+impl IanaZone {
+    /// UTC itself.
+    pub fn utc() -> IanaZone {
+        IanaZone(jiff::tz::TimeZone::UTC)
+    }
+
+    /// The zone of an IANA name, if the database knows it.
+    pub fn named(name: &str) -> Option<IanaZone> {
+        jiff::tz::db().get(name).ok().map(IanaZone)
+    }
+
+    /// The IANA name.
+    pub fn name(&self) -> &str {
+        self.0.iana_name().unwrap_or("UTC")
+    }
+
+    pub fn is_utc(&self) -> bool {
+        self.name() == "UTC"
+    }
+
+    /// The UTC offset in minutes (east positive) at Unix seconds `utc`.
+    pub fn offset_at_utc(&self, utc: i64) -> i32 {
+        // Outside jiff's years -9999..=9999 (no event's), the nearest representable instant.
+        let at = jiff::Timestamp::from_second(utc).unwrap_or(if utc < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        });
+        self.0.to_offset(at).seconds() / 60
+    }
+
+    /// The UTC offset in minutes at local time `local`: for a time in a gap (skipped in
+    /// spring) or a fold (repeated in autumn), the offset before the transition.
+    pub fn offset_at_local(&self, local: NaiveDateTime) -> i32 {
+        let civil = i16::try_from(local.year()).ok().and_then(|year| {
+            jiff::civil::DateTime::new(
+                year,
+                local.month() as i8,
+                local.day() as i8,
+                local.hour() as i8,
+                local.minute() as i8,
+                local.second().min(59) as i8,
+                0,
+            )
+            .ok()
+        });
+        let Some(civil) = civil else {
+            return self.offset_at_utc(local.and_utc().timestamp());
+        };
+        let offset = match self.0.to_ambiguous_timestamp(civil).offset() {
+            jiff::tz::AmbiguousOffset::Unambiguous { offset } => offset,
+            jiff::tz::AmbiguousOffset::Gap { before, .. } => before,
+            jiff::tz::AmbiguousOffset::Fold { before, .. } => before,
+        };
+        offset.seconds() / 60
+    }
+}
+
+impl PartialEq for IanaZone {
+    fn eq(&self, other: &IanaZone) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl std::fmt::Debug for IanaZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IanaZone({})", self.name())
+    }
+}
+
+impl std::fmt::Display for IanaZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The zone an event's local times are in.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventZone {
-    Iana(chrono_tz::Tz),
+    Iana(IanaZone),
     /// A blob that names no known zone: its own yearly rules.
     Rules(TimeZoneInfo),
 }
@@ -245,10 +319,10 @@ impl EventZone {
     /// through CLDR, or an IANA name), else the blob's rules. UTC for a blob that is not one.
     pub fn from_blob(blob: &[u8]) -> EventZone {
         let Some(info) = TimeZoneInfo::from_blob(blob) else {
-            return EventZone::Iana(chrono_tz::UTC);
+            return EventZone::Iana(IanaZone::utc());
         };
         match iana_of(&info.standard_name) {
-            Some(tz) if matches_rules(tz, &info) => EventZone::Iana(tz),
+            Some(tz) if matches_rules(&tz, &info) => EventZone::Iana(tz),
             _ => EventZone::Rules(info),
         }
     }
@@ -258,17 +332,7 @@ impl EventZone {
     pub fn offset_at_local(&self, local: NaiveDateTime) -> i32 {
         match self {
             EventZone::Rules(info) => info.offset_at_local(local),
-            EventZone::Iana(tz) => {
-                let offset = match tz.offset_from_local_datetime(&local) {
-                    chrono::LocalResult::Single(o) => o.fix(),
-                    chrono::LocalResult::Ambiguous(first, _) => first.fix(),
-                    // In the gap: the offset in force a day before.
-                    chrono::LocalResult::None => tz
-                        .offset_from_utc_datetime(&(local - chrono::TimeDelta::days(1)))
-                        .fix(),
-                };
-                offset.local_minus_utc() / 60
-            }
+            EventZone::Iana(tz) => tz.offset_at_local(local),
         }
     }
 
@@ -283,7 +347,7 @@ impl EventZone {
             .unwrap_or_default()
             .naive_utc();
         let offset = match self {
-            EventZone::Iana(tz) => tz.offset_from_utc_datetime(&at).fix().local_minus_utc() / 60,
+            EventZone::Iana(tz) => tz.offset_at_utc(utc),
             EventZone::Rules(info) => {
                 // The offset at the local time this UTC time would have in standard time,
                 // then checked once more with the result.
@@ -296,34 +360,36 @@ impl EventZone {
 }
 
 /// The IANA zone named by a Windows zone name (CLDR windowsZones) or an IANA name.
-pub fn iana_of(name: &str) -> Option<chrono_tz::Tz> {
+pub fn iana_of(name: &str) -> Option<IanaZone> {
     let name = name.trim();
     if let Ok(windows) = name.parse::<windows_timezones::WindowsTimezone>() {
-        return Some(windows.into());
+        return IanaZone::named(windows.tzdb_id());
     }
     // Some writers prefix IANA names ("/freeassociation.sourceforge.net/Europe/Berlin").
     std::iter::once(name)
         .chain(name.match_indices('/').map(|(at, _)| &name[at + 1..]))
-        .find_map(|candidate| candidate.parse::<chrono_tz::Tz>().ok())
+        .find_map(IanaZone::named)
 }
 
-/// The Windows name of an IANA zone (CLDR), for blobs easd writes.
-pub fn windows_name_of(tz: chrono_tz::Tz) -> Option<&'static str> {
-    windows_timezones::WindowsTimezone::try_from(tz)
-        .ok()
-        .map(|w| w.name())
+/// The Windows name of an IANA zone, for blobs easd writes: the Windows zone whose CLDR
+/// main zone it is. Other IANA zones go by their own name (which `iana_of` reads back).
+pub fn windows_name_of(tz: &IanaZone) -> Option<&'static str> {
+    use strum::IntoEnumIterator;
+    windows_timezones::WindowsTimezone::iter()
+        .find(|windows| windows.tzdb_id() == tz.name())
+        .map(|windows| windows.name())
 }
 
 /// Whether an IANA zone agrees with a blob's standard offset this year — a guard against a
 /// blob whose name says one zone and whose bias another (the bias wins then).
-fn matches_rules(tz: chrono_tz::Tz, info: &TimeZoneInfo) -> bool {
+fn matches_rules(tz: &IanaZone, info: &TimeZoneInfo) -> bool {
     let standard = -(info.bias + info.standard_bias);
     (2020..2030).any(|year| {
         [1, 7].iter().any(|&month| {
             let at = NaiveDate::from_ymd_opt(year, month, 15)
                 .and_then(|d| d.and_hms_opt(12, 0, 0))
                 .unwrap_or_default();
-            tz.offset_from_utc_datetime(&at).fix().local_minus_utc() / 60 == standard
+            tz.offset_at_utc(at.and_utc().timestamp()) == standard
         })
     })
 }
@@ -337,6 +403,10 @@ mod tests {
             .unwrap()
             .and_hms_opt(h, mi, 0)
             .unwrap()
+    }
+
+    fn zone(name: &str) -> IanaZone {
+        IanaZone::named(name).unwrap()
     }
 
     fn berlin_rules(name: &str) -> TimeZoneInfo {
@@ -377,20 +447,20 @@ mod tests {
         let blob = berlin_rules("W. Europe Standard Time").to_blob();
         assert_eq!(
             EventZone::from_blob(&blob),
-            EventZone::Iana(chrono_tz::Europe::Berlin)
+            EventZone::Iana(zone("Europe/Berlin"))
         );
         assert_eq!(
             iana_of("AUS Eastern Standard Time"),
-            Some(chrono_tz::Australia::Sydney)
+            Some(zone("Australia/Sydney"))
         );
-        assert_eq!(iana_of("Asia/Kolkata"), Some(chrono_tz::Asia::Kolkata));
+        assert_eq!(iana_of("Asia/Kolkata"), Some(zone("Asia/Kolkata")));
         assert_eq!(
             iana_of("/freeassociation.sourceforge.net/Europe/Berlin"),
-            Some(chrono_tz::Europe::Berlin)
+            Some(zone("Europe/Berlin"))
         );
         assert_eq!(iana_of("Mars/Olympus"), None);
         assert_eq!(
-            windows_name_of(chrono_tz::Europe::Berlin),
+            windows_name_of(&zone("Europe/Berlin")),
             Some("W. Europe Standard Time")
         );
     }
@@ -436,8 +506,18 @@ mod tests {
     }
 
     #[test]
+    fn the_bundled_database_serves_systems_without_zoneinfo() {
+        // Routers often ship no /usr/share/zoneinfo; jiff then falls back to this copy.
+        let berlin = jiff::tz::TimeZoneDatabase::bundled()
+            .get("Europe/Berlin")
+            .unwrap();
+        let july = jiff::Timestamp::from_second(1_752_148_800).unwrap(); // 2025-07-10 12:00 UTC
+        assert_eq!(berlin.to_offset(july).seconds(), 7200);
+    }
+
+    #[test]
     fn iana_zones_give_local_nine_across_dst() {
-        let zone = EventZone::Iana(chrono_tz::America::New_York);
+        let zone = EventZone::Iana(zone("America/New_York"));
         let winter = zone.to_utc(local(2025, 3, 7, 9, 0));
         let summer = zone.to_utc(local(2025, 3, 14, 9, 0));
         assert_eq!(summer - winter, 7 * 86_400 - 3600);
@@ -448,15 +528,16 @@ mod tests {
 
     #[test]
     fn a_zone_written_as_a_blob_reads_back_as_the_same_rules() {
-        for tz in [
-            chrono_tz::Europe::Berlin,
-            chrono_tz::Australia::Sydney,
-            chrono_tz::America::New_York,
-            chrono_tz::Asia::Kolkata,
+        for name in [
+            "Europe/Berlin",
+            "Australia/Sydney",
+            "America/New_York",
+            "Asia/Kolkata",
         ] {
-            let info = TimeZoneInfo::for_zone(tz, "Test", 2025);
+            let tz = zone(name);
+            let info = TimeZoneInfo::for_zone(&tz, "Test", 2025);
             let rules = EventZone::Rules(info);
-            let iana = EventZone::Iana(tz);
+            let iana = EventZone::Iana(tz.clone());
             for month in 1..=12 {
                 let at = local(2025, month, 12, 12, 0);
                 assert_eq!(

@@ -17,7 +17,7 @@
 use super::class::{ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record};
 use super::data_class::{to_properties, DataClass};
 use crate::calendar::recurrence::Rule;
-use crate::calendar::tz::EventZone;
+use crate::calendar::tz::{EventZone, IanaZone};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V14_1, V16_0, V2_5};
 use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Property, PropertyRecord, StoreError};
 use crate::wbxml::tag::{airsyncbase, calendar};
@@ -230,7 +230,7 @@ pub fn rule_of(recurrence: &PropertyRecord) -> Rule {
 pub fn zone_of(record: &PropertyRecord) -> EventZone {
     match record.get(name(calendar::TIMEZONE)) {
         Some(Property::Bytes(blob)) => EventZone::from_blob(blob),
-        _ => EventZone::Iana(chrono_tz::UTC),
+        _ => EventZone::Iana(IanaZone::utc()),
     }
 }
 

@@ -125,7 +125,7 @@ fn build(meeting: &Invitation, version: ProtocolVersion) -> Element {
         .push_text(email::BUSY_STATUS, busy)
         .push_text(
             email::TIME_ZONE,
-            base64(&zone_blob(meeting.zone, meeting.start)),
+            base64(&zone_blob(meeting.zone.as_ref(), meeting.start)),
         )
         .push_text(
             email::GLOBAL_OBJ_ID,
