@@ -7,6 +7,12 @@ pub fn eas_datetime(unix: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.000Z")
 }
 
+/// `yyyymmddThhmmssZ`, the compact MS-ASDTYPE form calendar items use.
+pub fn eas_compact_datetime(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
 /// `yyyy-mm-dd hh:mm:ss` (UTC) for tables on the command line.
 pub fn iso_date(unix: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(unix);

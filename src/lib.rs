@@ -19,10 +19,12 @@
 //! - [`logsafe`]: network-supplied values escaped and capped for log lines.
 //! - [`web`]: the family's web page (own devices, wipe, out-of-office, password).
 //! - [`ca`]: the private certificate authority that signs the server certificate; fingerprints.
+//! - [`calendar`]: time zones, recurrence expansion and iTIP parsing of calendar events (pure logic).
 
 pub mod admin;
 pub mod autodiscover;
 pub mod ca;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod eas;

@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "autodiscover",
             "ca",
+            "calendar",
             "clock",
             "config",
             "eas",
@@ -74,6 +75,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "store",
         ],
     ),
+    // Calendar logic that knows no protocol: time zones, recurrence, iCalendar.
+    ("calendar", &["clock", "store"]),
     // The private CA and certificate fingerprints: files next to the database.
     ("ca", &["config"]),
     // Escaping log values: a leaf any layer may use.
@@ -82,6 +85,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "eas",
         &[
+            "calendar",
             "clock",
             "logsafe",
             "mail_submit",

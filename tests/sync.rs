@@ -397,7 +397,7 @@ fn client_changes_deletes_fetches_and_adds_get_honest_statuses() {
     );
     assert_eq!(responses_of(&answer), [(airsync::DELETE, "8".to_string())]);
 
-    // Calendars cannot take items through Sync yet: an honest error, nothing stored.
+    // An event without a start time cannot be an event: an honest error, nothing stored.
     let kc = first_key(&mut device, calendar);
     let answer = sync_one(
         &mut device,

@@ -8,6 +8,9 @@
 //! A leading mbox `From ` line (pipe flag `F`) is dropped; everything else — including any
 //! `Return-Path:`/`Delivered-To:` the MTA added — is kept byte for byte.
 //!
+//! A message carrying an iCalendar REQUEST, CANCEL or REPLY (iMIP) also changes the
+//! recipient's calendar (see `crate::eas::meetings`).
+//!
 //! While the recipient's out-of-office is on (Settings Oof), the sender gets one automatic
 //! reply per period (see `crate::oof`); pass the envelope sender with `--sender ${sender}`.
 //!
@@ -103,6 +106,8 @@ pub fn run(config: &Config, args: DeliverArgs) -> i32 {
     match store.add_message(user.id, folder.id, &message) {
         Ok(_) => {
             // Committed: phones waiting in Ping or a hanging Sync hear of it now.
+            // Meeting mail also changes the calendar (after the mail is safely filed).
+            crate::eas::meetings::on_delivery(&store, &user, &raw);
             crate::push::notify(config.notify, &user.email);
             out_of_office(config, &store, &user, &raw, args.sender.as_deref());
             exit::OK

@@ -1,7 +1,8 @@
 //! `easd import EMAIL PATH [--folder PATH]`: brings existing mail into a mailbox — an mbox
 //! file, or a Maildir with its Maildir++ subfolders — creating folders as needed. A vCard
 //! file (`.vcf`, or text starting with BEGIN:VCARD) is imported as contacts instead
-//! (`super::contacts_io`).
+//! (`super::contacts_io`), an iCalendar file (`.ics`, or text starting with BEGIN:VCALENDAR)
+//! as events and to-dos (`super::calendar_io`).
 //!
 //! Folder mapping: a Maildir's own messages go to the Inbox and `.Sub.Folder` directories
 //! to nested folders `Sub/Folder` (names decoded from IMAP modified UTF-7); a first-level
@@ -37,20 +38,21 @@ use crate::store::{
     StoreError, UserId,
 };
 
-/// import an mbox file or a Maildir into a mailbox, creating folders as needed, or a vCard
-/// file (.vcf) into a contacts folder
+/// import an mbox file or a Maildir into a mailbox, creating folders as needed, a vCard
+/// file (.vcf) into a contacts folder, or an iCalendar file (.ics) into a calendar and Tasks
 #[derive(FromArgs)]
 #[argh(subcommand, name = "import")]
 pub struct ImportArgs {
     /// the user's e-mail address
     #[argh(positional)]
     email: String,
-    /// an mbox file, a Maildir directory (with cur/ and new/), or a vCard file (.vcf)
+    /// an mbox file, a Maildir directory (with cur/ and new/), a vCard file (.vcf) or an
+    /// iCalendar file (.ics)
     #[argh(positional)]
     path: PathBuf,
     /// folder for an mbox, or to hold a Maildir's folders, as a path such as Archive/2019
     /// (created if missing); default: Inbox and the Maildir's own folder names; for vCards
-    /// the contacts folder (default Contacts)
+    /// the contacts folder (default Contacts); for iCalendar the calendar (default Calendar)
     #[argh(option)]
     folder: Option<String>,
     /// messages per transaction (default 500)
@@ -560,6 +562,9 @@ impl Importer<'_> {
 }
 
 pub fn run(config: &Config, args: ImportArgs) -> i32 {
+    if super::calendar_io::is_icalendar(&args.path) {
+        return super::calendar_io::import(config, &args.email, &args.path, args.folder.as_deref());
+    }
     if super::contacts_io::is_vcard(&args.path) {
         return super::contacts_io::import(config, &args.email, &args.path, args.folder.as_deref());
     }

@@ -3,6 +3,7 @@
 //! configuration and maps failures to sysexits-style exit codes.
 
 mod backup;
+mod calendar_io;
 mod cert;
 mod config_cmd;
 mod contacts_io;

@@ -338,6 +338,8 @@ pub(crate) fn deliver(
             ..NewMessage::new(message)
         };
         store.add_message(recipient.id, inbox, &filed)?;
+        // A meeting mailed between users of this server reaches the calendar directly.
+        crate::eas::meetings::on_delivery(store, recipient, message);
         if recipient.id == user.id {
             request.note_change();
         } else {

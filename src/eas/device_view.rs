@@ -1,6 +1,7 @@
 //! What one device may see under the administrator's per-device settings (`easd device set`):
 //! the folders hidden from it ("folders: default", "mail-folders: default") and the cap on the
-//! age of mail it gets ("past-mail"), applied by FolderSync, Sync and GetItemEstimate.
+//! age of mail and events it gets ("past-mail", "past-calendar"), applied by FolderSync, Sync
+//! and GetItemEstimate.
 //!
 //! A hidden folder's subfolders are hidden with it, so every ParentId a device sees names a
 //! folder it has. Changing these settings resets the device's hierarchy state (`easd device
@@ -68,16 +69,19 @@ pub fn folder_visible(
 }
 
 /// The FilterType that applies to a collection of `class`: what the device asked for,
-/// narrowed for mail by the device's "past-mail" setting.
+/// narrowed for mail by the device's "past-mail" setting and for calendars by its
+/// "past-calendar" setting.
 pub fn effective_filter(
     store: &Store,
     device: &Device,
     class: ItemClass,
     requested: u8,
 ) -> Result<u8, StoreError> {
-    if class != ItemClass::Email {
-        return Ok(requested);
-    }
-    let cap = store.device_settings(device.id)?.mail_filter_cap();
+    let settings = || store.device_settings(device.id);
+    let cap = match class {
+        ItemClass::Email => settings()?.mail_filter_cap(),
+        ItemClass::Calendar => settings()?.calendar_filter_cap(),
+        _ => return Ok(requested),
+    };
     Ok(crate::store::device_settings::capped_filter(requested, cap))
 }

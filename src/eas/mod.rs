@@ -13,6 +13,8 @@ pub mod get_attachment;
 pub mod get_item_estimate;
 mod hierarchy;
 pub mod item_operations;
+pub mod meeting_response;
+pub mod meetings;
 pub mod move_items;
 pub mod ping;
 pub mod policy_gate;
@@ -186,6 +188,7 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::FolderDelete,
     Command::MoveItems,
     Command::GetItemEstimate,
+    Command::MeetingResponse,
     Command::Settings,
     Command::Ping,
     Command::ItemOperations,
@@ -212,6 +215,7 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::FolderDelete => Some(folder_delete::handle(request)),
         Command::MoveItems => Some(move_items::handle(request)),
         Command::GetItemEstimate => Some(get_item_estimate::handle(request)),
+        Command::MeetingResponse => Some(meeting_response::handle(request)),
         Command::Settings => Some(settings::handle(request)),
         Command::Ping => Some(ping::handle(request)),
         Command::ItemOperations => Some(item_operations::handle(request)),

@@ -49,7 +49,7 @@ pub const DEVICE_SETTINGS: &[SettingSpec] = &[
         key: "folders",
         values: &["all", "default", "all-groupware-as-email"],
         help: "which folders the device sees: all, only the default folders, or all with \
-               groupware folders shown as mail folders (that one takes effect with calendar)",
+               groupware folders shown as mail folders (that one is stored, not applied yet)",
     },
     SettingSpec {
         key: "mail-folders",
@@ -80,23 +80,23 @@ pub const DEVICE_SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "past-calendar",
         values: &["all", "2w", "1m", "3m", "6m"],
-        help: "the oldest events the device gets (takes effect with calendar)",
+        help: "the oldest events the device gets, whatever the device asks for",
     },
     SettingSpec {
         key: "tasks-as-events",
         values: &["no", "all", "incomplete"],
-        help: "show tasks as calendar events (takes effect with calendar)",
+        help: "show tasks as calendar events (stored; not applied yet)",
     },
     SettingSpec {
         key: "tasks-as-events-folder",
         values: &["new", "merge"],
         help: "tasks shown as events go into a new calendar or into the default calendar \
-               (takes effect with calendar)",
+               (stored; not applied yet)",
     },
     SettingSpec {
         key: "notes-as-events",
         values: &["no", "yes"],
-        help: "show notes as calendar events (takes effect with calendar)",
+        help: "show notes as calendar events (stored; not applied yet)",
     },
 ];
 
@@ -154,6 +154,11 @@ impl DeviceSettings {
     pub fn mail_filter_cap(&self) -> u8 {
         filter_type_of(self.get("past-mail"))
     }
+
+    /// The FilterType that caps calendars for this device (0: no cap).
+    pub fn calendar_filter_cap(&self) -> u8 {
+        filter_type_of(self.get("past-calendar"))
+    }
 }
 
 /// A FilterType narrowed to a cap: the narrower window of the two (0 is "everything", so the
@@ -162,7 +167,7 @@ pub fn capped_filter(requested: u8, cap: u8) -> u8 {
     match (requested, cap) {
         (_, 0) => requested,
         (0, cap) => cap,
-        // 8 (incomplete tasks) is not a date window; only mail is capped.
+        // 8 (incomplete tasks) is not a date window; only mail and calendars are capped.
         (requested, cap) if requested <= 7 => requested.min(cap),
         (requested, _) => requested,
     }

@@ -28,6 +28,8 @@ pub enum FieldKind {
     Text,
     /// Unix seconds, written `yyyy-mm-ddThh:mm:ss.000Z`.
     Date,
+    /// Unix seconds, written in the compact form `yyyymmddThhmmssZ` (calendar items).
+    CompactDate,
     Int,
     /// Written `0`/`1`.
     Bool,
@@ -62,6 +64,13 @@ pub struct Field {
     pub until: Option<ProtocolVersion>,
     /// Sent in server Change commands (the mutable state, e.g. Read and Flag for mail).
     pub in_change: bool,
+    /// The name the value is stored under when it is not the tag's own (a field that a
+    /// newer protocol version writes under another tag, e.g. 16.x Exception InstanceId for
+    /// ExceptionStartTime).
+    pub stored_as: Option<&'static str>,
+    /// From this protocol version on, clients do not send the field back in a Change (16.x
+    /// calendar Exceptions are edited one occurrence at a time): a Change without it keeps it.
+    pub kept_from: Option<ProtocolVersion>,
 }
 
 impl Field {
@@ -73,7 +82,27 @@ impl Field {
             since,
             until: None,
             in_change: false,
+            stored_as: None,
+            kept_from: None,
         }
+    }
+
+    /// The same field, stored under `name`.
+    pub const fn stored_as(mut self, name: &'static str) -> Field {
+        self.stored_as = Some(name);
+        self
+    }
+
+    /// The same field, kept by a Change without it from `version` on.
+    pub const fn kept_from(mut self, version: ProtocolVersion) -> Field {
+        self.kept_from = Some(version);
+        self
+    }
+
+    /// Whether a client of `version` leaves the field out of a Change without meaning to
+    /// clear it.
+    pub fn kept_in(&self, version: ProtocolVersion) -> bool {
+        self.kept_from.is_some_and(|from| version >= from)
     }
 
     /// The same field, gone from `version` on.
@@ -95,7 +124,7 @@ impl Field {
     /// The name the field is stored under: its element name (a 2.5 body element and the
     /// AirSyncBase Body share `Body`, so both versions read the same stored body).
     pub fn stored_name(&self) -> &'static str {
-        self.tag.name()
+        self.stored_as.unwrap_or(self.tag.name())
     }
 }
 
@@ -216,6 +245,27 @@ pub trait ClassAdapter {
     fn write_hook(&self, _folder_type: FolderType) -> Option<&'static dyn WriteHook> {
         None
     }
+    /// Applies a 16.x Change of one occurrence of a recurring item (the Change's
+    /// `airsyncbase:InstanceId`, the occurrence's original start); classes without
+    /// occurrences refuse it.
+    fn change_instance(
+        &self,
+        _context: &ReadContext,
+        _item: ItemId,
+        _instance: i64,
+        _values: &Record,
+    ) -> Result<ItemStatus, StoreError> {
+        Ok(ItemStatus::ConversionError)
+    }
+    /// Deletes one occurrence of a recurring item (a 16.x Delete with an InstanceId).
+    fn delete_instance(
+        &self,
+        _context: &ReadContext,
+        _item: ItemId,
+        _instance: i64,
+    ) -> Result<ItemStatus, StoreError> {
+        Ok(ItemStatus::ConversionError)
+    }
     /// Whether a server Change of this item carries all its ApplicationData (an edited
     /// draft; every change of a property class), not only the fields marked
     /// [`Field::changeable`].
@@ -265,7 +315,7 @@ pub fn adapter_for(class: ItemClass) -> Option<&'static dyn ClassAdapter> {
         ItemClass::Contacts => Some(&super::contacts::CONTACTS),
         ItemClass::Tasks => Some(&super::tasks::TASKS),
         ItemClass::Notes => Some(&super::notes::NOTES),
-        ItemClass::Calendar => None,
+        ItemClass::Calendar => Some(&super::calendar::CALENDAR),
     }
 }
 
@@ -312,6 +362,9 @@ fn encode_into(
         match value {
             Value::Text(text) => {
                 data.push_text(field.tag, text.clone());
+            }
+            Value::Date(unix) if field.kind == FieldKind::CompactDate => {
+                data.push_text(field.tag, crate::clock::eas_compact_datetime(*unix));
             }
             Value::Date(unix) => {
                 data.push_text(field.tag, crate::clock::eas_datetime(*unix));
@@ -395,7 +448,7 @@ fn decode_value(field: &Field, element: &Element, version: ProtocolVersion) -> O
     let text = || element.text().unwrap_or_default();
     match field.kind {
         FieldKind::Text => Some(Value::Text(text())),
-        FieldKind::Date => parse_eas_datetime(&text()).map(Value::Date),
+        FieldKind::Date | FieldKind::CompactDate => parse_eas_datetime(&text()).map(Value::Date),
         FieldKind::Int => text().trim().parse().ok().map(Value::Int),
         FieldKind::Bool => match text().trim() {
             "1" => Some(Value::Bool(true)),

@@ -14,7 +14,7 @@ use super::engine;
 use crate::eas::{CommandError, Request};
 use crate::store::sync_items::MAX_CLIENT_ID_CHARS;
 use crate::store::{ClientAdd, Folder, FolderType, HeldChanges, ItemId, StoreError};
-use crate::wbxml::{tag::airsync, Element};
+use crate::wbxml::{tag::airsync, tag::airsyncbase, Element};
 
 /// What the client commands did.
 #[derive(Default)]
@@ -104,6 +104,17 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
                     }
                     answer.push_text(airsync::STATUS, status.code());
                     applied.responses.push(answer);
+                }
+            }
+            airsync::DELETE if command.child(airsyncbase::INSTANCE_ID).is_some() => {
+                // One occurrence of a series (16.x): the device still holds the series.
+                let status = delete_instance(context, item, command)?;
+                if status == ItemStatus::Success {
+                    applied.touched.extend(item);
+                } else {
+                    applied
+                        .responses
+                        .push(response(airsync::DELETE, &server_id, status));
                 }
             }
             airsync::DELETE => {
@@ -282,7 +293,13 @@ fn change(
     }
     if let Some(data) = data {
         let values = decode(adapter.fields(), data, context.read.version);
-        let status = adapter.change(&context.read, id, &values, context.supported)?;
+        let status = match instance_of(command) {
+            Some(Some(instance)) => {
+                adapter.change_instance(&context.read, id, instance, &values)?
+            }
+            Some(None) => ItemStatus::ConversionError,
+            None => adapter.change(&context.read, id, &values, context.supported)?,
+        };
         if status != ItemStatus::Success {
             return failed(status);
         }
@@ -294,6 +311,30 @@ fn change(
         return Ok((ItemStatus::Success, answer_data, true));
     }
     Ok((ItemStatus::Success, answer_data, false))
+}
+
+/// The command's `airsyncbase:InstanceId` (16.x: one occurrence of a series): `None` when it
+/// has none, `Some(None)` when it is not a date.
+fn instance_of(command: &Element) -> Option<Option<i64>> {
+    let text = command.child_text(airsyncbase::INSTANCE_ID)?;
+    Some(super::class::parse_eas_datetime(&text))
+}
+
+/// Deletes one occurrence of a series.
+fn delete_instance(
+    context: &ClientContext,
+    item: Option<ItemId>,
+    command: &Element,
+) -> Result<ItemStatus, CommandError> {
+    let Some(id) = in_folder(context, item)? else {
+        return Ok(ItemStatus::ObjectNotFound);
+    };
+    match (context.adapter, instance_of(command)) {
+        (Some(adapter), Some(Some(instance))) => {
+            Ok(adapter.delete_instance(&context.read, id, instance)?)
+        }
+        _ => Ok(ItemStatus::ConversionError),
+    }
 }
 
 fn delete(context: &ClientContext, item: Option<ItemId>) -> Result<ItemStatus, CommandError> {

@@ -4,7 +4,7 @@
 //! storage, ghosting and Picture limits are [`DataClass`]'s.
 
 use super::class::{Field, FieldKind};
-use super::data_class::{as_sent, no_window, undated, DataClass};
+use super::data_class::{as_sent, no_window, undated, unrevised, DataClass};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V2_5};
 use crate::store::ItemClass;
 use crate::wbxml::tag::{airsyncbase, contacts, contacts2};
@@ -92,6 +92,7 @@ pub static CONTACTS: DataClass = DataClass {
     sort_date: undated,
     prepare: as_sent,
     max_binary: MAX_PICTURE_BYTES,
+    revise: unrevised,
 };
 
 /// The Contacts field table (vCard import and export map onto it).

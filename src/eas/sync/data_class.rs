@@ -37,7 +37,13 @@ pub struct DataClass {
     /// Largest binary property the class takes (bytes), e.g. 36 KB for Picture (MS-ASCNTC:
     /// 48 KB of base64).
     pub max_binary: usize,
+    /// Adjusts a record a client Change made from the record before it (a calendar series
+    /// whose recurrence changed loses the exceptions the client did not resend).
+    pub revise: fn(before: &PropertyRecord, after: &mut PropertyRecord),
 }
+
+/// Changes keep nothing of the record before them beyond what the table says.
+pub fn unrevised(_before: &PropertyRecord, _after: &mut PropertyRecord) {}
 
 /// No window: every item is inside (contacts, notes).
 pub fn no_window(_filter: u8, _now: i64) -> Option<i64> {
@@ -118,7 +124,23 @@ pub fn from_properties(fields: &[Field], properties: &PropertyRecord) -> Record 
 fn from_property(field: &Field, property: &Property) -> Option<Value> {
     Some(match (field.kind, property) {
         (FieldKind::Text, Property::Text(text)) => Value::Text(text.clone()),
-        (FieldKind::Date, Property::Int(n)) => Value::Date(*n),
+        (FieldKind::Date | FieldKind::CompactDate, Property::Int(n)) => Value::Date(*n),
+        // A field that is a text in one protocol version and a group in another (calendar
+        // Location: 16.x AirSyncBase Location) reads the other form: the group's first text
+        // is the text, and a text fills the group's first text field.
+        (FieldKind::Text, Property::Group(group)) => {
+            let first = group.properties.iter().find_map(|(_, p)| match p {
+                Property::Text(text) => Some(text.clone()),
+                _ => None,
+            })?;
+            Value::Text(first)
+        }
+        (FieldKind::Group(inner), Property::Text(text)) => {
+            let first = inner.iter().find(|f| f.kind == FieldKind::Text)?;
+            let mut group = Record::default();
+            group.set(first.tag, Value::Text(text.clone()));
+            Value::Group(group)
+        }
         (FieldKind::Int, Property::Int(n)) => Value::Int(*n),
         (FieldKind::Bool, Property::Int(n)) => Value::Bool(*n != 0),
         (FieldKind::Opaque | FieldKind::Base64, Property::Bytes(bytes)) => {
@@ -147,6 +169,29 @@ fn from_property(field: &Field, property: &Property) -> Option<Value> {
     })
 }
 
+/// A nested group the client replaced keeps the members its protocol version does not know
+/// (a 12.1 phone's Recurrence keeps the 14.1 FirstDayOfWeek another phone set).
+fn keep_unknown_members(
+    field: &Field,
+    before: Option<&Property>,
+    sent: &Property,
+    version: crate::eas::ProtocolVersion,
+) -> Property {
+    let (FieldKind::Group(inner), Some(Property::Group(old)), Property::Group(new)) =
+        (field.kind, before, sent)
+    else {
+        return sent.clone();
+    };
+    let mut merged = new.clone();
+    for member in inner.iter().filter(|m| !m.exists_in(version)) {
+        let name = member.stored_name();
+        if let (None, Some(value)) = (merged.get(name), old.get(name)) {
+            merged.set(name, value.clone());
+        }
+    }
+    Property::Group(merged)
+}
+
 impl DataClass {
     /// Whether every binary property fits the class's limit and the policy's attachment cap.
     fn binaries_fit(&self, properties: &PropertyRecord, context: &ReadContext) -> bool {
@@ -165,6 +210,46 @@ impl DataClass {
     fn finish(&self, properties: &mut PropertyRecord) -> Option<i64> {
         (self.prepare)(properties, crate::store::now());
         (self.sort_date)(properties)
+    }
+
+    /// Checks and files a changed record of `item` as one change of its folder.
+    fn file(
+        &self,
+        context: &ReadContext,
+        item: ItemId,
+        mut properties: PropertyRecord,
+    ) -> Result<ItemStatus, StoreError> {
+        if !self.binaries_fit(&properties, context) {
+            return Ok(ItemStatus::ConversionError);
+        }
+        let sort_date = self.finish(&mut properties);
+        match context
+            .store
+            .replace_record(context.user, item, sort_date, &properties)
+        {
+            Ok(_) => Ok(ItemStatus::Success),
+            Err(StoreError::NotFound(_)) => Ok(ItemStatus::ObjectNotFound),
+            Err(StoreError::Invalid(_)) => Ok(ItemStatus::ConversionError),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Edits the stored record of `item` with `edit` (which may refuse with a status) and
+    /// files the result: a class's own writes beyond Add and Change (one occurrence of a
+    /// series).
+    pub fn rewrite(
+        &self,
+        context: &ReadContext,
+        item: ItemId,
+        edit: impl FnOnce(&mut PropertyRecord) -> Result<(), ItemStatus>,
+    ) -> Result<ItemStatus, StoreError> {
+        let Some(mut properties) = self.stored(context, item)? else {
+            return Ok(ItemStatus::ObjectNotFound);
+        };
+        if let Err(status) = edit(&mut properties) {
+            return Ok(status);
+        }
+        self.file(context, item, properties)
     }
 
     /// The record of `item`, `None` when it is gone or of another class.
@@ -235,17 +320,20 @@ impl ClassAdapter for DataClass {
         values: &Record,
         supported: Option<&[Tag]>,
     ) -> Result<ItemStatus, StoreError> {
-        let Some(mut properties) = self.stored(context, item)? else {
+        let Some(before) = self.stored(context, item)? else {
             return Ok(ItemStatus::ObjectNotFound);
         };
+        let mut properties = before.clone();
         let sent = to_properties(self.fields, values);
         for field in self.fields {
             let name = field.stored_name();
             if let Some(value) = sent.get(name) {
-                properties.set(name, value.clone());
+                let value = keep_unknown_members(field, before.get(name), value, context.version);
+                properties.set(name, value);
                 continue;
             }
             let managed = field.exists_in(context.version)
+                && !field.kept_in(context.version)
                 && supported.is_none_or(|tags| tags.contains(&field.tag))
                 && !matches!(field.kind, FieldKind::Body | FieldKind::PlainBody);
             // A field of another version sharing this name may have been sent.
@@ -257,19 +345,8 @@ impl ClassAdapter for DataClass {
                 properties.remove(name);
             }
         }
-        if !self.binaries_fit(&properties, context) {
-            return Ok(ItemStatus::ConversionError);
-        }
-        let sort_date = self.finish(&mut properties);
-        match context
-            .store
-            .replace_record(context.user, item, sort_date, &properties)
-        {
-            Ok(_) => Ok(ItemStatus::Success),
-            Err(StoreError::NotFound(_)) => Ok(ItemStatus::ObjectNotFound),
-            Err(StoreError::Invalid(_)) => Ok(ItemStatus::ConversionError),
-            Err(e) => Err(e),
-        }
+        (self.revise)(&before, &mut properties);
+        self.file(context, item, properties)
     }
 
     fn add(

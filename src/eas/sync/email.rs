@@ -38,6 +38,7 @@ static FIELDS: &[Field] = &[
     Field::new(base::ATTACHMENTS, Nested, V12_0),
     Field::new(base::BODY, Nested, V12_0),
     Field::new(email::MESSAGE_CLASS, Text, V2_5),
+    Field::new(email::MEETING_REQUEST, Nested, V2_5),
     Field::new(email::INTERNET_CPID, Int, V12_0),
     Field::new(email::FLAG, Nested, V12_0).changeable(),
     Field::new(email::CONTENT_CLASS, Text, V12_0),
@@ -99,6 +100,13 @@ impl ClassAdapter for EmailClass {
         );
         record.set(email::READ, Value::Bool(message.read));
         record.set(email::MESSAGE_CLASS, text(&message.message_class));
+        if super::meeting_request::carries_meeting(&message.message_class) {
+            if let Some(meeting) =
+                super::meeting_request::element(store, user, item, context.version)?
+            {
+                record.set(email::MEETING_REQUEST, Value::Nested(meeting));
+            }
+        }
         record.set(
             email::INTERNET_CPID,
             Value::Int(message.internet_cpid.into()),

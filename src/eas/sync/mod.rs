@@ -11,6 +11,7 @@
 //! nothing to send waits in the front door until the user's data changes.
 
 pub mod body;
+pub mod calendar;
 pub mod class;
 pub mod client;
 pub mod collection;
@@ -20,6 +21,7 @@ pub mod drafts;
 pub mod email;
 pub mod engine;
 pub mod hanging;
+pub mod meeting_request;
 pub mod notes;
 pub mod tasks;
 

@@ -4,7 +4,7 @@
 //! folders are not offered at all (FolderSync leaves them out).
 
 use super::class::{Field, FieldKind};
-use super::data_class::{no_window, undated, DataClass};
+use super::data_class::{no_window, undated, unrevised, DataClass};
 use crate::eas::ProtocolVersion::{self, V14_0};
 use crate::store::{ItemClass, Property, PropertyRecord};
 use crate::wbxml::tag::{airsyncbase, notes};
@@ -41,4 +41,5 @@ pub static NOTES: DataClass = DataClass {
     sort_date: undated,
     prepare,
     max_binary: 0,
+    revise: unrevised,
 };

@@ -5,7 +5,7 @@
 //! without a DateCompleted gets the time of the write.
 
 use super::class::{Field, FieldKind};
-use super::data_class::DataClass;
+use super::data_class::{unrevised, DataClass};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V14_1, V2_5};
 use crate::store::{ItemClass, Property, PropertyRecord};
 use crate::wbxml::tag::{airsyncbase, tasks};
@@ -87,6 +87,7 @@ pub static TASKS: DataClass = DataClass {
     sort_date,
     prepare,
     max_binary: 0,
+    revise: unrevised,
 };
 
 #[cfg(test)]

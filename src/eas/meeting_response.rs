@@ -1,0 +1,115 @@
+//! MeetingResponse (MS-ASCMD 2.2.1.11): the user accepts, tentatively accepts or declines a
+//! meeting, named either by its meeting-request mail (the iCalendar REQUEST inside it) or by
+//! the calendar event itself. The event's response is set (a declined meeting leaves the
+//! calendar); the answer carries the event's ServerId as CalendarId unless declined.
+//!
+//! Who mails the organizer depends on the protocol version (MS-ASCMD 2.2.3.166): below 16.0
+//! the client sends its own reply with SendMail; from 16.0 the server sends the iCalendar
+//! REPLY when the request carries SendResponse — through the submission command, or straight
+//! into the organizer's Inbox (and calendar) when the organizer is a user of this server.
+
+use std::io::Read;
+
+use super::{CommandError, ProtocolVersion, Reply, Request};
+use crate::eas::meetings::{self, Answer};
+use crate::store::{ItemClass, ItemId, StoreError};
+use crate::wbxml::{tag::meeting_response as mr, Element};
+
+mod status {
+    pub const SUCCESS: &str = "1";
+    pub const INVALID_REQUEST: &str = "2";
+    pub const MAILBOX_ERROR: &str = "3";
+}
+
+/// Most Requests in one command.
+const MAX_REQUESTS: usize = 100;
+
+pub fn handle(request: &Request) -> Result<Reply, CommandError> {
+    let Some(body) = request.body.filter(|b| b.tag == mr::MEETING_RESPONSE) else {
+        return Ok(Reply::HttpStatus(400));
+    };
+    let requests: Vec<&Element> = body.children_with(mr::REQUEST).collect();
+    if requests.is_empty() || requests.len() > MAX_REQUESTS {
+        return Ok(Reply::HttpStatus(400));
+    }
+    let mut doc = Element::new(mr::MEETING_RESPONSE);
+    for one in requests {
+        let request_id = one.child_text(mr::REQUEST_ID).unwrap_or_default();
+        let (code, calendar_id) = match answer_one(request, one)? {
+            Ok(calendar_id) => (status::SUCCESS, calendar_id),
+            Err(code) => (code, None),
+        };
+        let result = doc.push(Element::new(mr::RESULT));
+        result
+            .push_text(mr::REQUEST_ID, request_id.trim())
+            .push_text(mr::STATUS, code);
+        if let Some(id) = calendar_id {
+            result.push_text(mr::CALENDAR_ID, id.to_string());
+        }
+    }
+    Ok(Reply::Document(doc))
+}
+
+/// Answers one Request: the event's ServerId (none once declined), or a status.
+fn answer_one(
+    request: &Request,
+    one: &Element,
+) -> Result<Result<Option<ItemId>, &'static str>, CommandError> {
+    let (store, user) = (request.store, request.user);
+    let answer = one
+        .child_text(mr::USER_RESPONSE)
+        .and_then(|code| Answer::from_code(&code));
+    let item_id = one
+        .child_text(mr::REQUEST_ID)
+        .and_then(|id| id.trim().parse::<ItemId>().ok());
+    let (Some(answer), Some(item_id)) = (answer, item_id) else {
+        return Ok(Err(status::INVALID_REQUEST));
+    };
+    let Some(item) = store.item(user.id, item_id)? else {
+        return Ok(Err(status::INVALID_REQUEST));
+    };
+    let (uid, invitation) = match item.class {
+        ItemClass::Email => {
+            let mut raw = Vec::new();
+            let read = store
+                .open_raw(user.id, item_id)
+                .map_err(CommandError::from)?
+                .read_to_end(&mut raw);
+            if read.is_err() {
+                return Ok(Err(status::MAILBOX_ERROR));
+            }
+            match meetings::request_in_mail(&raw) {
+                Some(invitation) => (invitation.uid.clone(), Some(invitation)),
+                None => return Ok(Err(status::INVALID_REQUEST)),
+            }
+        }
+        ItemClass::Calendar => {
+            let uid = store
+                .record_item(user.id, item_id)?
+                .and_then(|(_, record)| record.text("UID").map(str::to_string));
+            match uid {
+                Some(uid) => (uid, None),
+                None => return Ok(Err(status::INVALID_REQUEST)),
+            }
+        }
+        _ => return Ok(Err(status::INVALID_REQUEST)),
+    };
+    let responded = match meetings::respond(store, user, &uid, invitation.as_ref(), answer) {
+        Ok(Some(responded)) => responded,
+        Ok(None) => return Ok(Err(status::INVALID_REQUEST)),
+        Err(StoreError::NotFound(_)) => return Ok(Err(status::MAILBOX_ERROR)),
+        Err(e) => return Err(e.into()),
+    };
+    request.note_change();
+    let (calendar_id, record) = responded;
+    let server_sends =
+        request.version >= ProtocolVersion::V16_0 && one.child(mr::SEND_RESPONSE).is_some();
+    if server_sends {
+        if let Some((organizer, message)) = meetings::reply_message(user, &record, answer) {
+            if super::compose::deliver(request, &[organizer], &message)?.is_err() {
+                return Ok(Err(status::MAILBOX_ERROR));
+            }
+        }
+    }
+    Ok(Ok(calendar_id))
+}
