@@ -121,7 +121,11 @@ fn candidates(
         name
     };
     let mut found: Vec<(&'static str, GalEntry)> = Vec::new();
-    let gal = request.store.gal_search(request.user, query)?;
+    // Every match: ambiguity and the exact address need them all.
+    let gal = request
+        .store
+        .gal_search(request.user, query, 0, usize::MAX)?
+        .entries;
     let contacts = request
         .store
         .own_contacts_matching(request.user.id, query)?;

@@ -77,18 +77,20 @@ fn search_gal(request: &Request, store: &Element) -> Result<Element, CommandErro
         .filter(|_| request.version >= ProtocolVersion::V14_1)
         .map(|p| PictureBudget::new(p.child_text(s::MAX_SIZE), p.child_text(s::MAX_PICTURES)));
 
-    let entries = request.store.gal_search(request.user, query)?;
-    let total = entries.len();
     let (first, last) = range;
-    let last = last.min(first.saturating_add(MAX_RESULTS - 1));
-    let shown: Vec<&GalEntry> = entries.iter().skip(first).take(last - first + 1).collect();
+    let count = (last - first + 1).min(MAX_RESULTS);
+    let page = request
+        .store
+        .gal_search(request.user, query, first, count)?;
+    let total = page.total;
+    let shown = &page.entries;
 
     let mut answer = store_status(status::SUCCESS);
     if shown.is_empty() {
         answer.push(Element::new(s::RESULT));
     }
     let mut budget = picture;
-    for entry in &shown {
+    for entry in shown {
         let mut result = Element::new(s::RESULT);
         result.push(properties(entry, budget.as_mut()));
         answer.push(result);

@@ -34,6 +34,15 @@ pub struct GalEntry {
     pub photo: Option<Vec<u8>>,
 }
 
+/// One page of address-book matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GalPage {
+    /// How many entries match in all.
+    pub total: usize,
+    /// The entries of the page asked for.
+    pub entries: Vec<GalEntry>,
+}
+
 /// Fields an administrator sets for a user; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct ProfileChange {
@@ -101,11 +110,27 @@ fn prefix_matches(folded_query: &str, text: &str) -> bool {
     if folded_query.is_empty() || text.is_empty() {
         return false;
     }
+    if text.is_ascii() {
+        // The common case, without allocating: ASCII folds to itself in lower case.
+        return ascii_prefix_matches(folded_query.as_bytes(), text.as_bytes());
+    }
     let folded = fold(text);
     folded.starts_with(folded_query)
         || folded
             .split(|c: char| !c.is_alphanumeric())
             .any(|word| word.starts_with(folded_query))
+}
+
+fn ascii_prefix_matches(query: &[u8], text: &[u8]) -> bool {
+    let starts_here = |at: usize| {
+        text.len() - at >= query.len() && text[at..at + query.len()].eq_ignore_ascii_case(query)
+    };
+    if starts_here(0) {
+        return true;
+    }
+    (1..text.len()).any(|at| {
+        !text[at - 1].is_ascii_alphanumeric() && text[at].is_ascii_alphanumeric() && starts_here(at)
+    })
 }
 
 impl GalEntry {
@@ -164,31 +189,43 @@ impl GalEntry {
 
 impl Store {
     /// The address-book entries of `user`'s domain matching `query`, users first then
-    /// published contacts, each group sorted by display name.
-    pub fn gal_search(&self, user: &User, query: &str) -> Result<Vec<GalEntry>, StoreError> {
+    /// published contacts, each group sorted by display name: `limit` of them from position
+    /// `skip`, and how many match in all. Only the entries returned are read whole.
+    pub fn gal_search(
+        &self,
+        user: &User,
+        query: &str,
+        skip: usize,
+        limit: usize,
+    ) -> Result<GalPage, StoreError> {
         let folded = fold(query.trim());
         if folded.is_empty() {
-            return Ok(Vec::new());
+            return Ok(GalPage::default());
         }
-        let mut users: Vec<GalEntry> = self
-            .domain_users(&user.domain)?
-            .into_iter()
-            .filter(|e| e.matches(&folded))
-            .collect();
-        users.sort_by_cached_key(|e| fold(&e.display_name));
+        let users = self.matching_users(&user.domain, &folded)?;
         let mut contacts: Vec<GalEntry> = self
             .published_contacts(&user.domain)?
             .into_iter()
             .filter(|e| e.matches(&folded))
             .collect();
         contacts.sort_by_cached_key(|e| fold(&e.display_name));
-        users.extend(contacts);
-        Ok(users)
+        let total = users.len() + contacts.len();
+        let mut entries = Vec::new();
+        for position in skip..total.min(skip.saturating_add(limit)) {
+            entries.push(match users.get(position) {
+                Some((_, id)) => self.read_user(*id)?,
+                None => contacts[position - users.len()].clone(),
+            });
+        }
+        Ok(GalPage { total, entries })
     }
 
     /// The whole address book of `user` (`easd gal show`), users first.
     pub fn gal_entries(&self, user: &User) -> Result<Vec<GalEntry>, StoreError> {
-        let mut entries = self.domain_users(&user.domain)?;
+        let mut entries = Vec::new();
+        for (_, id) in self.matching_users(&user.domain, "")? {
+            entries.push(self.read_user(id)?);
+        }
         entries.extend(self.published_contacts(&user.domain)?);
         Ok(entries)
     }
@@ -222,15 +259,42 @@ impl Store {
         Ok(out)
     }
 
-    /// Every user of the domain as an address-book entry.
-    fn domain_users(&self, domain: &str) -> Result<Vec<GalEntry>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT u.display_name, u.email, u.local_part, u.phone, u.mobile_phone, u.title,
-                    u.company, u.office, u.photo
-             FROM users u JOIN domains d ON d.id = u.domain_id WHERE d.name = ?1
-             ORDER BY u.email",
+    /// The users of the domain whose name or address matches the folded query (all of them
+    /// for an empty query) as (folded display name, id), sorted. Only the name and address
+    /// are read here; [`Store::read_user`] reads the rest for the entries shown.
+    fn matching_users(
+        &self,
+        domain: &str,
+        folded_query: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut scan = self.conn.prepare_cached(
+            "SELECT u.id, u.display_name, u.email
+             FROM users u JOIN domains d ON d.id = u.domain_id WHERE d.name = ?1",
         )?;
-        let rows = statement.query_map([domain], |row| {
+        let mut matching = Vec::new();
+        let mut rows = scan.query([domain])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(1)?;
+            let email: String = row.get(2)?;
+            if folded_query.is_empty()
+                || prefix_matches(folded_query, &name)
+                || prefix_matches(folded_query, &email)
+            {
+                matching.push((fold(&name), row.get::<_, i64>(0)?));
+            }
+        }
+        matching.sort();
+        Ok(matching)
+    }
+
+    /// One user's address-book entry, photo included.
+    fn read_user(&self, id: i64) -> Result<GalEntry, StoreError> {
+        let mut read = self.conn.prepare_cached(
+            "SELECT display_name, email, local_part, phone, mobile_phone, title, company, office,
+                    photo
+             FROM users WHERE id = ?1",
+        )?;
+        Ok(read.query_row([id], |row| {
             Ok(GalEntry {
                 display_name: row.get(0)?,
                 email: row.get(1)?,
@@ -243,8 +307,7 @@ impl Store {
                 photo: row.get(8)?,
                 ..GalEntry::default()
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?)
     }
 
     /// The contacts of the folders published to the domain.
@@ -325,18 +388,6 @@ impl Store {
         Ok(())
     }
 
-    /// The user's own address-book entry (as others see it).
-    pub fn user_profile(&self, email: &str) -> Result<Option<GalEntry>, StoreError> {
-        let email = email.trim().to_lowercase();
-        let Some(domain) = email.split_once('@').map(|(_, d)| d.to_string()) else {
-            return Ok(None);
-        };
-        Ok(self
-            .domain_users(&domain)?
-            .into_iter()
-            .find(|e| e.email == email))
-    }
-
     /// Publishes (or withdraws) the contact folder `folder` of `owner` to the owner's domain.
     pub fn set_folder_published(
         &self,
@@ -403,6 +454,11 @@ mod tests {
         assert!(prefix_matches("zoe.s", "zoe.smith@example.com"));
         assert!(!prefix_matches("mith", "Zoë Smith"));
         assert!(!prefix_matches("", "Zoë Smith"));
+        assert!(prefix_matches("smi", "Zoe Smith"));
+        assert!(prefix_matches("o'b", "Pat O'Brien"));
+        assert!(prefix_matches("bri", "Pat O'Brien"));
+        assert!(!prefix_matches("rien", "Pat O'Brien"));
+        assert!(!prefix_matches("zoe smithy", "Zoe Smith"));
     }
 
     #[test]
@@ -427,13 +483,18 @@ mod tests {
                 },
             )
             .unwrap();
-        let found = store.gal_search(&alice, "bo").unwrap();
-        assert_eq!(found.len(), 1);
+        let page = store.gal_search(&alice, "bo", 0, 10).unwrap();
+        assert_eq!(page.total, 1);
+        let found = page.entries;
         assert_eq!(found[0].email, "bob@a.test");
         assert_eq!(found[0].phone, "+1 555");
         assert_eq!(found[0].photo, Some(vec![1, 2, 3]));
-        assert_eq!(store.gal_search(&alice, "ANST").unwrap().len(), 1);
-        assert!(store.gal_search(&carol, "bo").unwrap().is_empty());
+        assert_eq!(store.gal_search(&alice, "ANST", 0, 10).unwrap().total, 1);
+        assert!(store
+            .gal_search(&carol, "bo", 0, 10)
+            .unwrap()
+            .entries
+            .is_empty());
         let big = ProfileChange {
             photo: Some(Some(vec![0; MAX_PHOTO_BYTES + 1])),
             ..ProfileChange::default()
