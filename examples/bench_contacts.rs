@@ -36,24 +36,16 @@ const PLAIN_TARGET_PER_SECOND: f64 = 10_000.0;
 const RSS_GROWTH_TARGET_KIB: u64 = 16 * 1024;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let mut easd = None;
-    let mut words = args.iter().skip(1);
-    while let Some(word) = words.next() {
-        match (word.as_str(), words.next()) {
-            ("--easd", Some(path)) => easd = Some(PathBuf::from(path)),
-            _ => {
-                eprintln!("usage: bench_contacts [--easd PATH]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match run(&args, easd) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("bench_contacts: FAILED: {message}");
-            ExitCode::FAILURE
-        }
+    bench_util::bench_main("bench_contacts", USAGE, parse_options, run)
+}
+
+const USAGE: &str = "usage: bench_contacts [--easd PATH]";
+
+fn parse_options(words: &[String]) -> Result<Option<PathBuf>, String> {
+    match words {
+        [] => Ok(None),
+        [flag, path] if flag == "--easd" => Ok(Some(PathBuf::from(path))),
+        _ => Err(String::new()),
     }
 }
 
@@ -82,16 +74,8 @@ fn cards(prefix: &str, count: usize, photo_bytes: usize) -> String {
     text
 }
 
-fn run(args: &[String], easd: Option<PathBuf>) -> Result<(), String> {
-    let binary = match easd {
-        Some(path) => path,
-        None => {
-            bench_util::build_easd_with_cargo(env!("CARGO_MANIFEST_DIR"))
-                .map_err(|e| e.to_string())?;
-            bench_util::easd_beside_current_exe().map_err(|e| e.to_string())?
-        }
-    };
-    std::env::set_var("EASD_BIN", &binary);
+fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
+    let binary = bench_util::easd_under_test(easd.as_deref(), true)?;
     println!("easd contacts benchmark");
     println!("command: {}", args.join(" "));
     println!(

@@ -53,17 +53,21 @@ const LAST: &[&str] = &[
 ];
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(message) => {
-            eprintln!("bench_gal: FAILED: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_util::bench_main(
+        "bench_gal",
+        "usage: bench_gal",
+        |args| {
+            if args.is_empty() {
+                Ok(())
+            } else {
+                Err(String::new())
+            }
+        },
+        |_, ()| run(),
+    )
 }
 
-fn run() -> Result<bool, String> {
+fn run() -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("easd-bench-gal-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let db = dir.join("easd.db");
@@ -72,7 +76,7 @@ fn run() -> Result<bool, String> {
     result
 }
 
-fn measure(db: &std::path::Path) -> Result<bool, String> {
+fn measure(db: &std::path::Path) -> Result<(), String> {
     let store = Store::open(db).map_err(|e| e.to_string())?;
     let me = store
         .add_user("bench@example.com", "Bench Mark", "bench-password")
@@ -131,9 +135,11 @@ fn measure(db: &std::path::Path) -> Result<bool, String> {
         millis(times[times.len() - 1]),
         P99_TARGET.as_millis()
     );
-    let ok = p99 < P99_TARGET;
-    println!("  {}", if ok { "target met" } else { "TARGET MISSED" });
-    Ok(ok)
+    if p99 >= P99_TARGET {
+        return Err(format!("p99 {} is not below the target", millis(p99)));
+    }
+    println!("  target met");
+    Ok(())
 }
 
 /// Inserts the users of both domains with one transaction, a fixed placeholder hash (nobody

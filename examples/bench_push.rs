@@ -85,24 +85,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let options = match parse_options(args.get(1..).unwrap_or_default()) {
-        Ok(options) => options,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("bench_push: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args, &options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("bench_push: FAILED: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_util::bench_main("bench_push", USAGE, parse_options, run)
 }
 
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -181,17 +164,7 @@ fn parked_in_log(server: &TestServer) -> usize {
 }
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
-    let binary = match &options.easd {
-        Some(path) => path.clone(),
-        None => bench_util::easd_beside_current_exe().map_err(|e| e.to_string())?,
-    };
-    if !binary.is_file() {
-        return Err(format!(
-            "no easd binary at {} (build it with `cargo build --release` or pass --easd PATH)",
-            binary.display()
-        ));
-    }
-    std::env::set_var("EASD_BIN", &binary);
+    let binary = bench_util::easd_under_test(options.easd.as_deref(), false)?;
     let (before, after) =
         bench_util::raise_own_open_files_limit().map_err(|e| format!("prlimit: {e}"))?;
     println!("easd DirectPush benchmark");

@@ -81,42 +81,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let options = match parse_options(args.get(1..).unwrap_or_default()) {
-        Ok(options) => options,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("bench_slow_readers: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args, &options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("bench_slow_readers: FAILED: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_util::bench_main("bench_slow_readers", USAGE, parse_options, run)
 }
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
-    let binary = match &options.easd {
-        Some(path) => path.clone(),
-        None => {
-            bench_util::build_easd_with_cargo(env!("CARGO_MANIFEST_DIR"))
-                .map_err(|e| e.to_string())?;
-            bench_util::easd_beside_current_exe().map_err(|e| e.to_string())?
-        }
-    };
-    if !binary.is_file() {
-        return Err(format!(
-            "no easd binary at {} (build it with `cargo build --release` or pass --easd PATH)",
-            binary.display()
-        ));
-    }
-    std::env::set_var("EASD_BIN", &binary);
+    let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
     println!("easd slow-reader benchmark");
     println!("command: {}", args.join(" "));
     println!(

@@ -11,8 +11,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::autodiscover::ProtocolEntry;
-
 /// The settings file read when `--config` is not given (if it exists).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/easd/easd.conf";
 
@@ -438,17 +436,6 @@ impl Config {
         }
     }
 
-    /// The login throttle's limits.
-    pub fn login_throttle(&self) -> crate::server::throttle::ThrottleSettings {
-        crate::server::throttle::ThrottleSettings {
-            failures_per_address: self.login_failures,
-            failures_per_account: self.login_failures_account,
-            lockout: std::time::Duration::from_secs(self.login_lockout_secs),
-            max_lockout: std::time::Duration::from_secs(self.login_lockout_max_secs),
-            hash_share: self.login_hash_share_percent / 100.0,
-        }
-    }
-
     /// The ActiveSync endpoint URL that autodiscover hands out.
     pub fn mobilesync_url(&self) -> String {
         format!("{}{ACTIVESYNC_PATH}", self.public_base_url())
@@ -624,6 +611,79 @@ fn parse_protocol(kind: &str, value: &str) -> Result<Option<String>, String> {
     }
     ProtocolEntry::from_spec(kind, value)?;
     Ok(Some(value.to_string()))
+}
+
+/// Connection security of an extra protocol entry (MS-OXDSCLI `Encryption` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encryption {
+    /// No encryption.
+    None,
+    /// TLS from the first byte (IMAPS 993, SMTPS 465, POP3S 995).
+    Ssl,
+    /// STARTTLS on the plain port.
+    Tls,
+}
+
+/// A mail server advertised next to ActiveSync in Outlook-schema responses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolEntry {
+    /// "IMAP", "SMTP" or "POP3".
+    pub kind: String,
+    pub server: String,
+    pub port: u16,
+    pub encryption: Encryption,
+    /// The login name is the whole e-mail address (else its local part).
+    pub login_name_is_email: bool,
+}
+
+impl ProtocolEntry {
+    /// Parses the configuration form `host:port[:ssl|:starttls|:plain]`. Without a security
+    /// word, the well-known TLS ports (993, 995, 465) mean SSL and every other port STARTTLS.
+    /// IPv6 hosts are written in brackets: `[2001:db8::1]:993`.
+    pub fn from_spec(kind: &str, spec: &str) -> Result<ProtocolEntry, String> {
+        let kind = kind.to_ascii_uppercase();
+        if !matches!(kind.as_str(), "IMAP" | "SMTP" | "POP3") {
+            return Err(format!("unknown protocol {kind:?}"));
+        }
+        let bad = || format!("{spec:?} is not host:port[:ssl|:starttls|:plain]");
+        let (address, explicit) = match spec.rsplit_once(':') {
+            Some((address, word)) if word.chars().all(|c| c.is_ascii_alphabetic()) => {
+                let encryption = match word.to_ascii_lowercase().as_str() {
+                    "ssl" | "tls" => Encryption::Ssl,
+                    "starttls" => Encryption::Tls,
+                    "plain" | "none" => Encryption::None,
+                    _ => return Err(bad()),
+                };
+                (address, Some(encryption))
+            }
+            _ => (spec, None),
+        };
+        let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let host_ok = !host.is_empty()
+            && if let Some(inner) = host.strip_prefix('[') {
+                inner
+                    .strip_suffix(']')
+                    .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+            } else {
+                host.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            };
+        if port == 0 || !host_ok {
+            return Err(bad());
+        }
+        let encryption = explicit.unwrap_or(match port {
+            993 | 995 | 465 => Encryption::Ssl,
+            _ => Encryption::Tls,
+        });
+        Ok(ProtocolEntry {
+            kind,
+            server: host.to_string(),
+            port,
+            encryption,
+            login_name_is_email: true,
+        })
+    }
 }
 
 #[cfg(test)]

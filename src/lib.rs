@@ -12,14 +12,17 @@
 //! - [`admin`]: the `easd` command line.
 //! - [`config`]: start-up settings (`/etc/easd/easd.conf`).
 //! - [`clock`]: Unix seconds to the date forms EAS and the CLI print.
-//! - [`policy`]: the MS-ASPROV security policy settings, inheritance and provision documents.
+//! - [`policy`]: the MS-ASPROV security policy settings and their inheritance (pure data).
+//! - [`protocol_version`]: the EAS protocol versions and their order (shared by `eas` and `policy`).
 //! - [`notice`]: the explanatory e-mails easd files into a user's Inbox (refusals, wipes).
 //! - [`push`]: DirectPush change notifications (one UDP datagram per changed user).
 //! - [`logsafe`]: network-supplied values escaped and capped for log lines.
 //! - [`web`]: the family's web page (own devices, wipe, out-of-office, password).
+//! - [`ca`]: the private certificate authority that signs the server certificate; fingerprints.
 
 pub mod admin;
 pub mod autodiscover;
+pub mod ca;
 pub mod clock;
 pub mod config;
 pub mod eas;
@@ -30,6 +33,7 @@ pub mod mime;
 pub mod notice;
 pub mod oof;
 pub mod policy;
+pub mod protocol_version;
 pub mod push;
 pub mod server;
 pub mod store;

@@ -1,8 +1,8 @@
 //! The security policy: every setting of MS-ASPROV's EASProvisionDoc plus easd's own
 //! (`allow-non-provisionable`, `refresh-interval`, `max-protocol-version`), their values, the
 //! neutral provision, the effective policy a device gets after inheritance (global → domain →
-//! user → device), and the two documents a device receives: the EASProvisionDoc (12.0+) and
-//! the MS-WAP-Provisioning-XML characteristic document (2.5).
+//! user → device), and the caps commands apply. Pure data: the documents a device receives
+//! (EASProvisionDoc, the 2.5 WAP document) are written from it by `eas::provision_doc`.
 //!
 //! Values are kept as canonical text: `0`/`1` for booleans, decimal numbers, the empty string
 //! for "no limit" where MS-ASPROV allows an empty element, comma-separated lists for the
@@ -11,9 +11,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::eas::ProtocolVersion;
-use crate::wbxml::tag::provision as prov;
-use crate::wbxml::{Element, Tag};
+use crate::protocol_version::ProtocolVersion;
 
 /// The kinds of values a setting takes.
 #[derive(Clone, Copy, Debug)]
@@ -39,8 +37,9 @@ pub struct Setting {
     /// The name used on the command line: the MS-ASPROV element name, or easd's own kebab-case
     /// name for settings the server alone applies.
     pub name: &'static str,
-    /// The EASProvisionDoc element; `None` for easd's own settings.
-    pub tag: Option<Tag>,
+    /// Sent to devices as the EASProvisionDoc element of the same name; `false` for easd's
+    /// own settings.
+    pub in_provision_doc: bool,
     /// The first protocol version whose EASProvisionDoc carries it.
     pub since: ProtocolVersion,
     pub kind: Kind,
@@ -54,7 +53,6 @@ const V12_1: ProtocolVersion = ProtocolVersion::V12_1;
 
 const fn doc(
     name: &'static str,
-    tag: Tag,
     since: ProtocolVersion,
     kind: Kind,
     neutral: &'static str,
@@ -62,7 +60,7 @@ const fn doc(
 ) -> Setting {
     Setting {
         name,
-        tag: Some(tag),
+        in_provision_doc: true,
         since,
         kind,
         neutral,
@@ -88,52 +86,52 @@ const fn limit(min: i64, max: i64) -> Kind {
 
 /// Every setting, EASProvisionDoc elements in token order, then easd's own.
 pub const SETTINGS: &[Setting] = &[
-    doc("DevicePasswordEnabled", prov::DEVICE_PASSWORD_ENABLED, V12_0, BOOL, "0", "a device password is required"),
-    doc("AlphanumericDevicePasswordRequired", prov::ALPHANUMERIC_DEVICE_PASSWORD_REQUIRED, V12_0, BOOL, "0", "the password must hold letters and digits"),
-    doc("RequireStorageCardEncryption", prov::REQUIRE_STORAGE_CARD_ENCRYPTION, V12_0, BOOL, "0", "storage cards must be encrypted"),
-    doc("PasswordRecoveryEnabled", prov::PASSWORD_RECOVERY_ENABLED, V12_0, BOOL, "0", "the device may store a recovery password on the server"),
-    doc("DocumentBrowseEnabled", prov::DOCUMENT_BROWSE_ENABLED, V12_0, BOOL, "1", "file shares may be browsed"),
-    doc("AttachmentsEnabled", prov::ATTACHMENTS_ENABLED, V12_0, BOOL, "1", "attachments may be downloaded (0: the server withholds them)"),
-    doc("MinDevicePasswordLength", prov::MIN_DEVICE_PASSWORD_LENGTH, V12_0, limit(1, 16), "", "shortest password (empty: no minimum)"),
-    doc("MaxInactivityTimeDeviceLock", prov::MAX_INACTIVITY_TIME_DEVICE_LOCK, V12_0, limit(1, 9999), "", "seconds before the device locks (empty: no limit)"),
-    doc("MaxDevicePasswordFailedAttempts", prov::MAX_DEVICE_PASSWORD_FAILED_ATTEMPTS, V12_0, limit(4, 16), "", "failed unlocks before the device wipes itself (empty: never)"),
-    doc("MaxAttachmentSize", prov::MAX_ATTACHMENT_SIZE, V12_0, limit(0, u32::MAX as i64), "", "largest attachment in bytes (empty: no limit; the server withholds larger ones)"),
-    doc("AllowSimpleDevicePassword", prov::ALLOW_SIMPLE_DEVICE_PASSWORD, V12_0, BOOL, "1", "simple passwords such as 1234 are allowed"),
-    doc("DevicePasswordExpiration", prov::DEVICE_PASSWORD_EXPIRATION, V12_0, limit(0, 730), "", "days before the password expires (empty: never)"),
-    doc("DevicePasswordHistory", prov::DEVICE_PASSWORD_HISTORY, V12_0, num(0, 50), "0", "earlier passwords that may not be reused"),
-    doc("AllowStorageCard", prov::ALLOW_STORAGE_CARD, V12_1, BOOL, "1", "storage cards may be used"),
-    doc("AllowCamera", prov::ALLOW_CAMERA, V12_1, BOOL, "1", "the camera may be used"),
-    doc("RequireDeviceEncryption", prov::REQUIRE_DEVICE_ENCRYPTION, V12_1, BOOL, "0", "the device must be encrypted"),
-    doc("AllowUnsignedApplications", prov::ALLOW_UNSIGNED_APPLICATIONS, V12_1, BOOL, "1", "unsigned applications may run"),
-    doc("AllowUnsignedInstallationPackages", prov::ALLOW_UNSIGNED_INSTALLATION_PACKAGES, V12_1, BOOL, "1", "unsigned packages may be installed"),
-    doc("MinDevicePasswordComplexCharacters", prov::MIN_DEVICE_PASSWORD_COMPLEX_CHARACTERS, V12_1, num(1, 4), "1", "character groups the password must use (1-4)"),
-    doc("AllowWiFi", prov::ALLOW_WI_FI, V12_1, BOOL, "1", "Wi-Fi may be used"),
-    doc("AllowTextMessaging", prov::ALLOW_TEXT_MESSAGING, V12_1, BOOL, "1", "text messaging is allowed"),
-    doc("AllowPOPIMAPEmail", prov::ALLOW_POPIMAP_EMAIL, V12_1, BOOL, "1", "POP/IMAP accounts are allowed"),
-    doc("AllowBluetooth", prov::ALLOW_BLUETOOTH, V12_1, Kind::Choice(&[0, 1, 2]), "2", "Bluetooth: 0 off, 1 hands-free only, 2 allowed"),
-    doc("AllowIrDA", prov::ALLOW_IR_DA, V12_1, BOOL, "1", "infrared is allowed"),
-    doc("RequireManualSyncWhenRoaming", prov::REQUIRE_MANUAL_SYNC_WHEN_ROAMING, V12_1, BOOL, "0", "no push while roaming"),
-    doc("AllowDesktopSync", prov::ALLOW_DESKTOP_SYNC, V12_1, BOOL, "1", "desktop synchronisation is allowed"),
-    doc("MaxCalendarAgeFilter", prov::MAX_CALENDAR_AGE_FILTER, V12_1, Kind::Choice(&[0, 4, 5, 6, 7]), "0", "oldest calendar items as a FilterType (0 all, 4 2 weeks, 5 1 month, 6 3 months, 7 6 months); caps Sync"),
-    doc("AllowHTMLEmail", prov::ALLOW_HTML_EMAIL, V12_1, BOOL, "1", "HTML mail (0: the server sends plain text)"),
-    doc("MaxEmailAgeFilter", prov::MAX_EMAIL_AGE_FILTER, V12_1, Kind::Choice(&[0, 1, 2, 3, 4, 5]), "0", "oldest mail as a FilterType (0 all, 1 day, 2 3 days, 3 week, 4 2 weeks, 5 month); caps Sync"),
-    doc("MaxEmailBodyTruncationSize", prov::MAX_EMAIL_BODY_TRUNCATION_SIZE, V12_1, num(-1, 1 << 20), "-1", "largest plain-text body in KB (-1: whole); caps Sync"),
-    doc("MaxEmailHTMLBodyTruncationSize", prov::MAX_EMAIL_HTML_BODY_TRUNCATION_SIZE, V12_1, num(-1, 1 << 20), "-1", "largest HTML body in KB (-1: whole); caps Sync"),
-    doc("RequireSignedSMIMEMessages", prov::REQUIRE_SIGNED_SMIME_MESSAGES, V12_1, BOOL, "0", "outgoing mail must be signed"),
-    doc("RequireEncryptedSMIMEMessages", prov::REQUIRE_ENCRYPTED_SMIME_MESSAGES, V12_1, BOOL, "0", "outgoing mail must be encrypted"),
-    doc("RequireSignedSMIMEAlgorithm", prov::REQUIRE_SIGNED_SMIME_ALGORITHM, V12_1, Kind::Choice(&[0, 1]), "0", "signing algorithm: 0 SHA-1, 1 MD5"),
-    doc("RequireEncryptionSMIMEAlgorithm", prov::REQUIRE_ENCRYPTION_SMIME_ALGORITHM, V12_1, Kind::Choice(&[0, 1, 2, 3, 4]), "0", "encryption: 0 3DES, 1 DES, 2 RC2-128, 3 RC2-64, 4 RC2-40"),
-    doc("AllowSMIMEEncryptionAlgorithmNegotiation", prov::ALLOW_SMIME_ENCRYPTION_ALGORITHM_NEGOTIATION, V12_1, Kind::Choice(&[0, 1, 2]), "2", "algorithm negotiation: 0 none, 1 strong only, 2 any"),
-    doc("AllowSMIMESoftCerts", prov::ALLOW_SMIME_SOFT_CERTS, V12_1, BOOL, "1", "soft certificates are allowed"),
-    doc("AllowBrowser", prov::ALLOW_BROWSER, V12_1, BOOL, "1", "the browser may be used"),
-    doc("AllowConsumerEmail", prov::ALLOW_CONSUMER_EMAIL, V12_1, BOOL, "1", "consumer mail accounts are allowed"),
-    doc("AllowRemoteDesktop", prov::ALLOW_REMOTE_DESKTOP, V12_1, BOOL, "1", "remote desktop is allowed"),
-    doc("AllowInternetSharing", prov::ALLOW_INTERNET_SHARING, V12_1, BOOL, "1", "internet sharing is allowed"),
-    doc("UnapprovedInROMApplicationList", prov::UNAPPROVED_IN_ROM_APPLICATION_LIST, V12_1, Kind::List, "", "built-in applications that may not run (comma-separated names)"),
-    doc("ApprovedApplicationList", prov::APPROVED_APPLICATION_LIST, V12_1, Kind::List, "", "applications that may be installed (comma-separated SHA-1 hashes)"),
+    doc("DevicePasswordEnabled", V12_0, BOOL, "0", "a device password is required"),
+    doc("AlphanumericDevicePasswordRequired", V12_0, BOOL, "0", "the password must hold letters and digits"),
+    doc("RequireStorageCardEncryption", V12_0, BOOL, "0", "storage cards must be encrypted"),
+    doc("PasswordRecoveryEnabled", V12_0, BOOL, "0", "the device may store a recovery password on the server"),
+    doc("DocumentBrowseEnabled", V12_0, BOOL, "1", "file shares may be browsed"),
+    doc("AttachmentsEnabled", V12_0, BOOL, "1", "attachments may be downloaded (0: the server withholds them)"),
+    doc("MinDevicePasswordLength", V12_0, limit(1, 16), "", "shortest password (empty: no minimum)"),
+    doc("MaxInactivityTimeDeviceLock", V12_0, limit(1, 9999), "", "seconds before the device locks (empty: no limit)"),
+    doc("MaxDevicePasswordFailedAttempts", V12_0, limit(4, 16), "", "failed unlocks before the device wipes itself (empty: never)"),
+    doc("MaxAttachmentSize", V12_0, limit(0, u32::MAX as i64), "", "largest attachment in bytes (empty: no limit; the server withholds larger ones)"),
+    doc("AllowSimpleDevicePassword", V12_0, BOOL, "1", "simple passwords such as 1234 are allowed"),
+    doc("DevicePasswordExpiration", V12_0, limit(0, 730), "", "days before the password expires (empty: never)"),
+    doc("DevicePasswordHistory", V12_0, num(0, 50), "0", "earlier passwords that may not be reused"),
+    doc("AllowStorageCard", V12_1, BOOL, "1", "storage cards may be used"),
+    doc("AllowCamera", V12_1, BOOL, "1", "the camera may be used"),
+    doc("RequireDeviceEncryption", V12_1, BOOL, "0", "the device must be encrypted"),
+    doc("AllowUnsignedApplications", V12_1, BOOL, "1", "unsigned applications may run"),
+    doc("AllowUnsignedInstallationPackages", V12_1, BOOL, "1", "unsigned packages may be installed"),
+    doc("MinDevicePasswordComplexCharacters", V12_1, num(1, 4), "1", "character groups the password must use (1-4)"),
+    doc("AllowWiFi", V12_1, BOOL, "1", "Wi-Fi may be used"),
+    doc("AllowTextMessaging", V12_1, BOOL, "1", "text messaging is allowed"),
+    doc("AllowPOPIMAPEmail", V12_1, BOOL, "1", "POP/IMAP accounts are allowed"),
+    doc("AllowBluetooth", V12_1, Kind::Choice(&[0, 1, 2]), "2", "Bluetooth: 0 off, 1 hands-free only, 2 allowed"),
+    doc("AllowIrDA", V12_1, BOOL, "1", "infrared is allowed"),
+    doc("RequireManualSyncWhenRoaming", V12_1, BOOL, "0", "no push while roaming"),
+    doc("AllowDesktopSync", V12_1, BOOL, "1", "desktop synchronisation is allowed"),
+    doc("MaxCalendarAgeFilter", V12_1, Kind::Choice(&[0, 4, 5, 6, 7]), "0", "oldest calendar items as a FilterType (0 all, 4 2 weeks, 5 1 month, 6 3 months, 7 6 months); caps Sync"),
+    doc("AllowHTMLEmail", V12_1, BOOL, "1", "HTML mail (0: the server sends plain text)"),
+    doc("MaxEmailAgeFilter", V12_1, Kind::Choice(&[0, 1, 2, 3, 4, 5]), "0", "oldest mail as a FilterType (0 all, 1 day, 2 3 days, 3 week, 4 2 weeks, 5 month); caps Sync"),
+    doc("MaxEmailBodyTruncationSize", V12_1, num(-1, 1 << 20), "-1", "largest plain-text body in KB (-1: whole); caps Sync"),
+    doc("MaxEmailHTMLBodyTruncationSize", V12_1, num(-1, 1 << 20), "-1", "largest HTML body in KB (-1: whole); caps Sync"),
+    doc("RequireSignedSMIMEMessages", V12_1, BOOL, "0", "outgoing mail must be signed"),
+    doc("RequireEncryptedSMIMEMessages", V12_1, BOOL, "0", "outgoing mail must be encrypted"),
+    doc("RequireSignedSMIMEAlgorithm", V12_1, Kind::Choice(&[0, 1]), "0", "signing algorithm: 0 SHA-1, 1 MD5"),
+    doc("RequireEncryptionSMIMEAlgorithm", V12_1, Kind::Choice(&[0, 1, 2, 3, 4]), "0", "encryption: 0 3DES, 1 DES, 2 RC2-128, 3 RC2-64, 4 RC2-40"),
+    doc("AllowSMIMEEncryptionAlgorithmNegotiation", V12_1, Kind::Choice(&[0, 1, 2]), "2", "algorithm negotiation: 0 none, 1 strong only, 2 any"),
+    doc("AllowSMIMESoftCerts", V12_1, BOOL, "1", "soft certificates are allowed"),
+    doc("AllowBrowser", V12_1, BOOL, "1", "the browser may be used"),
+    doc("AllowConsumerEmail", V12_1, BOOL, "1", "consumer mail accounts are allowed"),
+    doc("AllowRemoteDesktop", V12_1, BOOL, "1", "remote desktop is allowed"),
+    doc("AllowInternetSharing", V12_1, BOOL, "1", "internet sharing is allowed"),
+    doc("UnapprovedInROMApplicationList", V12_1, Kind::List, "", "built-in applications that may not run (comma-separated names)"),
+    doc("ApprovedApplicationList", V12_1, Kind::List, "", "applications that may be installed (comma-separated SHA-1 hashes)"),
     Setting {
         name: "allow-non-provisionable",
-        tag: None,
+        in_provision_doc: false,
         since: ProtocolVersion::V2_5,
         kind: Kind::Bool,
         neutral: "0",
@@ -141,7 +139,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "refresh-interval",
-        tag: None,
+        in_provision_doc: false,
         since: ProtocolVersion::V2_5,
         kind: Kind::Number { min: 0, max: 8760, unlimited: false },
         neutral: "0",
@@ -149,7 +147,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "max-protocol-version",
-        tag: None,
+        in_provision_doc: false,
         since: ProtocolVersion::V2_5,
         kind: Kind::Version,
         neutral: "",
@@ -324,11 +322,13 @@ impl EffectivePolicy {
             .map_or("", |i| self.values[i].0.as_str())
     }
 
-    fn number(&self, name: &str) -> Option<i64> {
+    /// The value of the setting `name` as a number, if it has one.
+    pub fn number(&self, name: &str) -> Option<i64> {
         self.value(name).parse().ok()
     }
 
-    fn flag(&self, name: &str) -> bool {
+    /// Whether the boolean setting `name` is on.
+    pub fn flag(&self, name: &str) -> bool {
         self.value(name) == "1"
     }
 
@@ -336,14 +336,14 @@ impl EffectivePolicy {
     /// devices and nothing is enforced (easd's own settings do not count).
     pub fn is_neutral(&self) -> bool {
         self.entries()
-            .all(|(def, value, _)| def.tag.is_none() || value == def.neutral)
+            .all(|(def, value, _)| !def.in_provision_doc || value == def.neutral)
     }
 
     /// A fingerprint of what devices are sent; any change of an EASProvisionDoc setting
     /// changes it, which makes every device provision again.
     pub fn hash(&self) -> String {
         let mut digest = Sha256::new();
-        for (def, value, _) in self.entries().filter(|(d, _, _)| d.tag.is_some()) {
+        for (def, value, _) in self.entries().filter(|(d, _, _)| d.in_provision_doc) {
             digest.update(def.name.as_bytes());
             digest.update(b"=");
             digest.update(value.as_bytes());
@@ -413,85 +413,6 @@ impl EffectivePolicy {
             && self
                 .number("MaxAttachmentSize")
                 .is_none_or(|max| size <= max.max(0) as u64)
-    }
-
-    /// The EASProvisionDoc for a device speaking `version`: every setting that version knows.
-    pub fn provision_doc(&self, version: ProtocolVersion) -> Element {
-        let mut doc = Element::new(prov::EAS_PROVISION_DOC);
-        for (def, value, _) in self.entries() {
-            let Some(tag) = def.tag else { continue };
-            if version < def.since {
-                continue;
-            }
-            match def.kind {
-                Kind::List => {
-                    let mut list = Element::new(tag);
-                    let item_tag = if tag == prov::APPROVED_APPLICATION_LIST {
-                        prov::HASH
-                    } else {
-                        prov::APPLICATION_NAME
-                    };
-                    for item in value.split(',').filter(|s| !s.is_empty()) {
-                        list.push_text(item_tag, item);
-                    }
-                    doc.push(list);
-                }
-                _ if value.is_empty() => {
-                    doc.push(Element::new(tag));
-                }
-                _ => {
-                    doc.push_text(tag, value);
-                }
-            }
-        }
-        doc
-    }
-
-    /// The MS-WAP-Provisioning-XML document for 2.5 devices: the password settings that
-    /// Windows Mobile's security policy and LASSD registry keys express.
-    pub fn wap_provisioning_doc(&self) -> String {
-        let password = self.flag("DevicePasswordEnabled");
-        let inactivity_minutes = self
-            .number("MaxInactivityTimeDeviceLock")
-            .map(|seconds| (seconds + 59) / 60);
-        let wipe_threshold = self.number("MaxDevicePasswordFailedAttempts").unwrap_or(-1);
-        let min_length = self.number("MinDevicePasswordLength").unwrap_or(1);
-        // PasswordComplexity: 0 requires an alphanumeric password, 2 allows a simple PIN.
-        let complexity = if self.flag("AlphanumericDevicePasswordRequired") {
-            0
-        } else {
-            2
-        };
-        let lassd = r"HKLM\Comm\Security\Policy\LASSD";
-        let mut xml = String::from("<wap-provisioningdoc>");
-        // Policy 4131: 0 when a password is required, 1 when it is not.
-        xml.push_str(&format!(
-            "<characteristic type=\"SecurityPolicy\"><parm name=\"4131\" value=\"{}\"/></characteristic>",
-            if password { 0 } else { 1 }
-        ));
-        xml.push_str("<characteristic type=\"Registry\">");
-        xml.push_str(&format!(
-            "<characteristic type=\"{lassd}\\AE\\{{50C13377-C66D-400C-889E-C316FC4AB374}}\">\
-             <parm name=\"AEFrequencyType\" value=\"{}\"/><parm name=\"AEFrequencyValue\" value=\"{}\"/>\
-             </characteristic>",
-            if inactivity_minutes.is_some() { 1 } else { 0 },
-            inactivity_minutes.unwrap_or(0)
-        ));
-        xml.push_str(&format!(
-            "<characteristic type=\"{lassd}\"><parm name=\"DeviceWipeThreshold\" value=\"{wipe_threshold}\"/></characteristic>"
-        ));
-        xml.push_str(&format!(
-            "<characteristic type=\"{lassd}\"><parm name=\"CodewordFrequency\" value=\"{}\"/></characteristic>",
-            if wipe_threshold > 0 { wipe_threshold / 2 } else { 0 }
-        ));
-        xml.push_str(&format!(
-            "<characteristic type=\"{lassd}\\LAP\\lap_pw\"><parm name=\"MinimumPasswordLength\" value=\"{min_length}\"/></characteristic>"
-        ));
-        xml.push_str(&format!(
-            "<characteristic type=\"{lassd}\\LAP\\lap_pw\"><parm name=\"PasswordComplexity\" value=\"{complexity}\"/></characteristic>"
-        ));
-        xml.push_str("</characteristic></wap-provisioningdoc>");
-        xml
     }
 }
 
@@ -596,20 +517,6 @@ mod tests {
     }
 
     #[test]
-    fn the_provision_doc_follows_the_version() {
-        let policy = EffectivePolicy::default();
-        let doc12 = policy.provision_doc(ProtocolVersion::V12_0);
-        let doc141 = policy.provision_doc(ProtocolVersion::V14_1);
-        assert_eq!(doc12.elements().count(), 13);
-        assert_eq!(
-            doc141.elements().count(),
-            SETTINGS.iter().filter(|s| s.tag.is_some()).count()
-        );
-        assert!(doc141.child(prov::ALLOW_HTML_EMAIL).is_some());
-        assert!(doc12.child(prov::ALLOW_HTML_EMAIL).is_none());
-    }
-
-    #[test]
     fn caps_read_their_settings() {
         let policy = EffectivePolicy::resolve(&[layer(
             Source::Global,
@@ -624,8 +531,5 @@ mod tests {
         assert!(policy.allows_attachment(100));
         assert!(!policy.allows_attachment(101));
         assert_eq!(policy.versions_header(), "2.5,12.0,12.1,14.0");
-        assert!(policy
-            .wap_provisioning_doc()
-            .starts_with("<wap-provisioningdoc>"));
     }
 }

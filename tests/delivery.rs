@@ -17,17 +17,11 @@ use easd::store::{ChangeKind, FlagStatus, Folder, FolderId, ItemId, LastVerb, St
 const PAT: &str = "pat@example.com";
 
 fn corpus(name: &str) -> Vec<u8> {
-    let root = match std::env::var_os("EASD_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    };
-    let path = root.join("mime").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "conformance message {} missing ({e}); set EASD_CONFORMANCE_DIR",
-            path.display()
-        )
-    })
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mime")
+        .join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("conformance message {} missing ({e})", path.display()))
 }
 
 fn server_with_pat() -> TestServer {

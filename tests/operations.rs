@@ -304,7 +304,10 @@ fn cert_self_signed_prints_the_fingerprint_and_refuses_to_overwrite() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("SHA-256:     {}", tls::sha256_fingerprint(&leaf))),
+        text.contains(&format!(
+            "SHA-256:     {}",
+            easd::ca::sha256_fingerprint(&leaf)
+        )),
         "{text}"
     );
     assert!(tls::check_names_host(&leaf.clone().into(), "mail.example.org").is_ok());

@@ -201,7 +201,7 @@ fn the_neutral_default_lets_keyless_devices_in_and_provisions_the_neutral_doc() 
         doc.elements().count(),
         easd::policy::SETTINGS
             .iter()
-            .filter(|s| s.tag.is_some())
+            .filter(|s| s.in_provision_doc)
             .count()
     );
     assert_eq!(folder_sync_status(&mut phone), "1");

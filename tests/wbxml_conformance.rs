@@ -3,8 +3,7 @@
 //! ActiveSync test documents, and libwbxml's `xml2wbxml` / `wbxml2xml` tools run both ways over a
 //! generated corpus that holds every tag of every code page.
 //!
-//! The conformance data is read from `../shared/conformance` next to the crate, or from
-//! `$EASD_CONFORMANCE_DIR`. The libwbxml tools (Debian `libwbxml2-utils`) must be installed; when
+//! The conformance data is in `tests/fixtures/` (origin and licence in its README). The libwbxml tools (Debian `libwbxml2-utils`) must be installed; when
 //! they are not, the tests that need them print why and pass without checking anything.
 
 use std::collections::HashSet;
@@ -16,21 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use easd::wbxml::{self, tag, xml, Element, Node, Tag};
 
 fn conformance_dir() -> PathBuf {
-    match std::env::var_os("EASD_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// Files in `dir` (under the conformance directory) ending in `extension`, sorted.
 fn files(dir: &str, extension: &str) -> Vec<PathBuf> {
     let dir = conformance_dir().join(dir);
-    let entries = fs::read_dir(&dir).unwrap_or_else(|error| {
-        panic!(
-            "conformance data missing at {} ({error}); set EASD_CONFORMANCE_DIR",
-            dir.display()
-        )
-    });
+    let entries = fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("conformance data missing at {} ({error})", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == extension))

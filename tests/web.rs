@@ -740,7 +740,7 @@ fn an_administrator_sees_all_devices_policies_with_sources_and_pending_wipes() {
 fn first_start_ca(server: &TestServer) -> Vec<u8> {
     let pem = std::fs::read_to_string(server.db.with_file_name("easd-ca.pem"))
         .expect("the first start makes a CA next to the database");
-    easd::admin::cert_ca::pem_der(&pem).expect("a certificate")
+    easd::ca::pem_der(&pem).expect("a certificate")
 }
 
 #[test]
@@ -781,7 +781,7 @@ fn the_setup_page_offers_the_ca_the_profile_and_the_values_to_type() {
     let page = browser.get("/web/setup");
     assert_eq!(page.status, 200);
     let html = text(&page);
-    let fingerprint = easd::http::tls::sha256_fingerprint(&ca);
+    let fingerprint = easd::ca::sha256_fingerprint(&ca);
     assert!(html.contains(&fingerprint), "{html}");
     assert!(html.contains("<dt>Server</dt><dd>localhost</dd>"), "{html}");
     assert!(

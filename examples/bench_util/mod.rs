@@ -234,3 +234,55 @@ mod tests {
         assert!(stats.open_fds >= 3);
     }
 }
+
+/// The `main` of a benchmark: its options from the command line (a message, the usage and
+/// exit code 2 when they do not parse; an empty message prints only the usage), then the run
+/// (`NAME: FAILED: …` and exit code 1 when it fails).
+pub fn bench_main<O>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce(&[String]) -> Result<O, String>,
+    run: impl FnOnce(&[String], &O) -> Result<(), String>,
+) -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let options = match parse(args.get(1..).unwrap_or_default()) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{name}: {message}");
+            }
+            eprintln!("{usage}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(&args, &options) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{name}: FAILED: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The easd binary a benchmark measures: `given` (`--easd PATH`), else the release build
+/// beside this benchmark, built now when `build` is set. It is exported as `EASD_BIN`, which
+/// the test-side server (tests/common) starts.
+pub fn easd_under_test(given: Option<&Path>, build: bool) -> Result<PathBuf, String> {
+    let binary = match given {
+        Some(path) => path.to_path_buf(),
+        None => {
+            if build {
+                build_easd_with_cargo(env!("CARGO_MANIFEST_DIR")).map_err(|e| e.to_string())?;
+            }
+            easd_beside_current_exe().map_err(|e| e.to_string())?
+        }
+    };
+    if !binary.is_file() {
+        return Err(format!(
+            "no easd binary at {} (build it with `cargo build --release` or pass --easd PATH)",
+            binary.display()
+        ));
+    }
+    std::env::set_var("EASD_BIN", &binary);
+    Ok(binary)
+}

@@ -94,8 +94,8 @@ fn self_signed(config: &Config, args: SelfSignedArgs) -> i32 {
             return code;
         }
     }
-    let (ca_cert, ca_key) = super::cert_ca::ca_paths(config);
-    let issued = match super::cert_ca::write_ca_signed(&ca_cert, &ca_key, &cert, &key, &hosts) {
+    let (ca_cert, ca_key) = crate::ca::ca_paths(config);
+    let issued = match crate::ca::write_ca_signed(&ca_cert, &ca_key, &cert, &key, &hosts) {
         Ok(issued) => issued,
         Err(error) => {
             eprintln!("easd: {error}");
@@ -118,7 +118,10 @@ fn self_signed(config: &Config, args: SelfSignedArgs) -> i32 {
         if issued.new_ca { "new" } else { "reused" },
         ca_key.display()
     );
-    println!("CA SHA-256:  {}", tls::sha256_fingerprint(&issued.ca_der));
+    println!(
+        "CA SHA-256:  {}",
+        crate::ca::sha256_fingerprint(&issued.ca_der)
+    );
     println!(
         "Phones trust the server once they trust the CA: its certificate and an iPhone \
          profile are on the web page (https://<server>/web/setup)."
@@ -145,7 +148,7 @@ fn print_summary(cert: &Path, key: &Path) -> i32 {
         ),
         Err(error) => eprintln!("easd: cannot read the validity dates: {error}"),
     }
-    println!("SHA-256:     {}", tls::sha256_fingerprint(&leaf));
+    println!("SHA-256:     {}", crate::ca::sha256_fingerprint(&leaf));
     println!(
         "Compare the SHA-256 fingerprint with the one the phone shows before trusting it. \
          A running server uses the new certificate after: systemctl reload easd \

@@ -13,7 +13,8 @@ use crate::clock::iso_date;
 use crate::config::Config;
 use crate::eas::folder_sync::HIERARCHY;
 use crate::store::device_settings::{setting_spec, DEVICE_SETTINGS};
-use crate::store::{Device, Store, StoreError, User, WipeStatus};
+use crate::store::provisioning::policy_and_wipe_status;
+use crate::store::{Device, Store, StoreError, User};
 
 /// manage the devices that sync with easd
 #[derive(FromArgs)]
@@ -160,35 +161,6 @@ pub fn run(config: &Config, args: DeviceArgs) -> i32 {
             code
         }
     }
-}
-
-/// The policy status and the remote-wipe status of a device, as `list` and `show` print them.
-pub fn policy_and_wipe_status(
-    store: &Store,
-    owner: &User,
-    device: &Device,
-) -> Result<(String, String), StoreError> {
-    let effective = store.effective_policy(owner, Some(&device.device_id))?;
-    let state = store.provisioning(device.id)?;
-    let policy = match state.policy_status {
-        _ if state.notice == "non-provisionable" => "refused: does not provision",
-        None if effective.is_neutral() => "not required",
-        None if state.pending_key.is_some() => "pending acknowledgment",
-        None => "not provisioned",
-        Some(4) => "externally managed",
-        Some(2) | Some(3) => "declined",
-        Some(_) if state.policy_hash != effective.hash() => "outdated: provisions again",
-        Some(_) if effective.is_neutral() => "neutral policy",
-        Some(_) => "applied",
-    };
-    let wipe = match state.wipe {
-        WipeStatus::None => "none",
-        WipeStatus::Waiting if state.wipe_account_only => "Waiting (account only)",
-        WipeStatus::Waiting => "Waiting",
-        WipeStatus::Wiped => "Wiped",
-        WipeStatus::Unsupported => "Unsupported",
-    };
-    Ok((policy.to_string(), wipe.to_string()))
 }
 
 fn user(store: &Store, email: &str) -> Result<User, Failure> {

@@ -562,7 +562,7 @@ fn check_certificate(report: &mut Report, config: &Config, served: &[(SocketAddr
         format!(
             "{} loads (SHA-256 {})",
             cert_path.display(),
-            tls::sha256_fingerprint(leaf)
+            crate::ca::sha256_fingerprint(leaf)
         ),
     );
 
@@ -652,7 +652,7 @@ fn check_certificate(report: &mut Report, config: &Config, served: &[(SocketAddr
                 format!(
                     "the server on {addr} still presents another certificate (SHA-256 {}) — \
                      load the new one: systemctl reload easd (or kill -HUP <pid>)",
-                    tls::sha256_fingerprint(presented)
+                    crate::ca::sha256_fingerprint(presented)
                 ),
             );
         }

@@ -4,7 +4,6 @@
 
 mod backup;
 mod cert;
-pub mod cert_ca;
 mod config_cmd;
 mod contacts_io;
 mod deliver;

@@ -217,9 +217,16 @@ fn serve_with(
         submission_command: config.submission_command.clone(),
         notify: Some(config.notify),
         admin_email: config.admin_email.clone(),
-        throttle: config.login_throttle(),
+        throttle: login_throttle(&config),
         web: web_settings(&config),
+        test_faults: crate::server::containment::test_faults_enabled(),
     };
+    if settings.test_faults {
+        warn!(
+            "{}=1: test faults are enabled; never run a real server like this",
+            crate::server::containment::TEST_FAULTS_ENV
+        );
+    }
     let loop_server = Arc::clone(&tiny);
     let request_loop = std::thread::Builder::new()
         .name("easd-requests".into())
@@ -253,15 +260,23 @@ fn serve_with(
 
 /// The web page's view of the configuration: the address phones use and, when easd's own CA
 /// signs the served certificate (no `cert` configured), where the CA certificate is.
+/// The login throttle's limits from the start-up settings (`login-*`).
+fn login_throttle(config: &Config) -> crate::server::throttle::ThrottleSettings {
+    crate::server::throttle::ThrottleSettings {
+        failures_per_address: config.login_failures,
+        failures_per_account: config.login_failures_account,
+        lockout: std::time::Duration::from_secs(config.login_lockout_secs),
+        max_lockout: std::time::Duration::from_secs(config.login_lockout_max_secs),
+        hash_share: config.login_hash_share_percent / 100.0,
+    }
+}
+
 fn web_settings(config: &Config) -> crate::web::WebSettings {
     let autodiscover = AutodiscoverSettings::from_config(config);
     crate::web::WebSettings {
         base_url: config.public_base_url(),
         server_host: autodiscover.server_host,
-        ca_cert: config
-            .cert
-            .is_none()
-            .then(|| super::cert_ca::ca_paths(config).0),
+        ca_cert: config.cert.is_none().then(|| crate::ca::ca_paths(config).0),
     }
 }
 
@@ -276,8 +291,8 @@ fn server_tls(config: &Config) -> Result<ServedCertificate, i32> {
     let (cert, key) = config.cert_paths();
     if config.cert.is_none() && !(cert.exists() && key.exists()) {
         let names = vec![config.hostname.clone()];
-        let (ca_cert, ca_key) = super::cert_ca::ca_paths(config);
-        if let Err(e) = super::cert_ca::write_ca_signed(&ca_cert, &ca_key, &cert, &key, &names) {
+        let (ca_cert, ca_key) = crate::ca::ca_paths(config);
+        if let Err(e) = crate::ca::write_ca_signed(&ca_cert, &ca_key, &cert, &key, &names) {
             eprintln!("easd: cannot create a certificate: {e}");
             return Err(exit::CANTCREAT);
         }
@@ -357,7 +372,7 @@ impl CertificateWatcher {
         info!(
             "SIGHUP: new connections get the certificate {} (SHA-256 {})",
             self.cert.display(),
-            http::tls::sha256_fingerprint(&leaf)
+            crate::ca::sha256_fingerprint(&leaf)
         );
         if let Err(why) = http::tls::check_names_host(&leaf, &self.hostname) {
             warn!(

@@ -33,11 +33,11 @@ use base64::Engine;
 use log::{info, warn};
 use mail_parser::MessageParser;
 
+use super::query::QueryParam;
 use super::{CommandError, ProtocolVersion, Reply, Request};
 use crate::clock::rfc5322_date;
 use crate::mail_submit;
 use crate::mime::{self, BodyKind, Mailbox};
-use crate::server::query::QueryParam;
 use crate::store::sync_items::MAX_CLIENT_ID_CHARS;
 use crate::store::{
     FolderType, ItemId, LastVerb, MessageChange, MessageRecord, NewMessage, StoreError, User,

@@ -4,8 +4,8 @@
 //! or is not the caller's, is HTTP 500, as MS-ASCMD prescribes for a deleted attachment; one
 //! the security policy withholds (AttachmentsEnabled=0, over MaxAttachmentSize) is HTTP 403.
 
+use super::query::QueryParam;
 use super::{CommandError, Piece, Reply, Request};
-use crate::server::query::QueryParam;
 use crate::store::{ItemId, StoreError};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {

@@ -10,10 +10,10 @@
 
 use std::io::Read;
 
+use super::stream::PieceReader;
 use super::sync::class::{self, adapter_for, ReadContext};
 use super::sync::collection::{self, Options};
 use super::{CommandError, Piece, Reply, Request};
-use crate::server::stream::PieceReader;
 use crate::store::{FolderType, ItemClass, ItemId, Store, StoreError};
 use crate::wbxml::tag::{airsync, airsyncbase as base, item_operations as io, search};
 use crate::wbxml::{self, Element};
@@ -177,7 +177,7 @@ fn ordinary_answer(store: &Store, mut doc: Element, parts: Parts) -> Result<Repl
         interleaved.push(piece);
     }
     Ok(Reply::Binary {
-        content_type: crate::server::WBXML_CONTENT_TYPE.to_string(),
+        content_type: super::WBXML_CONTENT_TYPE.to_string(),
         pieces: interleaved,
     })
 }

@@ -18,23 +18,28 @@ mod picture;
 pub mod ping;
 pub mod policy_gate;
 pub mod provision;
+pub mod provision_doc;
+pub mod query;
 pub mod resolve_recipients;
 pub mod search;
 pub mod send_mail;
 pub mod settings;
 pub mod smart_forward;
 pub mod smart_reply;
+pub mod stream;
 pub mod sync;
-pub mod version;
 
-pub use version::ProtocolVersion;
+pub use crate::protocol_version::ProtocolVersion;
 
 use std::cell::Cell;
 
 use crate::policy::EffectivePolicy;
-use crate::server::query::{Command, EasQuery};
 use crate::store::{Device, Store, StoreError, User};
 use crate::wbxml::Element;
+use query::{Command, EasQuery};
+
+/// The WBXML media type of EAS bodies (MS-ASHTTP).
+pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";
 
 /// Everything a command may look at: the authenticated user, the device, the negotiated
 /// protocol version, the query and the decoded WBXML body (if the request had one).

@@ -12,10 +12,10 @@
 //! to, refused, and its user is mailed once (administrator in Cc). The policy setting
 //! `allow-non-provisionable` exempts such devices, and devices that declined the policy.
 
+use super::query::Command;
 use super::ProtocolVersion;
 use crate::notice::{self, Notice};
 use crate::policy::EffectivePolicy;
-use crate::server::query::Command;
 use crate::store::{Device, Provisioning, Store, StoreError, User, WipeStatus};
 use crate::wbxml::tag::{
     airsync, compose_mail, folder_hierarchy, item_estimate, item_operations, move_items, ping,

@@ -180,10 +180,13 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
             let data = reply_policy.push(Element::new(prov::DATA));
             if policy_type == WAP_POLICY_TYPE {
                 data.children.push(crate::wbxml::Node::Text(
-                    request.policy.wap_provisioning_doc(),
+                    super::provision_doc::wap_provisioning_doc(request.policy),
                 ));
             } else {
-                data.push(request.policy.provision_doc(request.version));
+                data.push(super::provision_doc::eas_provision_doc(
+                    request.policy,
+                    request.version,
+                ));
             }
         }
     }

@@ -21,6 +21,8 @@ mod body;
 mod chunked;
 mod conn;
 mod event_loop;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod head;
 mod limits;
 mod notify;

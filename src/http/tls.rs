@@ -143,21 +143,6 @@ pub fn check_names_host(certificate: &CertificateDer<'_>, host: &str) -> Result<
     })
 }
 
-/// The SHA-256 fingerprint of a certificate as colon-separated upper-case hex, the form
-/// `openssl x509 -fingerprint -sha256` prints and phones show when asked to trust one.
-pub fn sha256_fingerprint(certificate: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(certificate);
-    let mut text = String::with_capacity(digest.len() * 3);
-    for (index, byte) in digest.iter().enumerate() {
-        if index > 0 {
-            text.push(':');
-        }
-        text.push_str(&format!("{byte:02X}"));
-    }
-    text
-}
-
 /// Certificates expiring within this many days get a warning (at start, daily, on reload
 /// and from `easd doctor`): enough time to notice a renewal job that stopped working.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -660,14 +645,5 @@ mod tests {
         assert_eq!(error, "the certificate is not valid for other.example.org");
         assert!(check_names_host(&der, "192.0.2.8").is_err());
         assert!(check_names_host(&der, "bad host").is_err());
-    }
-
-    #[test]
-    fn fingerprints_are_colon_separated_sha256() {
-        assert_eq!(
-            sha256_fingerprint(b"abc"),
-            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:\
-             B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
-        );
     }
 }

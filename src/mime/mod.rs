@@ -18,6 +18,7 @@ pub mod mailbox;
 
 pub use decode::{decoding_reader, DecodingReader, TransferEncoding};
 
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use base64::Engine;
@@ -419,29 +420,33 @@ fn from_message(message: &Message<'_>, raw: &[u8]) -> ParsedMessage {
             let Some(part) = message.parts.get(id as usize) else {
                 continue;
             };
-            let (content_type, size) = match &part.body {
-                PartType::Text(text) => ("text/plain", text.len()),
-                PartType::Html(html) => ("text/html", html.len()),
+            let content_type = match &part.body {
+                PartType::Text(_) => "text/plain",
+                PartType::Html(_) => "text/html",
                 // Inline images in the rendering order are listed as attachments.
                 _ => continue,
             };
+            let charset = charset_of(part);
+            let location = structure.location(id as usize, part);
             bodies.push(BodyPart {
                 kind,
                 content_type: content_type.to_string(),
-                charset: charset_of(part),
-                location: structure.location(id as usize, part),
-                size: size as u64,
+                size: body_text_len(raw, &location, charset.as_deref()),
+                charset,
+                location,
             });
         }
     }
     if let Some(calendar) = &calendar {
         let part = &message.parts[calendar.part];
+        let charset = charset_of(part);
+        let location = structure.location(calendar.part, part);
         bodies.push(BodyPart {
             kind: BodyKind::Calendar,
             content_type: "text/calendar".to_string(),
-            charset: charset_of(part),
-            location: structure.location(calendar.part, part),
-            size: part.text_contents().map_or(0, |t| t.len() as u64),
+            size: body_text_len(raw, &location, charset.as_deref()),
+            charset,
+            location,
         });
     }
 
@@ -947,6 +952,21 @@ fn clip_chars(text: &str, max_chars: usize) -> &str {
         Some((index, _)) => &text[..index],
         None => text,
     }
+}
+
+/// The length of the text the store sends for a body part: its bytes decoded by the streaming
+/// decoders and converted with its charset. mail-parser's own decoding differs on malformed
+/// input (a lone CR inside quoted-printable, for one), so its text length is not used.
+fn body_text_len(raw: &[u8], location: &PartLocation, charset: Option<&str>) -> u64 {
+    let start = usize::try_from(location.body_start).unwrap_or(usize::MAX);
+    let end = usize::try_from(location.body_end).unwrap_or(usize::MAX);
+    let Some(encoded) = raw.get(start..end) else {
+        return 0;
+    };
+    let mut bytes = Vec::with_capacity(encoded.len());
+    // Reading from a slice cannot fail.
+    let _ = decoding_reader(encoded, location.encoding).read_to_end(&mut bytes);
+    text_from_bytes(&bytes, charset).len() as u64
 }
 
 /// The decoded text of a body part, converted to UTF-8 with its charset (`None` or an

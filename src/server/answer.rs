@@ -2,8 +2,8 @@
 
 use std::io::{Cursor, Read};
 
-use super::stream::PieceReader;
-use crate::eas::{self, Piece, ProtocolVersion};
+use crate::eas::stream::PieceReader;
+use crate::eas::{self, Piece, ProtocolVersion, WBXML_CONTENT_TYPE};
 use crate::store::Store;
 
 /// A complete HTTP answer: status, headers and body.
@@ -55,7 +55,7 @@ impl Answer {
     }
 
     pub fn wbxml(body: Vec<u8>) -> Answer {
-        let mut answer = Answer::eas_empty().header("Content-Type", super::WBXML_CONTENT_TYPE);
+        let mut answer = Answer::eas_empty().header("Content-Type", WBXML_CONTENT_TYPE);
         answer.body = body;
         answer
     }

@@ -6,8 +6,7 @@
 
 pub mod answer;
 pub mod auth;
-pub mod query;
-pub(crate) mod stream;
+pub mod containment;
 pub mod throttle;
 
 use std::io::Read;
@@ -16,20 +15,18 @@ use std::time::Instant;
 use log::{debug, info, warn};
 
 use crate::autodiscover::{self, AccountInfo, AutodiscoverSettings};
-use crate::eas::{self, ProtocolVersion, Reply};
+use crate::eas::query::{parse_query, Command, QueryError};
+use crate::eas::{self, ProtocolVersion, Reply, WBXML_CONTENT_TYPE};
 use crate::logsafe::{escaped, escaped_text};
 use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
 use auth::{Credentials, Logins, Outcome};
-use query::{parse_query, Command, QueryError};
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
 /// The path of the autodiscover endpoint, compared case-insensitively.
 const AUTODISCOVER_PATH: &str = "/autodiscover/autodiscover.xml";
-/// The WBXML media type of EAS bodies.
-pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";
 
 /// What the request loop needs from the start-up configuration.
 pub struct BackendSettings {
@@ -48,6 +45,8 @@ pub struct BackendSettings {
     pub throttle: throttle::ThrottleSettings,
     /// The web page's server address and CA certificate.
     pub web: crate::web::WebSettings,
+    /// Honour the test-only fault header (`EASD_TEST_FAULTS=1`; see [`containment`]).
+    pub test_faults: bool,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -83,7 +82,13 @@ impl Backend {
         for mut request in server.incoming_requests() {
             let started = Instant::now();
             let mut fields = LogFields::default();
-            let answer = self.handle(&mut request, &mut fields);
+            let request_line = format!("{} {}", request.method(), request.url());
+            let handled =
+                containment::contain(&request_line, || self.handle(&mut request, &mut fields));
+            let answer = handled.unwrap_or_else(|_| {
+                containment::ensure_no_open_transaction(&self.store);
+                Answer::status(500)
+            });
             let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
             let command = if fields.command.is_empty() {
                 request.method().as_str().to_string()
@@ -100,8 +105,14 @@ impl Backend {
                 answer.status,
                 started.elapsed().as_millis()
             );
-            if let Err(e) = request.respond(answer.into_response(&self.store)) {
-                debug!("response not delivered: {e}");
+            let response = answer.into_response(&self.store);
+            // Streamed answers read the store while they are sent, so sending is contained too.
+            match containment::contain(&request_line, move || request.respond(response)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!("response not delivered: {e}"),
+                Err(_) => {
+                    containment::ensure_no_open_transaction(&self.store);
+                }
             }
         }
     }
@@ -307,6 +318,14 @@ impl Backend {
             policy: &policy,
             admin_email: self.settings.admin_email.as_deref(),
         };
+        if self.settings.test_faults {
+            let fault = header(request, containment::TEST_FAULT_HEADER);
+            if let Some(fault) = fault.as_deref().and_then(containment::TestFault::parse) {
+                if let Err(e) = containment::inject_test_fault(&self.store, fault) {
+                    return internal_error(&e);
+                }
+            }
+        }
         let Some(outcome) = eas::execute(query.command, &eas_request) else {
             return Answer::status(501);
         };

@@ -315,6 +315,28 @@ pub(crate) mod test_support {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use super::{DeviceSeen, Store};
+
+    /// An in-memory store with one user (`email`) and one device of theirs: the store and the
+    /// device's row id.
+    pub fn store_with_device(email: &str) -> (Store, i64) {
+        let store = Store::open_in_memory().unwrap();
+        let user = store.add_user(email, "", "pw").unwrap();
+        let device = store
+            .record_device(
+                user.id,
+                &DeviceSeen {
+                    device_id: "DEV",
+                    device_type: "Android",
+                    user_agent: "ua",
+                    protocol_version: "14.1",
+                    now: 1,
+                },
+            )
+            .unwrap();
+        (store, device.id)
+    }
+
     /// A uniquely named directory under the system temp dir, removed on drop.
     pub struct TempDir {
         path: PathBuf,

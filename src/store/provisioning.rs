@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{FolderType, NewMessage, Store, StoreError, UserId};
+use super::{Device, FolderType, NewMessage, Store, StoreError, User, UserId};
 
 /// The remote wipe state of a device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -281,6 +281,35 @@ pub(crate) fn complete_wipe(conn: &Connection, device: i64, now: i64) -> Result<
     conn.execute("DELETE FROM sync_client_ids WHERE device = ?1", [device])?;
     conn.execute("DELETE FROM sync_held WHERE device = ?1", [device])?;
     Ok(())
+}
+
+/// The policy status and the remote-wipe status of a device, as `list` and `show` print them.
+pub fn policy_and_wipe_status(
+    store: &Store,
+    owner: &User,
+    device: &Device,
+) -> Result<(String, String), StoreError> {
+    let effective = store.effective_policy(owner, Some(&device.device_id))?;
+    let state = store.provisioning(device.id)?;
+    let policy = match state.policy_status {
+        _ if state.notice == "non-provisionable" => "refused: does not provision",
+        None if effective.is_neutral() => "not required",
+        None if state.pending_key.is_some() => "pending acknowledgment",
+        None => "not provisioned",
+        Some(4) => "externally managed",
+        Some(2) | Some(3) => "declined",
+        Some(_) if state.policy_hash != effective.hash() => "outdated: provisions again",
+        Some(_) if effective.is_neutral() => "neutral policy",
+        Some(_) => "applied",
+    };
+    let wipe = match state.wipe {
+        WipeStatus::None => "none",
+        WipeStatus::Waiting if state.wipe_account_only => "Waiting (account only)",
+        WipeStatus::Waiting => "Waiting",
+        WipeStatus::Wiped => "Wiped",
+        WipeStatus::Unsupported => "Unsupported",
+    };
+    Ok((policy.to_string(), wipe.to_string()))
 }
 
 #[cfg(test)]

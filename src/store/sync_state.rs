@@ -297,25 +297,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::DeviceSeen;
     use super::*;
 
     fn setup() -> (Store, i64) {
-        let store = Store::open_in_memory().unwrap();
-        let user = store.add_user("sam@example.com", "", "pw").unwrap();
-        let device = store
-            .record_device(
-                user.id,
-                &DeviceSeen {
-                    device_id: "DEV",
-                    device_type: "Android",
-                    user_agent: "ua",
-                    protocol_version: "14.1",
-                    now: 1,
-                },
-            )
-            .unwrap();
-        (store, device.id)
+        super::super::test_support::store_with_device("sam@example.com")
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn render(store: &Store) -> Result<String, StoreError> {
         let name = devices::display_name(store, &device)?;
         let state = store.provisioning(device.id)?;
         let (policy_state, _) =
-            crate::admin::device::policy_and_wipe_status(store, &owner, &device)?;
+            crate::store::provisioning::policy_and_wipe_status(store, &owner, &device)?;
         let wipe = devices::wipe_words(state.wipe, state.wipe_account_only);
         if state.wipe == WipeStatus::Waiting {
             pending.push(format!(

@@ -6,7 +6,7 @@
 //! does.
 
 use super::{form, html, Form, Page, Visitor, WebEnv};
-use crate::eas::ProtocolVersion;
+use crate::protocol_version::ProtocolVersion;
 use crate::store::{Device, Store, StoreError, User, WipeStatus};
 
 /// An action on a device, as named in forms and URLs.
@@ -177,7 +177,7 @@ fn device_card(
 ) -> Result<String, StoreError> {
     let name = display_name(store, device)?;
     let state = store.provisioning(device.id)?;
-    let (policy, _) = crate::admin::device::policy_and_wipe_status(store, user, device)?;
+    let (policy, _) = crate::store::provisioning::policy_and_wipe_status(store, user, device)?;
     let wipe = wipe_words(state.wipe, state.wipe_account_only);
     let wipe_class = if state.wipe == WipeStatus::Waiting {
         " class=\"state-pending\""

@@ -13,7 +13,7 @@ use super::{html, Page, Visitor, WebEnv};
 fn ca_der(env: &WebEnv) -> Option<Vec<u8>> {
     let path = env.settings.ca_cert.as_ref()?;
     let pem = std::fs::read_to_string(path).ok()?;
-    crate::admin::cert_ca::pem_der(&pem)
+    crate::ca::pem_der(&pem)
 }
 
 pub fn page(env: &mut WebEnv, visitor: &Visitor) -> Page {
@@ -29,7 +29,7 @@ pub fn page(env: &mut WebEnv, visitor: &Visitor) -> Page {
              authority. Compare the fingerprint with what the phone shows before you trust it.</p>\
              <p><a class=\"button\" href=\"/web/setup/easd-ca.cer\" download>Download the \
              certificate authority</a></p><dl><dt>SHA-256 fingerprint</dt><dd><code>{}</code></dd></dl>",
-            crate::http::tls::sha256_fingerprint(&der)
+            crate::ca::sha256_fingerprint(&der)
         ),
         None => "<p>This server's certificate is not issued by easd's own certificate \
                  authority; phones trust it as they trust any other web site (or, for an \

@@ -47,12 +47,18 @@ fn unique_dir() -> PathBuf {
     dir
 }
 
-/// Starts `easd serve` on `config`, logging to `dir/server.log`, and waits until it listens.
-fn spawn_server(dir: &Path, config: &Path) -> (Child, SocketAddr, SocketAddr, Vec<String>) {
+/// Starts `easd serve` on `config` with `env` added to its environment, logging to
+/// `dir/server.log`, and waits until it listens.
+fn spawn_server(
+    dir: &Path,
+    config: &Path,
+    env: &[(&str, &str)],
+) -> (Child, SocketAddr, SocketAddr, Vec<String>) {
     let mut child = Command::new(easd_binary())
         .arg("--config")
         .arg(config)
         .arg("serve")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(
@@ -101,6 +107,11 @@ fn spawn_server(dir: &Path, config: &Path) -> (Child, SocketAddr, SocketAddr, Ve
 impl TestServer {
     /// Starts a server whose configuration file holds `extra_config` (key = value lines).
     pub fn start_with(extra_config: &str) -> TestServer {
+        Self::start_with_env(extra_config, &[])
+    }
+
+    /// Like [`TestServer::start_with`], with `env` added to the server's environment.
+    pub fn start_with_env(extra_config: &str, env: &[(&str, &str)]) -> TestServer {
         let dir = unique_dir();
         let db = dir.join("easd.db");
         let config = dir.join("easd.conf");
@@ -112,7 +123,7 @@ impl TestServer {
             ),
         )
         .expect("config");
-        let (child, http, https, lines) = spawn_server(&dir, &config);
+        let (child, http, https, lines) = spawn_server(&dir, &config, env);
         TestServer {
             child: Some(child),
             dir,
@@ -155,10 +166,21 @@ impl TestServer {
     /// the same configuration and database; the listening ports change.
     pub fn kill_and_restart(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let pid = child.id();
             let _ = child.kill();
             let _ = child.wait();
+            // The killed server could not remove its private runtime directory
+            // (`$TMPDIR/easd-PID-…`, see admin/serve.rs): do it for it.
+            if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+                let prefix = format!("easd-{pid}-");
+                for entry in entries.flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
         }
-        let (child, http, https, lines) = spawn_server(&self.dir, &self.config);
+        let (child, http, https, lines) = spawn_server(&self.dir, &self.config, &[]);
         self.child = Some(child);
         self.http = http;
         self.https = https;
