@@ -11,6 +11,7 @@ mod deliver;
 pub mod device;
 mod device_wipe;
 mod doctor;
+mod gal;
 mod import;
 mod policy;
 mod serve;
@@ -68,6 +69,7 @@ pub enum Command {
     Export(contacts_io::ExportArgs),
     Config(config_cmd::ConfigArgs),
     Policy(policy::PolicyArgs),
+    Gal(gal::GalArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -107,6 +109,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Export(args) => contacts_io::export(&config, args),
         Command::Config(args) => config_cmd::run(&config, args),
         Command::Policy(args) => policy::run(&config, args),
+        Command::Gal(args) => gal::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }

@@ -6,6 +6,7 @@ use argh::FromArgs;
 
 use super::{exit, open_store};
 use crate::config::Config;
+use crate::store::gal::ProfileChange;
 use crate::store::StoreError;
 
 /// manage user accounts
@@ -59,7 +60,7 @@ struct PasswdArgs {
     password_stdin: bool,
 }
 
-/// mark a user as administrator of the web page (or remove the mark)
+/// set a user's address-book fields or the administrator mark of the web page
 #[derive(FromArgs)]
 #[argh(subcommand, name = "set")]
 struct SetArgs {
@@ -72,6 +73,30 @@ struct SetArgs {
     /// take the administrator mark away
     #[argh(switch)]
     no_admin: bool,
+    /// display name shown on devices and in the address book
+    #[argh(option)]
+    name: Option<String>,
+    /// work phone number in the address book ("" clears it)
+    #[argh(option)]
+    phone: Option<String>,
+    /// mobile phone number in the address book ("" clears it)
+    #[argh(option)]
+    mobile: Option<String>,
+    /// job title in the address book ("" clears it)
+    #[argh(option)]
+    title: Option<String>,
+    /// company in the address book ("" clears it)
+    #[argh(option)]
+    company: Option<String>,
+    /// office in the address book ("" clears it)
+    #[argh(option)]
+    office: Option<String>,
+    /// photo for the address book: a JPEG or PNG file of at most 100 KB
+    #[argh(option)]
+    photo: Option<std::path::PathBuf>,
+    /// remove the photo
+    #[argh(switch)]
+    no_photo: bool,
 }
 
 /// delete a user and all of the user's data
@@ -115,19 +140,10 @@ pub fn run(config: &Config, args: UserArgs) -> i32 {
                 .set_password(&a.email, &password)
                 .map(|()| println!("password changed for {}", a.email.to_lowercase()))
         }
-        UserAction::Set(a) => {
-            if a.admin == a.no_admin {
-                eprintln!("easd: give exactly one of --admin or --no-admin");
-                return exit::USAGE;
-            }
-            store.set_admin(&a.email, a.admin).map(|()| {
-                println!(
-                    "{} is {}an administrator of the web page",
-                    a.email.trim().to_lowercase(),
-                    if a.admin { "" } else { "no longer " }
-                )
-            })
-        }
+        UserAction::Set(a) => match set(&store, a) {
+            Ok(result) => result,
+            Err(code) => return code,
+        },
         UserAction::Del(a) => store
             .delete_user(&a.email)
             .map(|()| println!("deleted {}", a.email.to_lowercase())),
@@ -156,6 +172,76 @@ pub fn run(config: &Config, args: UserArgs) -> i32 {
             }
         }
     }
+}
+
+/// `easd user set`: the profile fields, then the administrator mark. `Err` is an exit code
+/// for a usage problem found before anything was written.
+fn set(store: &crate::store::Store, a: SetArgs) -> Result<Result<(), StoreError>, i32> {
+    if a.admin && a.no_admin {
+        eprintln!("easd: give at most one of --admin or --no-admin");
+        return Err(exit::USAGE);
+    }
+    if a.photo.is_some() && a.no_photo {
+        eprintln!("easd: give at most one of --photo or --no-photo");
+        return Err(exit::USAGE);
+    }
+    let photo = match &a.photo {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) if is_picture(&bytes) => Some(Some(bytes)),
+            Ok(_) => {
+                eprintln!("easd: {} is not a JPEG or PNG picture", path.display());
+                return Err(exit::DATAERR);
+            }
+            Err(e) => {
+                eprintln!("easd: cannot read {}: {e}", path.display());
+                return Err(exit::NOINPUT);
+            }
+        },
+        None if a.no_photo => Some(None),
+        None => None,
+    };
+    let change = ProfileChange {
+        display_name: a.name,
+        phone: a.phone,
+        mobile_phone: a.mobile,
+        title: a.title,
+        company: a.company,
+        office: a.office,
+        photo,
+    };
+    let email = a.email.trim().to_lowercase();
+    let profile_given = change.display_name.is_some()
+        || change.phone.is_some()
+        || change.mobile_phone.is_some()
+        || change.title.is_some()
+        || change.company.is_some()
+        || change.office.is_some()
+        || change.photo.is_some();
+    if !profile_given && !a.admin && !a.no_admin {
+        eprintln!("easd: nothing to set (see easd user set --help)");
+        return Err(exit::USAGE);
+    }
+    if profile_given {
+        if let Err(e) = store.set_user_profile(&email, &change) {
+            return Ok(Err(e));
+        }
+        println!("address-book fields of {email} set");
+    }
+    if a.admin || a.no_admin {
+        if let Err(e) = store.set_admin(&email, a.admin) {
+            return Ok(Err(e));
+        }
+        println!(
+            "{email} is {}an administrator of the web page",
+            if a.admin { "" } else { "no longer " }
+        );
+    }
+    Ok(Ok(()))
+}
+
+/// JPEG or PNG by their first bytes (what phones show as contact pictures).
+fn is_picture(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || bytes.starts_with(b"\x89PNG\r\n\x1a\n")
 }
 
 /// The password from the option or the first line of standard input, never both.

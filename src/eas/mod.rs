@@ -16,11 +16,14 @@ pub mod item_operations;
 pub mod meeting_response;
 pub mod meetings;
 pub mod move_items;
+mod picture;
 pub mod ping;
 pub mod policy_gate;
 pub mod provision;
 pub mod provision_doc;
 pub mod query;
+pub mod resolve_recipients;
+pub mod search;
 pub mod send_mail;
 pub mod settings;
 pub mod smart_forward;
@@ -197,6 +200,8 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::SendMail,
     Command::SmartForward,
     Command::SmartReply,
+    Command::Search,
+    Command::ResolveRecipients,
 ];
 
 /// The `MS-ASProtocolCommands` header value.
@@ -224,6 +229,8 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::SendMail => Some(send_mail::handle(request)),
         Command::SmartForward => Some(smart_forward::handle(request)),
         Command::SmartReply => Some(smart_reply::handle(request)),
+        Command::Search => Some(search::handle(request)),
+        Command::ResolveRecipients => Some(resolve_recipients::handle(request)),
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ pub mod conversations;
 pub mod device_settings;
 pub mod devices;
 pub mod folders;
+pub mod gal;
 pub mod held;
 pub mod items;
 pub mod lock;

@@ -192,6 +192,14 @@
 //! `store::records`): `item_id` INTEGER PRIMARY KEY → `items(id)` ON DELETE CASCADE ON UPDATE
 //! CASCADE; `record` BLOB NOT NULL — the item's properties in the neutral binary format of
 //! `store::records` (no WBXML).
+//!
+//! # Version 9: the address book (GAL)
+//!
+//! **`users`** gains the fields an administrator sets (`phone`, `mobile_phone`, `title`,
+//! `company`, `office` TEXT NOT NULL DEFAULT '', `photo` BLOB NULL) and index `users_domain`
+//! (`domain_id`, `email`). **`gal_published_folders`** — contact folders an administrator
+//! published to the owner's domain: `folder_id` INTEGER PRIMARY KEY → `folders(id)` ON DELETE
+//! CASCADE; `published` INTEGER NOT NULL (when).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -556,6 +564,22 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_user ON web_sessions(user_id);
 ";
 
+/// Schema version 9: the address book (GAL) — fields an administrator sets for users, and
+/// the contact folders published to the owner's domain.
+const GAL: &str = "
+ALTER TABLE users ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN mobile_phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN title TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN company TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN office TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN photo BLOB;
+CREATE INDEX users_domain ON users(domain_id, email);
+CREATE TABLE gal_published_folders (
+    folder_id INTEGER PRIMARY KEY REFERENCES folders(id) ON DELETE CASCADE,
+    published INTEGER NOT NULL
+);
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -566,6 +590,7 @@ pub const MIGRATIONS: &[&str] = &[
     HELD,
     RECORDS,
     WEB_SESSIONS,
+    GAL,
 ];
 
 /// The schema version this code brings databases to.
@@ -672,6 +697,7 @@ mod tests {
                 "domains",
                 "folder_tombstones",
                 "folders",
+                "gal_published_folders",
                 "item_records",
                 "item_tombstones",
                 "items",
