@@ -23,55 +23,7 @@ use crate::store::{
 /// Whether `path` holds iCalendar: its name ends in .ics/.ical or its text starts with
 /// BEGIN:VCALENDAR.
 pub fn is_icalendar(path: &std::path::Path) -> bool {
-    let by_name = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("ics") || e.eq_ignore_ascii_case("ical"));
-    by_name
-        || (path.is_file()
-            && std::fs::read(path).is_ok_and(|bytes| {
-                let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).to_string();
-                head.trim_start_matches('\u{feff}')
-                    .trim_start()
-                    .to_ascii_uppercase()
-                    .starts_with("BEGIN:VCALENDAR")
-            }))
-}
-
-fn open_user(config: &Config, email: &str) -> Result<(Store, User), i32> {
-    if !config.database.is_file() {
-        eprintln!(
-            "easd: no database at {} (add the user first with easd user add)",
-            config.database.display()
-        );
-        return Err(exit::CONFIG);
-    }
-    let store = super::open_store(config)?;
-    match store.user_by_email(email) {
-        Ok(Some(user)) => Ok((store, user)),
-        Ok(None) => {
-            eprintln!("easd: no such user: {email}");
-            Err(exit::NOUSER)
-        }
-        Err(e) => {
-            eprintln!("easd: {e}");
-            Err(exit::SOFTWARE)
-        }
-    }
-}
-
-/// The user's folder of `class` named `name` (any case).
-pub fn class_folder(
-    store: &Store,
-    user: &User,
-    class: ItemClass,
-    name: &str,
-) -> Result<Option<Folder>, String> {
-    let folders = store.folders_of(user.id).map_err(|e| e.to_string())?;
-    Ok(folders.into_iter().find(|f| {
-        ItemClass::for_folder_type(f.folder_type) == Some(class)
-            && f.name.eq_ignore_ascii_case(name)
-    }))
+    super::file_of_kind(path, &["ics", "ical"], "BEGIN:VCALENDAR")
 }
 
 fn folder_or_create(
@@ -81,7 +33,7 @@ fn folder_or_create(
     name: &str,
     kind: FolderType,
 ) -> Result<Folder, String> {
-    match class_folder(store, user, class, name)? {
+    match super::class_folder(store, user.id, class, name)? {
         Some(folder) => Ok(folder),
         None => store
             .create_folder(user.id, None, name, kind)
@@ -149,7 +101,7 @@ pub fn import(config: &Config, email: &str, path: &std::path::Path, folder: Opti
             return exit::DATAERR;
         }
     };
-    let (store, user) = match open_user(config, email) {
+    let (store, user) = match super::open_user(config, email) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -221,7 +173,7 @@ pub fn import(config: &Config, email: &str, path: &std::path::Path, folder: Opti
     }
     if !contents.todos.is_empty() {
         let records: Vec<PropertyRecord> = contents.todos.iter().map(task_record).collect();
-        let tasks = match class_folder(&store, &user, ItemClass::Tasks, "Tasks") {
+        let tasks = match super::class_folder(&store, user.id, ItemClass::Tasks, "Tasks") {
             Ok(Some(folder)) => folder,
             Ok(None) | Err(_) => {
                 eprintln!("easd: {email} has no Tasks folder; to-dos not imported");
@@ -265,11 +217,11 @@ pub fn import(config: &Config, email: &str, path: &std::path::Path, folder: Opti
 
 /// Writes the calendar folder `name` of `email` as iCalendar to standard output.
 pub fn export(config: &Config, email: &str, name: &str) -> Option<i32> {
-    let (store, user) = match open_user(config, email) {
+    let (store, user) = match super::open_user(config, email) {
         Ok(found) => found,
         Err(code) => return Some(code),
     };
-    let folder = match class_folder(&store, &user, ItemClass::Calendar, name) {
+    let folder = match super::class_folder(&store, user.id, ItemClass::Calendar, name) {
         Ok(Some(folder)) => folder,
         Ok(None) => return None,
         Err(e) => {

@@ -15,50 +15,17 @@ use crate::store::{Folder, FolderType, ItemClass, NewRecordItem, Store, UserId};
 
 /// Whether `path` holds vCards: its name ends in .vcf/.vcard or its text starts with BEGIN:VCARD.
 pub fn is_vcard(path: &std::path::Path) -> bool {
-    let by_name = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("vcf") || e.eq_ignore_ascii_case("vcard"));
-    by_name
-        || (path.is_file()
-            && std::fs::read(path).is_ok_and(|bytes| {
-                let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).to_string();
-                head.trim_start_matches('\u{feff}')
-                    .trim_start()
-                    .to_ascii_uppercase()
-                    .starts_with("BEGIN:VCARD")
-            }))
+    super::file_of_kind(path, &["vcf", "vcard"], "BEGIN:VCARD")
 }
 
-/// The user's contacts folder named `name` (any case; `Contacts` is the default one).
+/// The user's contacts folder named `name` (any case).
 fn contacts_folder(store: &Store, user: UserId, name: &str) -> Result<Option<Folder>, String> {
-    let folders = store.folders_of(user).map_err(|e| e.to_string())?;
-    Ok(folders.into_iter().find(|f| {
-        ItemClass::for_folder_type(f.folder_type) == Some(ItemClass::Contacts)
-            && f.name.eq_ignore_ascii_case(name)
-    }))
+    super::class_folder(store, user, ItemClass::Contacts, name)
 }
 
+/// The store and the user's id, or the exit code (reported).
 fn open_user(config: &Config, email: &str) -> Result<(Store, UserId), i32> {
-    if !config.database.is_file() {
-        eprintln!(
-            "easd: no database at {} (add the user first with easd user add)",
-            config.database.display()
-        );
-        return Err(exit::CONFIG);
-    }
-    let store = super::open_store(config)?;
-    match store.user_by_email(email) {
-        Ok(Some(user)) => Ok((store, user.id)),
-        Ok(None) => {
-            eprintln!("easd: no such user: {email}");
-            Err(exit::NOUSER)
-        }
-        Err(e) => {
-            eprintln!("easd: {e}");
-            Err(exit::SOFTWARE)
-        }
-    }
+    super::open_user(config, email).map(|(store, user)| (store, user.id))
 }
 
 /// Imports the cards of `path` for `email`.

@@ -114,6 +114,65 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Opens the configured database for a command on an existing user's data (`import` and
+/// `export` of contacts and calendars): the store and the user, or the exit code, reported.
+fn open_user(
+    config: &Config,
+    email: &str,
+) -> Result<(crate::store::Store, crate::store::User), i32> {
+    if !config.database.is_file() {
+        eprintln!(
+            "easd: no database at {} (add the user first with easd user add)",
+            config.database.display()
+        );
+        return Err(exit::CONFIG);
+    }
+    let store = open_store(config)?;
+    match store.user_by_email(email) {
+        Ok(Some(user)) => Ok((store, user)),
+        Ok(None) => {
+            eprintln!("easd: no such user: {email}");
+            Err(exit::NOUSER)
+        }
+        Err(e) => {
+            eprintln!("easd: {e}");
+            Err(exit::SOFTWARE)
+        }
+    }
+}
+
+/// The user's folder of `class` named `name` (any case).
+fn class_folder(
+    store: &crate::store::Store,
+    user: crate::store::UserId,
+    class: crate::store::ItemClass,
+    name: &str,
+) -> Result<Option<crate::store::Folder>, String> {
+    let folders = store.folders_of(user).map_err(|e| e.to_string())?;
+    Ok(folders.into_iter().find(|f| {
+        crate::store::ItemClass::for_folder_type(f.folder_type) == Some(class)
+            && f.name.eq_ignore_ascii_case(name)
+    }))
+}
+
+/// Whether `path` holds a text format whose files end in one of `extensions` or whose text
+/// starts with `begin` (e.g. `BEGIN:VCARD`), after a byte-order mark and white space.
+fn file_of_kind(path: &std::path::Path, extensions: &[&str], begin: &str) -> bool {
+    let by_name = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x)));
+    by_name
+        || (path.is_file()
+            && std::fs::read(path).is_ok_and(|bytes| {
+                let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).to_string();
+                head.trim_start_matches('\u{feff}')
+                    .trim_start()
+                    .to_ascii_uppercase()
+                    .starts_with(begin)
+            }))
+}
+
 /// Opens the configured database (creating and migrating it), reporting failures on stderr.
 fn open_store(config: &Config) -> Result<crate::store::Store, i32> {
     let options = crate::store::StoreOptions {
