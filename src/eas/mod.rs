@@ -30,6 +30,7 @@ pub mod smart_forward;
 pub mod smart_reply;
 pub mod stream;
 pub mod sync;
+pub mod views;
 
 pub use crate::protocol_version::ProtocolVersion;
 

@@ -272,6 +272,11 @@ pub trait ClassAdapter {
     fn changes_whole_item(&self, _record: &Record) -> bool {
         false
     }
+    /// Whether clients may not write here (a view of another class's folder): their Adds,
+    /// Changes and Deletes are refused and change nothing (see `client.rs`).
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 /// A class's own handling of client writes in some folders (mail drafts today, meeting

@@ -29,6 +29,9 @@ pub struct Applied {
     /// What the commands did to the set of items the device holds: its Adds it now holds,
     /// its Deletes it no longer does (whatever their status: it dropped them).
     pub held: HeldChanges,
+    /// Items whose Change or Delete a read-only collection refused: the answer sends them
+    /// again as the server has them (`true`: as an Add, the client dropped it).
+    pub restore: Vec<(ItemId, bool)>,
 }
 
 /// Settings of the collection that shape the client commands.
@@ -78,6 +81,11 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
     for command in commands {
         let server_id = command.child_text(airsync::SERVER_ID).unwrap_or_default();
         let item = server_id.trim().parse::<ItemId>().ok();
+        if context.adapter.is_some_and(|a| a.read_only())
+            && refuse(context, command, item, &mut applied)?
+        {
+            continue;
+        }
         match command.tag {
             airsync::ADD => {
                 let (answer, created, sent) = add(context, command)?;
@@ -152,6 +160,46 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
         }
     }
     Ok(applied)
+}
+
+/// A write to a read-only collection: an Add is refused (Status 6, nothing is created); a
+/// Change or Delete loses to the server's version (Status 7) and the item is sent back as the
+/// server has it. Returns whether the command was a write (a Fetch is served as usual).
+fn refuse(
+    context: &ClientContext,
+    command: &Element,
+    item: Option<ItemId>,
+    applied: &mut Applied,
+) -> Result<bool, StoreError> {
+    let server_id = command.child_text(airsync::SERVER_ID).unwrap_or_default();
+    match command.tag {
+        airsync::ADD => {
+            let client_id = command.child_text(airsync::CLIENT_ID).unwrap_or_default();
+            let mut answer = Element::new(airsync::ADD);
+            answer
+                .push_text(airsync::CLIENT_ID, client_id.trim())
+                .push_text(airsync::STATUS, ItemStatus::ConversionError.code());
+            applied.responses.push(answer);
+        }
+        airsync::CHANGE | airsync::DELETE => match in_folder(context, item)? {
+            Some(id) => {
+                let status = ItemStatus::Conflict;
+                applied
+                    .responses
+                    .push(response(command.tag, &server_id, status));
+                let dropped = command.tag == airsync::DELETE
+                    && command.child(airsyncbase::INSTANCE_ID).is_none();
+                applied.restore.push((id, dropped));
+            }
+            None => applied.responses.push(response(
+                command.tag,
+                &server_id,
+                ItemStatus::ObjectNotFound,
+            )),
+        },
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn response(tag: crate::wbxml::Tag, server_id: &str, status: ItemStatus) -> Element {

@@ -329,6 +329,23 @@ fn item_command(
     Ok(Some(command))
 }
 
+/// The item again as the server has it, for a client whose write was refused: a Change
+/// (the whole item), or an Add when the client dropped it (a refused Delete); `None` when
+/// it cannot be read.
+pub fn restore_command(
+    context: &ReadContext,
+    adapter: Option<&dyn ClassAdapter>,
+    id: ItemId,
+    as_add: bool,
+) -> Result<Option<Element>, StoreError> {
+    let tag = if as_add {
+        airsync::ADD
+    } else {
+        airsync::CHANGE
+    };
+    item_command(context, adapter, tag, id, false)
+}
+
 /// The ApplicationData of one item of the folder for a Fetch; `None` when it is not there.
 pub fn fetch(
     context: &ReadContext,
