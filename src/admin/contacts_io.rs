@@ -9,8 +9,8 @@ use std::io::Write;
 use argh::FromArgs;
 
 use super::exit;
-use super::vcard;
 use crate::config::Config;
+use crate::interchange::vcard;
 use crate::store::{Folder, FolderType, ItemClass, NewRecordItem, Store, UserId};
 
 /// Whether `path` holds vCards: its name ends in .vcf/.vcard or its text starts with BEGIN:VCARD.
