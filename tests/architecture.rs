@@ -24,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "eas",
             "http",
+            "interchange",
             "logsafe",
             "mail_submit",
             "mime",
@@ -77,6 +78,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Calendar logic that knows no protocol: time zones, recurrence, iCalendar.
     ("calendar", &["clock", "store"]),
+    // iCalendar and vCard text from and into stored records: no protocol, no command line.
+    ("interchange", &["calendar", "clock", "mime", "store"]),
     // The private CA and certificate fingerprints: files next to the database.
     ("ca", &["config"]),
     // Escaping log values: a leaf any layer may use.
@@ -87,6 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "calendar",
             "clock",
+            "interchange",
             "logsafe",
             "mail_submit",
             "mime",

@@ -13,7 +13,7 @@ use common::TestDevice;
 use easd::store::FolderType;
 use easd::wbxml::tag::{
     airsync, airsyncbase as base, calendar as cal, email, folder_hierarchy as fh,
-    item_estimate as ie, notes as n, ping, tasks as t,
+    item_estimate as ie, item_operations as io, notes as n, ping, tasks as t,
 };
 use easd::wbxml::Element;
 
@@ -369,7 +369,7 @@ fn groupware_folders_as_mail_are_readable_messages() {
 
     let view = format!("gc{contacts}");
     let kv = view_key(&mut a, &view);
-    let (_, got) = view_pull(&mut a, &kv, &view);
+    let (kv, got) = view_pull(&mut a, &kv, &view);
     assert_eq!(got.len(), 1);
     let d = data(&got[0]);
     assert_eq!(d.child_text(email::SUBJECT).as_deref(), Some("Doe, Jo"));
@@ -382,4 +382,60 @@ fn groupware_folders_as_mail_are_readable_messages() {
         .unwrap_or_default();
     assert!(body.contains("Email1 address: jo@example.org"), "{body}");
     assert!(body.contains("First name: Jo"), "{body}");
+
+    // The contact is attached as a vCard, fetched with ItemOperations.
+    let attachment = d
+        .child(base::ATTACHMENTS)
+        .and_then(|l| l.child(base::ATTACHMENT))
+        .expect("an attachment");
+    assert_eq!(
+        attachment.child_text(base::DISPLAY_NAME).as_deref(),
+        Some("Doe, Jo.vcf")
+    );
+    let reference = attachment.child_text(base::FILE_REFERENCE).unwrap();
+    let mut doc = Element::new(io::ITEM_OPERATIONS);
+    doc.push(Element::new(io::FETCH))
+        .push_text(io::STORE, "Mailbox")
+        .push_text(base::FILE_REFERENCE, reference.clone());
+    let answer = a.command("ItemOperations", Some(&doc));
+    if let Some(xml) = common::libwbxml_decode(&answer.http.body) {
+        assert!(xml.contains("ItemOperations"), "{xml}");
+    }
+    let fetched = answer
+        .doc()
+        .child(io::RESPONSE)
+        .and_then(|r| r.child(io::FETCH))
+        .cloned()
+        .expect("a Fetch");
+    assert_eq!(
+        fetched.child_text(io::STATUS).as_deref(),
+        Some("1"),
+        "{fetched:?}"
+    );
+    let properties = fetched.child(io::PROPERTIES).unwrap();
+    assert_eq!(
+        properties.child_text(base::CONTENT_TYPE).as_deref(),
+        Some("text/vcard")
+    );
+    use base64::Engine;
+    let card = base64::engine::general_purpose::STANDARD
+        .decode(properties.child_text(io::DATA).unwrap())
+        .unwrap();
+    let card = String::from_utf8(card).unwrap();
+    assert!(card.starts_with("BEGIN:VCARD\r\n"), "{card}");
+    assert!(card.contains("EMAIL"), "{card}");
+    assert!(card.contains("jo@example.org"), "{card}");
+
+    // Writes to a mail view change nothing: marking the message unread loses.
+    let answer = sync_one(
+        &mut a,
+        view_collection(&kv, &view, |c| {
+            let list = c.push(Element::new(airsync::COMMANDS));
+            let id = got[0].child_text(airsync::SERVER_ID).unwrap();
+            list.push(change(&id, |d| {
+                d.push_text(email::READ, "0");
+            }));
+        }),
+    );
+    assert_eq!(status(&response(&answer, airsync::CHANGE).unwrap()), "7");
 }

@@ -310,6 +310,11 @@ fn fetch_attachment(
             }
         },
     };
+    // The native file a groupware-as-mail message attaches (a vCard, an iCalendar object).
+    if let Some(item) = super::sync::view_class::parse_native_reference(reference) {
+        let file = super::sync::view_class::native_file(request.store, request.user.id, item)?;
+        return fetch_native(request, reference, file, range, parts, answer);
+    }
     let found = match parse_file_reference(reference) {
         None => None,
         Some((item, position)) => match request.store.message_attachments(request.user.id, item) {
@@ -362,6 +367,67 @@ fn fetch_attachment(
     if let Some((start, end)) = returned {
         properties
             .push_text(io::RANGE, format!("{start}-{end}"))
+            .push_text(io::TOTAL, total.to_string());
+    }
+    properties.push(data);
+    Ok(())
+}
+
+/// Fetch of an item's native file: the same answers as for a stored attachment, from bytes
+/// made now.
+fn fetch_native(
+    request: &Request,
+    reference: &str,
+    file: Option<super::sync::view_class::NativeFile>,
+    range: Option<(u64, u64)>,
+    parts: &mut Parts,
+    answer: &mut Element,
+) -> Result<(), CommandError> {
+    let Some(file) = file else {
+        answer.push_text(io::STATUS, status::BAD_ATTACHMENT);
+        answer.push_text(base::FILE_REFERENCE, reference);
+        return Ok(());
+    };
+    let total = file.bytes.len() as u64;
+    if !request.policy.allows_attachment(total) {
+        let code = if request.policy.allows_attachment(0) {
+            status::TOO_LARGE
+        } else {
+            status::ACCESS_DENIED
+        };
+        answer.push_text(io::STATUS, code);
+        answer.push_text(base::FILE_REFERENCE, reference);
+        return Ok(());
+    }
+    let (skip, length) = match range {
+        Some((start, _)) if start >= total => {
+            answer.push_text(io::STATUS, status::BAD_RANGE);
+            answer.push_text(base::FILE_REFERENCE, reference);
+            return Ok(());
+        }
+        Some((start, end)) => (start, end.min(total - 1) - start + 1),
+        None => (0, total),
+    };
+    let slice = file.bytes[skip as usize..(skip + length) as usize].to_vec();
+    // Inline data is base64 text; a multipart part is the bytes themselves.
+    let piece = if parts.multipart {
+        Piece::Bytes(slice)
+    } else {
+        use base64::Engine;
+        Piece::Bytes(
+            base64::engine::general_purpose::STANDARD
+                .encode(slice)
+                .into_bytes(),
+        )
+    };
+    let data = parts.stored(piece);
+    answer.push_text(io::STATUS, status::SUCCESS);
+    answer.push_text(base::FILE_REFERENCE, reference);
+    let properties = answer.push(Element::new(io::PROPERTIES));
+    properties.push_text(base::CONTENT_TYPE, file.content_type);
+    if range.is_some() {
+        properties
+            .push_text(io::RANGE, format!("{skip}-{}", skip + length.max(1) - 1))
             .push_text(io::TOTAL, total.to_string());
     }
     properties.push(data);

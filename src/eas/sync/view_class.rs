@@ -18,7 +18,10 @@
 //! - **Any class → mail**: a readable message: the subject is the item's title (a contact's
 //!   name, an event's or task's subject), the body lists every property of the source class
 //!   by its field table, the sender is the item's first category (the reference guide's
-//!   "category recorded as the sender") at the user's address, and the message is read.
+//!   "category recorded as the sender") at the user's address, and the message is read. It
+//!   carries the item in its native format as an attachment ([`native_file`]: a vCard, an
+//!   iCalendar object, a note's text), fetched by ItemOperations or GetAttachment through
+//!   the reference `item:native`.
 //!
 //! Writes are refused (`ClassAdapter::read_only`): the Sync command answers them without
 //! changing anything and sends the item back as the server has it.
@@ -293,6 +296,113 @@ fn message_date(record: &PropertyRecord) -> i64 {
     .unwrap_or(0)
 }
 
+/// An item in its native interchange format: what a groupware-as-mail message attaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativeFile {
+    pub name: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The FileReference (12.0+) and AttName (2.5) of an item's native file.
+pub fn native_reference(item: ItemId) -> String {
+    format!("{item}:native")
+}
+
+/// The item a [`native_reference`] names.
+pub fn parse_native_reference(text: &str) -> Option<ItemId> {
+    text.trim().strip_suffix(":native")?.parse().ok()
+}
+
+/// A file name from an item's title: no path separators or control characters, at most 60
+/// characters.
+fn file_name(title: &str, extension: &str) -> String {
+    let clean: String = title
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | ':' | '"'))
+        .take(60)
+        .collect();
+    let clean = clean.trim();
+    format!(
+        "{}.{extension}",
+        if clean.is_empty() { "item" } else { clean }
+    )
+}
+
+/// The user's item `item` as a vCard (contacts), an iCalendar object (events, tasks) or
+/// text (notes); `None` when it is no such item of the user's.
+pub fn native_file(
+    store: &crate::store::Store,
+    user: crate::store::UserId,
+    item: ItemId,
+) -> Result<Option<NativeFile>, StoreError> {
+    use crate::interchange::{ics, vcard};
+    let Some((item, record)) = store.record_item(user, item)? else {
+        return Ok(None);
+    };
+    let title = ["FileAs", "Subject"]
+        .iter()
+        .find_map(|n| record.text(n))
+        .unwrap_or_default()
+        .to_string();
+    Ok(Some(match item.class {
+        ItemClass::Contacts => NativeFile {
+            name: file_name(&title, "vcf"),
+            content_type: "text/vcard",
+            bytes: vcard::write_card(&record).into_bytes(),
+        },
+        ItemClass::Calendar => NativeFile {
+            name: file_name(&title, "ics"),
+            content_type: "text/calendar",
+            bytes: ics::calendar_text(std::iter::once(&record)).into_bytes(),
+        },
+        ItemClass::Tasks => NativeFile {
+            name: file_name(&title, "ics"),
+            content_type: "text/calendar",
+            bytes: ics::tasks_text(std::iter::once((item.id, &record))).into_bytes(),
+        },
+        ItemClass::Notes => {
+            let fields = adapter_for(ItemClass::Notes).map_or(&[][..], |a| a.fields());
+            NativeFile {
+                name: file_name(&title, "txt"),
+                content_type: "text/plain",
+                bytes: summary(fields, &record).into_bytes(),
+            }
+        }
+        ItemClass::Email => return Ok(None),
+    }))
+}
+
+/// The Attachments element announcing the item's native file (left out when the policy
+/// withholds a file of its size).
+fn attachments(context: &ReadContext, item: ItemId) -> Result<Option<Element>, StoreError> {
+    let Some(file) = native_file(context.store, context.user, item)? else {
+        return Ok(None);
+    };
+    let size = file.bytes.len() as u64;
+    if !context.policy.allows_attachment(size) {
+        return Ok(None);
+    }
+    let reference = native_reference(item);
+    Ok(Some(if context.version >= ProtocolVersion::V12_0 {
+        let mut list = Element::new(airsyncbase::ATTACHMENTS);
+        list.push(Element::new(airsyncbase::ATTACHMENT))
+            .push_text(airsyncbase::DISPLAY_NAME, file.name)
+            .push_text(airsyncbase::FILE_REFERENCE, reference)
+            .push_text(airsyncbase::METHOD, "1")
+            .push_text(airsyncbase::ESTIMATED_DATA_SIZE, size.to_string());
+        list
+    } else {
+        let mut list = Element::new(email::ATTACHMENTS);
+        list.push(Element::new(email::ATTACHMENT))
+            .push_text(email::ATT_NAME, reference)
+            .push_text(email::ATT_SIZE, size.to_string())
+            .push_text(email::ATT_METHOD, "1")
+            .push_text(email::DISPLAY_NAME, file.name);
+        list
+    }))
+}
+
 impl ViewClass {
     fn stored(
         &self,
@@ -309,6 +419,7 @@ impl ViewClass {
     fn mail(
         &self,
         context: &ReadContext,
+        item: ItemId,
         title_from: &[&str],
         record: &PropertyRecord,
     ) -> Result<Record, StoreError> {
@@ -379,6 +490,9 @@ impl ViewClass {
                 )),
             );
         }
+        if let Some(list) = attachments(context, item)? {
+            mail.set(list.tag, Value::Nested(list));
+        }
         Ok(mail)
     }
 }
@@ -420,7 +534,7 @@ impl ClassAdapter for ViewClass {
             Presented::Events(convert) => {
                 Ok(convert(item, &record).map(|event| calendar_class().present(context, &event)))
             }
-            Presented::Mail { title } => self.mail(context, title, &record).map(Some),
+            Presented::Mail { title } => self.mail(context, item, title, &record).map(Some),
         }
     }
 
