@@ -121,6 +121,12 @@ fn tasks_as_events_appear_for_one_device_follow_changes_and_refuse_writes() {
     assert!(deletes.is_empty());
     let (ka, adds, _) = folder_changes(&mut a, &ka);
     assert!(adds.is_empty(), "told once: {adds:?}");
+    // The view is the server's folder: the device cannot delete it.
+    let mut doc = Element::new(fh::FOLDER_DELETE);
+    doc.push_text(fh::SYNC_KEY, ka.clone())
+        .push_text(fh::SERVER_ID, view.clone());
+    let refused = a.command("FolderDelete", Some(&doc));
+    assert_eq!(refused.doc().child_text(fh::STATUS).as_deref(), Some("3"));
     let (_, adds, _) = folder_changes(&mut b, &kb);
     assert!(adds.is_empty(), "{adds:?}");
     let refused = sync_one(&mut b, view_collection("0", &view, |_| {}));
@@ -293,6 +299,19 @@ fn incomplete_tasks_only_leave_out_completed_ones_and_switching_replaces_the_fol
     assert_eq!(
         data(&got[0]).child_text(cal::SUBJECT).as_deref(),
         Some("Open")
+    );
+
+    // `easd device show` lists the setting and the view's sync state.
+    let out = server.easd(&["device", "show", ALICE, "a"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("tasks-as-events ") && l.contains("incomplete (changed)")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Tasks (tasks-as-events view) [{open}]")),
+        "{text}"
     );
 }
 

@@ -320,6 +320,17 @@ fn collection_name(store: &Store, owner: &User, collection: &str) -> Result<Stri
         return Ok("(folder list)".to_string());
     }
     let Ok(id) = collection.parse() else {
+        // A view folder: the view's prefix and its source folder's id.
+        let view = crate::eas::views::VIEWS.iter().find_map(|view| {
+            let source = collection.strip_prefix(view.prefix)?.parse().ok()?;
+            Some((view, source))
+        });
+        if let Some((view, source)) = view {
+            let name = store
+                .folder(owner.id, source)?
+                .map_or_else(|| "deleted folder".to_string(), |f| f.name);
+            return Ok(format!("{name} ({} view) [{collection}]", view.setting));
+        }
         return Ok(format!("({collection})"));
     };
     Ok(match store.folder(owner.id, id)? {
