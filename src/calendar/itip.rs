@@ -187,10 +187,11 @@ fn yearly_transition(rrule: &str, start: &str) -> Option<Transition> {
         return None;
     }
     let &(ordinal, weekday) = rule.by_day.first()?;
+    // 1–4: that week of the month; -1 (or 5): the last one; none: not a single day.
     let week = match ordinal {
+        0 => return None,
         1..=4 => ordinal as u16,
-        _ if ordinal < 0 || ordinal >= 5 => 5,
-        _ => return None,
+        _ => 5,
     };
     let time = NaiveDateTime::parse_from_str(start, "%Y%m%dT%H%M%S").ok()?;
     use chrono::Timelike;
@@ -587,6 +588,41 @@ LOCATION:Room 1\r\nSTATUS:CONFIRMED\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
             ("WEEKLY", Some(10), &[(0, 1)][..])
         );
         assert_eq!(i.exdates, [i.start + 7 * 86_400]);
+    }
+
+    #[test]
+    fn vtimezones_with_unknown_names_give_their_rules_and_times() {
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Down Under\r\n\
+BEGIN:STANDARD\r\nDTSTART:20080406T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=4;BYDAY=1SU\r\n\
+TZOFFSETFROM:+1100\r\nTZOFFSETTO:+1000\r\nEND:STANDARD\r\n\
+BEGIN:DAYLIGHT\r\nDTSTART:20081005T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=1SU\r\n\
+TZOFFSETFROM:+1000\r\nTZOFFSETTO:+1100\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n\
+BEGIN:VEVENT\r\nUID:a\r\nDTSTART;TZID=Down Under:20250115T090000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:b\r\nDTSTART;TZID=Down Under:20250715T090000\r\nEND:VEVENT\r\n\
+BEGIN:VTODO\r\nUID:t\r\nDUE;VALUE=DATE:20250301\r\nBEGIN:VALARM\r\nTRIGGER;RELATED=END:-PT1H30M\r\n\
+END:VALARM\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+        let contents = read_file(ics).unwrap();
+        // Sydney-like rules: summer (January) is +11, winter (July) +10.
+        let summer = &contents.events[0];
+        assert_eq!(summer.start, 1_736_892_000);
+        assert_eq!(contents.events[1].start, 1_752_534_000);
+        let rules = summer.rules.as_ref().expect("the file's rules");
+        assert_eq!((rules.bias, rules.daylight_bias), (-600, -60));
+        assert_eq!(
+            (rules.daylight_date.month, rules.daylight_date.week),
+            (10, 1)
+        );
+        assert!(summer.zone.is_none());
+        let todo = &contents.todos[0];
+        assert_eq!(todo.due, Some((1_740_787_200, true)));
+        assert_eq!(todo.reminder, Some(1_740_787_200 - 5400));
+        assert_eq!(
+            zone_named("/mozilla.org/20050126_1/America/New_York"),
+            IanaZone::named("America/New_York")
+        );
+        assert_eq!(duration("-P1DT2H"), Some(-93_600));
+        assert_eq!(duration("PT"), Some(0));
+        assert_eq!(duration("-PTxM"), None);
     }
 
     #[test]
