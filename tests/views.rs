@@ -458,3 +458,74 @@ fn groupware_folders_as_mail_are_readable_messages() {
     );
     assert_eq!(status(&response(&answer, airsync::CHANGE).unwrap()), "7");
 }
+
+#[test]
+fn tasks_without_dates_are_not_shown_and_one_losing_its_date_leaves_the_view() {
+    let (server, store, user) = start();
+    let tasks = folder(&store, user, FolderType::Tasks);
+    let mut a = phone(&server, "a", "16.1");
+    let (ka, _) = folder_sync(&mut a);
+    let kt = first_key(&mut a, tasks, |_| {});
+    let answer = send(
+        &mut a,
+        &kt,
+        tasks,
+        vec![
+            add("dated", |d| task_due_midnight(d, "Dated")),
+            add("undated", |d| {
+                d.push_text(t::SUBJECT, "Someday")
+                    .push_text(t::COMPLETE, "0");
+            }),
+        ],
+    );
+    let kt = key(&answer);
+    let dated = answer
+        .child(airsync::RESPONSES)
+        .unwrap()
+        .children_with(airsync::ADD)
+        .find(|r| r.child_text(airsync::CLIENT_ID).as_deref() == Some("dated"))
+        .and_then(|r| r.child_text(airsync::SERVER_ID))
+        .unwrap();
+    set(&server, "a", "tasks-as-events", "all");
+    let (_, adds, _) = folder_changes(&mut a, &ka);
+    let view = adds[0].0.clone();
+    let kv = view_key(&mut a, &view);
+
+    // GetItemEstimate counts what the view shows: one event, not two.
+    let mut doc = Element::new(ie::GET_ITEM_ESTIMATE);
+    let c = doc
+        .push(Element::new(ie::COLLECTIONS))
+        .push(Element::new(ie::COLLECTION));
+    c.push_text(airsync::SYNC_KEY, kv.clone())
+        .push_text(ie::COLLECTION_ID, view.clone());
+    let answer = a.command("GetItemEstimate", Some(&doc));
+    let estimate = answer
+        .doc()
+        .child(ie::RESPONSE)
+        .and_then(|r| r.child(ie::COLLECTION))
+        .and_then(|c| c.child_text(ie::ESTIMATE));
+    assert_eq!(estimate.as_deref(), Some("1"));
+    let (kv, got) = view_pull(&mut a, &kv, &view);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        data(&got[0]).child_text(cal::SUBJECT).as_deref(),
+        Some("Dated")
+    );
+
+    // The task loses its due date: the view's event goes (SoftDelete).
+    send(
+        &mut a,
+        &kt,
+        tasks,
+        vec![change(&dated, |d| {
+            d.push_text(t::SUBJECT, "Dated").push_text(t::COMPLETE, "0");
+        })],
+    );
+    let (_, got) = view_pull(&mut a, &kv, &view);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].tag, airsync::SOFT_DELETE);
+    assert_eq!(
+        got[0].child_text(airsync::SERVER_ID).as_deref(),
+        Some(dated.as_str())
+    );
+}

@@ -277,6 +277,12 @@ pub trait ClassAdapter {
     fn read_only(&self) -> bool {
         false
     }
+    /// Whether `read` may leave out an item that exists (a view shows only items its
+    /// conversion can make: a task needs a date to be an event): a held item it no longer
+    /// shows is sent as SoftDelete, and GetItemEstimate reads items to count them.
+    fn may_hide_items(&self) -> bool {
+        false
+    }
 }
 
 /// A class's own handling of client writes in some folders (mail drafts today, meeting

@@ -565,6 +565,10 @@ impl ClassAdapter for ViewClass {
     fn read_only(&self) -> bool {
         true
     }
+
+    fn may_hide_items(&self) -> bool {
+        matches!(self.presented, Presented::Events(_))
+    }
 }
 
 #[cfg(test)]
