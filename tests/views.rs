@@ -170,6 +170,27 @@ fn tasks_as_events_appear_for_one_device_follow_changes_and_refuse_writes() {
     );
     assert!(response(&answer, airsync::CHANGE).is_none(), "{answer:?}");
     let kt = key(&answer);
+    // A Ping on the view hears of the task's change at once.
+    let mut doc = Element::new(ping::PING);
+    doc.push_text(ping::HEARTBEAT_INTERVAL, "300");
+    doc.push(Element::new(ping::FOLDERS))
+        .push(Element::new(ping::FOLDER))
+        .push_text(ping::ID, view.clone())
+        .push_text(ping::CLASS, "Calendar");
+    let answer = a.command("Ping", Some(&doc));
+    let pinged = answer.doc();
+    assert_eq!(
+        pinged.child_text(ping::STATUS).as_deref(),
+        Some("2"),
+        "{pinged:?}"
+    );
+    assert_eq!(
+        pinged
+            .child(ping::FOLDERS)
+            .and_then(|f| f.child_text(ping::FOLDER))
+            .as_deref(),
+        Some(view.as_str())
+    );
     let (kv, got) = view_pull(&mut a, &kv, &view);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].tag, airsync::CHANGE);
@@ -444,6 +465,32 @@ fn groupware_folders_as_mail_are_readable_messages() {
     assert!(card.starts_with("BEGIN:VCARD\r\n"), "{card}");
     assert!(card.contains("EMAIL"), "{card}");
     assert!(card.contains("jo@example.org"), "{card}");
+
+    // The whole message through ItemOperations, named by the view's collection.
+    let id = got[0].child_text(airsync::SERVER_ID).unwrap();
+    let mut doc = Element::new(io::ITEM_OPERATIONS);
+    doc.push(Element::new(io::FETCH))
+        .push_text(io::STORE, "Mailbox")
+        .push_text(airsync::COLLECTION_ID, view.clone())
+        .push_text(airsync::SERVER_ID, id.clone());
+    let answer = a.command("ItemOperations", Some(&doc));
+    let fetched = answer
+        .doc()
+        .child(io::RESPONSE)
+        .and_then(|r| r.child(io::FETCH))
+        .cloned()
+        .expect("a Fetch");
+    assert_eq!(
+        fetched.child_text(io::STATUS).as_deref(),
+        Some("1"),
+        "{fetched:?}"
+    );
+    assert_eq!(fetched.child_text(airsync::CLASS).as_deref(), Some("Email"));
+    let properties = fetched.child(io::PROPERTIES).unwrap();
+    assert_eq!(
+        properties.child_text(email::SUBJECT).as_deref(),
+        Some("Doe, Jo")
+    );
 
     // Writes to a mail view change nothing: marking the message unread loses.
     let answer = sync_one(

@@ -449,8 +449,16 @@ fn fetch_item(
         Ok(id) => request.store.item(user, id)?,
         Err(_) => None,
     };
-    let item = item.filter(|item| {
-        collection_id.is_none_or(|c| c.trim().parse::<i64>().ok() == Some(item.folder_id))
+    // A view folder (per-device settings) reads its source folder's items as its own class.
+    let view = match collection_id.map(str::trim) {
+        Some(c) if c.parse::<i64>().is_err() => {
+            super::views::view_folder(request.store, user, request.device, c)?
+        }
+        _ => None,
+    };
+    let item = item.filter(|item| match (&view, collection_id) {
+        (Some(view), _) => view.source.id == item.folder_id,
+        (None, c) => c.is_none_or(|c| c.trim().parse::<i64>().ok() == Some(item.folder_id)),
     });
     let Some(item) = item else {
         answer.push_text(io::STATUS, status::NOT_FOUND);
@@ -465,8 +473,12 @@ fn fetch_item(
         answer.push(ids);
         return Ok(());
     };
-    parsed_options.capped_by(request.policy, item.class);
-    let record = match adapter_for(item.class) {
+    let (class, adapter) = match &view {
+        Some(view) => (view.class().unwrap_or(item.class), Some(view.adapter())),
+        None => (item.class, adapter_for(item.class)),
+    };
+    parsed_options.capped_by(request.policy, class);
+    let record = match adapter {
         Some(adapter) => {
             let context = ReadContext {
                 store: request.store,
@@ -503,7 +515,7 @@ fn fetch_item(
         answer.push_text(airsync::COLLECTION_ID, c);
     }
     answer.push(ids);
-    answer.push_text(airsync::CLASS, item.class.as_str());
+    answer.push_text(airsync::CLASS, class.as_str());
     answer.push(properties);
     Ok(())
 }
