@@ -576,3 +576,62 @@ fn tasks_without_dates_are_not_shown_and_one_losing_its_date_leaves_the_view() {
         Some(dated.as_str())
     );
 }
+
+#[test]
+fn a_12_1_mail_client_gets_an_event_as_a_message_and_its_ics_by_get_attachment() {
+    let (server, store, user) = start();
+    let calendar = folder(&store, user, FolderType::Calendar);
+    let mut writer = phone(&server, "writer", "16.1");
+    let kc = first_key(&mut writer, calendar, |_| {});
+    send(
+        &mut writer,
+        &kc,
+        calendar,
+        vec![add("e1", |d| {
+            d.push_text(cal::SUBJECT, "Dentist")
+                .push_text(cal::START_TIME, "20250312T090000Z")
+                .push_text(cal::END_TIME, "20250312T100000Z")
+                .push_text(cal::ALL_DAY_EVENT, "0")
+                .push_text(cal::BUSY_STATUS, "2");
+        })],
+    );
+    let mut old = phone(&server, "old", "12.1");
+    let (ko, _) = folder_sync(&mut old);
+    set(&server, "old", "folders", "all-groupware-as-email");
+    let (_, adds, _) = folder_changes(&mut old, &ko);
+    let view = format!("ge{calendar}");
+    assert!(adds.iter().any(|f| f.0 == view && f.2 == "12"), "{adds:?}");
+    let kv = view_key(&mut old, &view);
+    let (_, got) = view_pull(&mut old, &kv, &view);
+    assert_eq!(got.len(), 1);
+    let d = data(&got[0]);
+    assert_eq!(d.child_text(email::SUBJECT).as_deref(), Some("Dentist"));
+    assert_eq!(
+        d.child_text(email::DATE_RECEIVED).as_deref(),
+        Some("2025-03-12T09:00:00.000Z")
+    );
+    let reference = d
+        .child(base::ATTACHMENTS)
+        .and_then(|l| l.child(base::ATTACHMENT))
+        .and_then(|a| a.child_text(base::FILE_REFERENCE))
+        .expect("a FileReference");
+
+    let auth = common::basic_auth(&old.login, &old.password);
+    let target = format!(
+        "/Microsoft-Server-ActiveSync?{}&AttachmentName={}",
+        old.query("GetAttachment"),
+        common::percent(&reference)
+    );
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("MS-ASProtocolVersion", "12.1"),
+        ("Content-Type", "application/vnd.ms-sync.wbxml"),
+    ];
+    let answer = old.http.request("POST", &target, &headers, b"");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("Content-Type"), Some("text/calendar"));
+    let ics = String::from_utf8(answer.body).unwrap();
+    assert!(ics.contains("BEGIN:VEVENT\r\n"), "{ics}");
+    assert!(ics.contains("SUMMARY:Dentist\r\n"), "{ics}");
+    assert!(ics.contains("DTSTART:20250312T090000Z\r\n"), "{ics}");
+}
