@@ -2,8 +2,10 @@
 //! | folders all-groupware-as-email`): the device with the setting gets an extra folder whose
 //! items are converted, another device of the same user does not; toggling the setting adds
 //! and removes the folder at the next FolderSync (and a waiting Ping says so); a task changed
-//! on another phone reaches the view as a Change; writes to a view are refused and change
-//! nothing. Every answer is also decoded by libwbxml where it is installed.
+//! on another phone reaches the view as a Change (and a Ping on the view hears of it); writes
+//! to a view are refused and change nothing; a task without dates is not shown; groupware
+//! folders as mail carry the item's vCard/iCalendar, fetched by ItemOperations (14.1) and
+//! GetAttachment (12.1). Every answer is also decoded by libwbxml where it is installed.
 
 mod class_sync;
 mod common;

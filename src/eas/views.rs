@@ -152,9 +152,10 @@ pub fn view_folders(
     // A folder the settings hide has no view either; a class the device's version lacks
     // (Notes below 14.0) is what a view is for, so that rule does not apply here.
     let hidden = super::device_view::hidden_by_settings(store, user, device)?;
+    let all = store.folders_of(user)?;
     let mut folders = Vec::new();
     for view in on {
-        for folder in store.folders_of(user)? {
+        for folder in all.iter().cloned() {
             if ItemClass::for_folder_type(folder.folder_type) == Some(view.source)
                 && !hidden.contains(&folder.id)
             {
