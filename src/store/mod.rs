@@ -443,6 +443,38 @@ mod tests {
     use super::test_support::TempDir;
     use super::*;
 
+    fn users(store: &Store) -> i64 {
+        store
+            .connection()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_inside_atomically_commit_together_or_not_at_all() {
+        let store = Store::open_in_memory().unwrap();
+        // Two writes, then a failure: neither stays.
+        let failed: Result<(), StoreError> = store.atomically(|| {
+            store.add_user("a@example.com", "", "pw")?;
+            store.add_user("b@example.com", "", "pw")?;
+            Err(StoreError::Invalid("later step failed".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(users(&store), 0);
+        assert!(store.connection().is_autocommit());
+        // A failing inner write rolls back alone; the caller may go on and commit the rest.
+        store
+            .atomically(|| -> Result<(), StoreError> {
+                store.add_user("a@example.com", "", "pw")?;
+                assert!(store.add_user("a@example.com", "", "pw").is_err());
+                store.add_user("b@example.com", "", "pw")?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(users(&store), 2);
+        assert!(store.connection().is_autocommit());
+    }
+
     #[test]
     fn open_creates_private_directory_and_file_and_migrates() {
         let temp = TempDir::new();
