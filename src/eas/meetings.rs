@@ -496,6 +496,9 @@ fn event_record(invitation: &Invitation, user: &User) -> PropertyRecord {
         .iter()
         .find(|a| same_address(&a.email, &user.email));
     record.set(name(cal::RESPONSE_REQUESTED), Property::Int(1));
+    if invitation.disallow_counter {
+        record.set(name(cal::DISALLOW_NEW_TIME_PROPOSAL), Property::Int(1));
+    }
     let response = asked.map_or(5, |a| match attendee_status(&a.partstat) {
         2 => 2,
         3 => 3,

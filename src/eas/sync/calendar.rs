@@ -10,6 +10,8 @@
 //!   send Exceptions back: a Change without Exceptions keeps them, unless it changed the
 //!   recurrence (then the old exceptions no longer fit and go).
 //! - Every event has a UID: the 16.x ClientUid when the phone sent one, else a new one.
+//!   16.x clients send neither UID nor the organizer (MS-ASCAL 2.2.2.46, 2.2.2.35): a Change
+//!   keeps them.
 //! - From 16.0 the server mails the attendees of meetings the user organizes when a phone
 //!   writes them (`eas::organizer`, through [`ClassAdapter::after_client_write`]).
 //!
@@ -111,8 +113,8 @@ static FIELDS: &[Field] = &[
     Field::new(calendar::BODY, PlainBody, V2_5).until(V12_0),
     Field::new(airsyncbase::BODY, Body, V12_0),
     Field::new(calendar::BUSY_STATUS, Int, V2_5),
-    Field::new(calendar::ORGANIZER_NAME, Text, V2_5),
-    Field::new(calendar::ORGANIZER_EMAIL, Text, V2_5),
+    Field::new(calendar::ORGANIZER_NAME, Text, V2_5).kept_from(V16_0),
+    Field::new(calendar::ORGANIZER_EMAIL, Text, V2_5).kept_from(V16_0),
     Field::new(calendar::DT_STAMP, CompactDate, V2_5),
     Field::new(calendar::END_TIME, CompactDate, V2_5),
     Field::new(calendar::LOCATION, Text, V2_5).until(V16_0),
@@ -121,7 +123,7 @@ static FIELDS: &[Field] = &[
     Field::new(calendar::SENSITIVITY, Int, V2_5),
     Field::new(calendar::SUBJECT, Text, V2_5),
     Field::new(calendar::START_TIME, CompactDate, V2_5),
-    Field::new(calendar::UID, Text, V2_5),
+    Field::new(calendar::UID, Text, V2_5).kept_from(V16_0),
     Field::new(calendar::MEETING_STATUS, Int, V2_5),
     Field::new(
         calendar::ATTENDEES,
