@@ -461,7 +461,14 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
         .iter()
         .find(|c| text(data(c), cal::UID).as_deref() == Some("open-1"))
         .expect("Alice's meeting changed");
-    let bob = attendee(data(open_alice), BOB);
+    // The answer is about the second occurrence: it shows there, the series is unanswered.
+    let series_bob = attendee(data(open_alice), BOB);
+    assert_ne!(
+        text(&series_bob, cal::ATTENDEE_STATUS).as_deref(),
+        Some("2")
+    );
+    let second = occurrence(data(open_alice), SECOND);
+    let bob = attendee(&second, BOB);
     assert_eq!(text(&bob, cal::ATTENDEE_STATUS).as_deref(), Some("2"));
     assert_eq!(
         text(&bob, mr::PROPOSED_START_TIME).as_deref(),
@@ -493,6 +500,14 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
     assert!(
         reply.contains("RECURRENCE-ID;TZID=Europe/Berlin:20250616T100000"),
         "{reply}"
+    );
+    let (ka, got) = pull(&mut a_phone, &ka, a_cal);
+    let open_alice = data(&got[0]);
+    let declined = attendee(&occurrence(open_alice, third), BOB);
+    assert_eq!(text(&declined, cal::ATTENDEE_STATUS).as_deref(), Some("4"));
+    assert_ne!(
+        text(&attendee(open_alice, BOB), cal::ATTENDEE_STATUS).as_deref(),
+        Some("4")
     );
 
     // The organizer disallowed new times: the proposal is dropped, a plain REPLY goes.
@@ -531,6 +546,17 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
             .push_text(mr::REQUEST_ID, &open);
     });
     assert_eq!(text(&wrong_folder, mr::STATUS).as_deref(), Some("2"));
+}
+
+/// The exception of the occurrence `instance` in a 16.x event.
+fn occurrence(data: &Element, instance: &str) -> Element {
+    data.child(cal::EXCEPTIONS)
+        .and_then(|e| {
+            e.children_with(cal::EXCEPTION)
+                .find(|x| text(x, airsyncbase::INSTANCE_ID).as_deref() == Some(instance))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("an exception for {instance} in {data:?}"))
 }
 
 /// The newest message in a folder, as text.

@@ -50,6 +50,9 @@ pub struct Itip<'a> {
     pub occurrence: Option<i64>,
     /// REPLY and COUNTER: who answers; REQUEST and CANCEL name every attendee.
     pub answering: Option<Answering>,
+    /// A REQUEST that moves the meeting: every attendee is asked again (PARTSTAT
+    /// NEEDS-ACTION), whatever they answered before.
+    pub rescheduled: bool,
     pub now: i64,
 }
 
@@ -393,10 +396,12 @@ impl Itip<'_> {
                         Some(3) => "NON-PARTICIPANT",
                         _ => "REQ-PARTICIPANT",
                     };
-                    let params = format!(
-                        ";ROLE={role};PARTSTAT={};RSVP=TRUE",
-                        partstat(attendee.int("AttendeeStatus"))
-                    );
+                    let status = if self.rescheduled {
+                        None
+                    } else {
+                        attendee.int("AttendeeStatus")
+                    };
+                    let params = format!(";ROLE={role};PARTSTAT={};RSVP=TRUE", partstat(status));
                     line(
                         out,
                         &mailto("ATTENDEE", &params, attendee.text("Name"), email),
@@ -471,5 +476,103 @@ Content-Transfer-Encoding: 8bit\r\n\r\n{ics}--{boundary}--\r\n",
             date = crate::clock::rfc5322_date(self.now),
         )
         .into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly_meeting() -> PropertyRecord {
+        let mut event = PropertyRecord::default();
+        event.set("UID", Property::Text("m-1".into()));
+        event.set("Subject", Property::Text("Budget; Q3, final".into()));
+        event.set("StartTime", Property::Int(1_748_851_200)); // 2025-06-02 08:00 UTC
+        event.set("EndTime", Property::Int(1_748_854_800));
+        let mut recurrence = PropertyRecord::default();
+        recurrence.set("Type", Property::Int(1));
+        recurrence.set("DayOfWeek", Property::Int(2));
+        recurrence.set("Occurrences", Property::Int(4));
+        event.set("Recurrence", Property::Group(recurrence));
+        let mut bob = PropertyRecord::default();
+        bob.set("Email", Property::Text("bob@example.com".into()));
+        bob.set("AttendeeStatus", Property::Int(3));
+        event.set("Attendees", Property::Groups(vec![bob]));
+        let mut gone = PropertyRecord::default();
+        gone.set("ExceptionStartTime", Property::Int(1_749_456_000));
+        gone.set("Deleted", Property::Int(1));
+        event.set("Exceptions", Property::Groups(vec![gone]));
+        event
+    }
+
+    fn itip(event: &PropertyRecord, method: Method, rescheduled: bool) -> String {
+        Itip {
+            method,
+            event,
+            organizer: "alice@example.com",
+            sequence: 3,
+            occurrence: None,
+            answering: None,
+            rescheduled,
+            now: 0,
+        }
+        .to_ics()
+    }
+
+    #[test]
+    fn requests_read_back_with_the_events_values() {
+        let event = weekly_meeting();
+        let ics = itip(&event, Method::Request, false);
+        let read = crate::calendar::itip::parse(&ics).unwrap();
+        assert_eq!(read.len(), 1);
+        let request = &read[0];
+        assert_eq!(request.method, "REQUEST");
+        assert_eq!(request.uid, "m-1");
+        assert_eq!(request.sequence, 3);
+        assert_eq!(request.summary, "Budget; Q3, final");
+        assert_eq!((request.start, request.end), (1_748_851_200, 1_748_854_800));
+        assert_eq!(request.rule.as_ref().unwrap().count, Some(4));
+        assert_eq!(request.exdates, [1_749_456_000]);
+        assert_eq!(request.attendees[0].partstat, "ACCEPTED");
+        assert_eq!(
+            request.organizer.as_ref().unwrap().email,
+            "alice@example.com"
+        );
+        // Moved: Bob is asked again.
+        let moved = itip(&event, Method::Request, true);
+        let read = crate::calendar::itip::parse(&moved).unwrap();
+        assert_eq!(read[0].attendees[0].partstat, "NEEDS-ACTION");
+        let cancel = itip(&event, Method::Cancel, false);
+        assert_eq!(
+            crate::calendar::itip::parse(&cancel).unwrap()[0].status,
+            "CANCELLED"
+        );
+    }
+
+    #[test]
+    fn a_counter_proposes_its_times_for_one_occurrence() {
+        let event = weekly_meeting();
+        let ics = Itip {
+            method: Method::Counter,
+            event: &event,
+            organizer: "alice@example.com",
+            sequence: 0,
+            occurrence: Some(1_750_060_800),
+            answering: Some(Answering {
+                email: "bob@example.com".into(),
+                partstat: "TENTATIVE",
+                proposed: Some((1_750_068_000, 1_750_071_600)),
+                comment: Some("later?".into()),
+            }),
+            rescheduled: false,
+            now: 0,
+        }
+        .to_ics();
+        let read = &crate::calendar::itip::parse(&ics).unwrap()[0];
+        assert_eq!(read.method, "COUNTER");
+        assert_eq!(read.recurrence_id, Some(1_750_060_800));
+        assert_eq!((read.start, read.end), (1_750_068_000, 1_750_071_600));
+        assert_eq!(read.attendees.len(), 1);
+        assert_eq!(read.attendees[0].partstat, "TENTATIVE");
     }
 }

@@ -188,13 +188,29 @@ fn apply(store: &Store, user: &User, invitation: &Invitation) -> Result<bool, St
                 return Ok(false);
             }
             let counter = invitation.method == "COUNTER";
-            let mut attendees = match record.get(name(cal::ATTENDEES)) {
-                Some(Property::Groups(list)) => list.clone(),
-                _ => Vec::new(),
-            };
-            if invitation.attendees.is_empty() {
+            // An answer for one occurrence goes on that occurrence (an exception holding
+            // its own attendees), not on the series.
+            let occurrence = invitation
+                .recurrence_id
+                .filter(|_| record.get(name(cal::RECURRENCE)).is_some());
+            let exception =
+                occurrence.map(|at| exception_at(&record, at).cloned().unwrap_or_default());
+            if invitation.attendees.is_empty()
+                || exception
+                    .as_ref()
+                    .is_some_and(|e| e.int(name(cal::DELETED)) == Some(1))
+            {
                 return Ok(false);
             }
+            let listed = |r: &PropertyRecord| match r.get(name(cal::ATTENDEES)) {
+                Some(Property::Groups(list)) => Some(list.clone()),
+                _ => None,
+            };
+            let mut attendees = exception
+                .as_ref()
+                .and_then(listed)
+                .or_else(|| listed(&record))
+                .unwrap_or_default();
             for reply in &invitation.attendees {
                 let at = match attendees.iter().position(|a| {
                     a.text(name(cal::EMAIL))
@@ -220,7 +236,13 @@ fn apply(store: &Store, user: &User, invitation: &Invitation) -> Result<bool, St
                     attendee.remove(PROPOSED_END);
                 }
             }
-            record.set(name(cal::ATTENDEES), Property::Groups(attendees));
+            match (occurrence, exception) {
+                (Some(at), Some(mut exception)) => {
+                    exception.set(name(cal::ATTENDEES), Property::Groups(attendees));
+                    put_exception(&mut record, at, exception);
+                }
+                _ => record.set(name(cal::ATTENDEES), Property::Groups(attendees)),
+            }
             store.replace_record(user.id, id, last_end(&record), &record)?;
             Ok(true)
         }
@@ -684,6 +706,7 @@ pub fn answer_mail(
             proposed: note.proposed,
             comment: (!note.text.trim().is_empty()).then(|| note.text.clone()),
         }),
+        rescheduled: false,
         now: crate::store::now(),
     };
     let message = itip.mail(&user.email, std::slice::from_ref(&organizer), &note.text);

@@ -87,6 +87,15 @@ fn cancelled(record: &PropertyRecord) -> bool {
     record.int("MeetingStatus").unwrap_or(0) & 4 != 0
 }
 
+/// The fields whose change moves the meeting: attendees are asked to answer again.
+const WHEN: &[&str] = &[
+    "StartTime",
+    "EndTime",
+    "Timezone",
+    "AllDayEvent",
+    "Recurrence",
+];
+
 /// What one write owes the attendees: (method, recipients, occurrence).
 type Owed = (Method, Vec<String>, Option<i64>);
 
@@ -214,6 +223,10 @@ pub fn after_write(
             store.replace_record(user.id, item, sort, &event)?;
         }
     }
+    let moved = match (before, &after) {
+        (Some(before), Some(after)) => WHEN.iter().any(|f| before.get(f) != after.get(f)),
+        _ => false,
+    };
     let mut pending = Vec::new();
     for (method, recipients, at) in owed {
         let itip = Itip {
@@ -223,6 +236,7 @@ pub fn after_write(
             sequence,
             occurrence: at,
             answering: None,
+            rescheduled: method == Method::Request && (moved || at.is_some()),
             now: crate::store::now(),
         };
         let text = match method {
