@@ -284,29 +284,54 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
     let (kb_cal, got) = pull(&mut b_phone, &kb_cal, b_cal);
     assert!(got.is_empty(), "{got:?}");
 
+    // The meeting now starts at 09:00 UTC (11:00 in Berlin): its occurrences too.
+    let second = "2025-06-09T09:00:00.000Z";
+    let fourth = "2025-06-23T09:00:00.000Z";
+
+    // The fourth occurrence moved on its own (InstanceId): a REQUEST for that occurrence;
+    // Bob's series gets the changed occurrence.
+    let mut change_one = change(&event, |d| {
+        d.push_text(cal::START_TIME, "20250623T130000Z")
+            .push_text(cal::END_TIME, "20250623T140000Z");
+    });
+    change_one.push_text(airsyncbase::INSTANCE_ID, fourth);
+    let answer = send(&mut a_phone, &ka, a_cal, vec![change_one]);
+    assert_eq!(status(&answer), "1", "{answer:?}");
+    let ka = key(&answer);
+    let raw = last_mail(&f.store, f.bob, b_inbox);
+    assert!(raw.contains("METHOD:REQUEST"), "{raw}");
+    assert!(
+        raw.contains("RECURRENCE-ID;TZID=Europe/Berlin:20250623T110000"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("DTSTART;TZID=Europe/Berlin:20250623T150000"),
+        "{raw}"
+    );
+    assert!(raw.contains("SEQUENCE:3"), "{raw}");
+    let (kb_cal, got) = pull(&mut b_phone, &kb_cal, b_cal);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let moved = occurrence(data(&got[0]), fourth);
+    assert_eq!(
+        text(&moved, cal::START_TIME).as_deref(),
+        Some("20250623T130000Z")
+    );
+
     // The second occurrence deleted through its InstanceId: Bob's series loses it.
     let mut delete_one = delete(&event);
-    delete_one.push_text(airsyncbase::INSTANCE_ID, SECOND);
+    delete_one.push_text(airsyncbase::INSTANCE_ID, second);
     let answer = send(&mut a_phone, &ka, a_cal, vec![delete_one]);
     assert_eq!(status(&answer), "1");
     let ka = key(&answer);
     let (kb_cal, got) = pull(&mut b_phone, &kb_cal, b_cal);
     assert_eq!(got.len(), 1, "{got:?}");
-    let exceptions: Vec<Element> = data(&got[0])
-        .child(cal::EXCEPTIONS)
-        .map(|e| e.children_with(cal::EXCEPTION).cloned().collect())
-        .unwrap_or_default();
-    assert_eq!(exceptions.len(), 1, "{got:?}");
-    assert_eq!(text(&exceptions[0], cal::DELETED).as_deref(), Some("1"));
-    assert_eq!(
-        text(&exceptions[0], airsyncbase::INSTANCE_ID).as_deref(),
-        Some(SECOND)
-    );
+    let gone = occurrence(data(&got[0]), second);
+    assert_eq!(text(&gone, cal::DELETED).as_deref(), Some("1"));
     // The cancellation Bob received names that occurrence.
     let raw = last_mail(&f.store, f.bob, b_inbox);
     assert!(raw.contains("METHOD:CANCEL"), "{raw}");
     assert!(
-        raw.contains("RECURRENCE-ID;TZID=Europe/Berlin:20250609T100000"),
+        raw.contains("RECURRENCE-ID;TZID=Europe/Berlin:20250609T110000"),
         "{raw}"
     );
 
