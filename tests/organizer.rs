@@ -387,6 +387,37 @@ fn below_16_0_the_phone_sends_its_invitations_and_the_server_sends_nothing() {
 }
 
 #[test]
+fn a_failed_submission_keeps_the_meeting_and_tells_the_organizer() {
+    let f = family();
+    f.recorder.set_failing(true);
+    let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
+    let a_inbox = folder(&f.store, f.alice, FolderType::Inbox);
+    let b_cal = folder(&f.store, f.bob, FolderType::Calendar);
+    let mut a_phone = device(&f.server, ALICE, "alice16", "16.1");
+    let k = first_key(&mut a_phone, a_cal, |_| {});
+    let answer = send(
+        &mut a_phone,
+        &k,
+        a_cal,
+        vec![add("garden", |d| {
+            meeting(d, START, END, &[(BOB, "Bob"), (REMOTE, "Rita")])
+        })],
+    );
+    added_id(&answer);
+    assert_eq!(f.recorder.count(), 0);
+    assert_eq!(f.store.folder_records(f.alice, a_cal).unwrap().len(), 1);
+    // Bob, on this server, has his invitation all the same.
+    assert_eq!(f.store.folder_records(f.bob, b_cal).unwrap().len(), 1);
+    let note = last_mail(&f.store, f.alice, a_inbox);
+    assert!(
+        note.contains("Subject: Not sent: Invitation: Garden planning"),
+        "{note}"
+    );
+    assert!(note.contains(REMOTE), "{note}");
+    assert!(!note.contains(BOB), "{note}");
+}
+
+#[test]
 fn answers_for_one_occurrence_and_new_time_proposals() {
     let f = family();
     let a_cal = folder(&f.store, f.alice, FolderType::Calendar);

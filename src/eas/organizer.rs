@@ -31,22 +31,64 @@ pub struct PendingMail {
 }
 
 impl PendingMail {
-    /// Hands the mail to the submission command; a failure is logged (the meeting stays as
-    /// the phone wrote it).
+    /// Hands the mail to the submission command. The meeting stays as the phone wrote it
+    /// whatever happens: a failure is logged and the organizer finds a note in the Inbox
+    /// saying who was not reached.
     pub fn send(&self, request: &Request) {
         let sender = &request.user.email;
-        match crate::mail_submit::submit(
+        let error = match crate::mail_submit::submit(
             request.submission_command,
             sender,
             &self.recipients,
             &self.message,
         ) {
-            Ok(()) => info!(
-                "meeting mail from {sender} to {} recipient(s)",
-                self.recipients.len()
-            ),
-            Err(e) => warn!("meeting mail from {sender} not sent: {e}"),
+            Ok(()) => {
+                info!(
+                    "meeting mail from {sender} to {} recipient(s)",
+                    self.recipients.len()
+                );
+                return;
+            }
+            Err(e) => e,
+        };
+        warn!("meeting mail from {sender} not sent: {error}");
+        if let Err(e) = self.file_failure(request) {
+            warn!("no note of the unsent meeting mail for {sender}: {e}");
         }
+    }
+
+    /// Files the note of a failed submission in the organizer's Inbox.
+    fn file_failure(&self, request: &Request) -> Result<(), CommandError> {
+        let user = request.user;
+        let Some(inbox) = super::compose::special_folder(request, user, FolderType::Inbox)? else {
+            return Ok(());
+        };
+        let subject = mail_parser::MessageParser::new()
+            .parse(&self.message)
+            .and_then(|m| m.subject().map(str::to_string))
+            .unwrap_or_default();
+        let now = crate::store::now();
+        let raw = format!(
+            "From: Mail server <postmaster@{domain}>\r\nTo: <{email}>\r\n\
+Subject: Not sent: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+The meeting mail \"{subject}\" could not be handed to the mail system for:\r\n\r\n{list}\r\n\r\n\
+The meeting is saved in your calendar. Change it again later to send it once more, or \
+tell these attendees yourself.\r\n",
+            domain = user.domain,
+            email = user.email,
+            subject = subject.replace(['\r', '\n'], " "),
+            date = crate::clock::rfc5322_date(now),
+            list = self.recipients.join("\r\n"),
+        );
+        let message = NewMessage {
+            received_at: Some(now),
+            recipient: Some(&user.email),
+            ..NewMessage::new(raw.as_bytes())
+        };
+        request.store.add_message(user.id, inbox, &message)?;
+        request.note_change();
+        Ok(())
     }
 }
 
