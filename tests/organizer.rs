@@ -572,11 +572,12 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
     let reply = last_mail(&f.store, f.alice, alice_inbox);
     assert!(reply.contains("METHOD:REPLY"), "{reply}");
     assert!(!reply.contains("COUNTER"), "{reply}");
-    let (_, got) = pull(&mut a_phone, &ka, a_cal);
+    let (ka, got) = pull(&mut a_phone, &ka, a_cal);
     let fixed_alice = got
         .iter()
         .find(|c| text(data(c), cal::UID).as_deref() == Some("fixed-1"))
         .expect("Alice's meeting changed");
+    let alice_fixed = server_id(fixed_alice);
     let bob = attendee(data(fixed_alice), BOB);
     assert_eq!(text(&bob, cal::ATTENDEE_STATUS).as_deref(), Some("2"));
     assert!(bob.child(mr::PROPOSED_START_TIME).is_none());
@@ -602,6 +603,37 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
             .push_text(mr::REQUEST_ID, &open);
     });
     assert_eq!(text(&wrong_folder, mr::STATUS).as_deref(), Some("2"));
+    // Alice does not answer her own meeting.
+    let own = meeting_response(&mut a_phone, |r| {
+        r.push_text(mr::USER_RESPONSE, "1")
+            .push_text(mr::COLLECTION_ID, a_cal.to_string())
+            .push_text(mr::REQUEST_ID, &alice_fixed);
+    });
+    assert_eq!(text(&own, mr::STATUS).as_deref(), Some("2"));
+
+    // Alice cancels the fixed meeting (MeetingStatus 5): Bob's copy is cancelled.
+    let answer = send(
+        &mut a_phone,
+        &ka,
+        a_cal,
+        vec![change(&alice_fixed, |d| {
+            meeting(d, START, END, &[(BOB, "Bob")]);
+            d.push_text(cal::DISALLOW_NEW_TIME_PROPOSAL, "1");
+            d.children.retain(
+                |c| !matches!(c, easd::wbxml::Node::Element(e) if e.tag == cal::MEETING_STATUS),
+            );
+            d.push_text(cal::MEETING_STATUS, "5");
+        })],
+    );
+    assert_eq!(status(&answer), "1", "{answer:?}");
+    let (_, record) = f
+        .store
+        .record_item(f.bob, fixed.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.int("MeetingStatus"), Some(7));
+    let cancel = last_mail(&f.store, f.bob, folder(&f.store, f.bob, FolderType::Inbox));
+    assert!(cancel.contains("METHOD:CANCEL"), "{cancel}");
 }
 
 /// The exception of the occurrence `instance` in a 16.x event.

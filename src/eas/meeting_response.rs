@@ -108,15 +108,17 @@ fn answer_one(
                 None => return Ok(Err(status::INVALID_REQUEST)),
             }
         }
-        ItemClass::Calendar => {
-            let uid = store
-                .record_item(user.id, item_id)?
-                .and_then(|(_, record)| record.text("UID").map(str::to_string));
-            match uid {
-                Some(uid) => (uid, None),
-                None => return Ok(Err(status::INVALID_REQUEST)),
+        ItemClass::Calendar => match store.record_item(user.id, item_id)? {
+            // The organizer does not answer their own meeting.
+            Some((_, record)) if meetings::organizes(&record, user) => {
+                return Ok(Err(status::INVALID_REQUEST))
             }
-        }
+            Some((_, record)) => match record.text("UID") {
+                Some(uid) => (uid.to_string(), None),
+                None => return Ok(Err(status::INVALID_REQUEST)),
+            },
+            None => return Ok(Err(status::INVALID_REQUEST)),
+        },
         _ => return Ok(Err(status::INVALID_REQUEST)),
     };
     let send_response = one.child(mr::SEND_RESPONSE);
