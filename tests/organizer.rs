@@ -316,6 +316,35 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         text(&moved, cal::START_TIME).as_deref(),
         Some("20250623T130000Z")
     );
+    // Bob accepts that mail: the answer is for that occurrence, on both sides.
+    let occurrence_mail = f
+        .store
+        .items_in_window(f.bob, b_inbox, None)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .max()
+        .unwrap();
+    let result = meeting_response(&mut b_phone, |r| {
+        r.push_text(mr::USER_RESPONSE, "1")
+            .push_text(mr::COLLECTION_ID, b_inbox.to_string())
+            .push_text(mr::REQUEST_ID, occurrence_mail.to_string());
+        r.push(Element::new(mr::SEND_RESPONSE));
+    });
+    assert_eq!(
+        text(&result, mr::STATUS).as_deref(),
+        Some("1"),
+        "{result:?}"
+    );
+    let (kb_cal, got) = pull(&mut b_phone, &kb_cal, b_cal);
+    let answered = occurrence(data(&got[0]), fourth);
+    assert_eq!(text(&answered, cal::RESPONSE_TYPE).as_deref(), Some("3"));
+    let (ka, got) = pull(&mut a_phone, &ka, a_cal);
+    let seen = occurrence(data(&got[0]), fourth);
+    assert_eq!(
+        text(&attendee(&seen, BOB), cal::ATTENDEE_STATUS).as_deref(),
+        Some("3")
+    );
 
     // The second occurrence deleted through its InstanceId: Bob's series loses it.
     let mut delete_one = delete(&event);

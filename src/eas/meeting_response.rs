@@ -83,7 +83,7 @@ fn answer_one(
     if collection.is_some_and(|c| c != item.folder_id) {
         return Ok(Err(status::INVALID_REQUEST));
     }
-    let occurrence = match one.child_text(mr::INSTANCE_ID) {
+    let mut occurrence = match one.child_text(mr::INSTANCE_ID) {
         None => None,
         Some(text) if request.version >= ProtocolVersion::V16_0 => {
             match parse_eas_datetime(&text) {
@@ -104,6 +104,12 @@ fn answer_one(
                 return Ok(Err(status::MAILBOX_ERROR));
             }
             match meetings::request_in_mail(&raw) {
+                // A request for one occurrence answers that occurrence of the series the
+                // calendar holds.
+                Some(request) if request.recurrence_id.is_some() => {
+                    occurrence = occurrence.or(request.recurrence_id);
+                    (request.uid, None)
+                }
                 Some(invitation) => (invitation.uid.clone(), Some(invitation)),
                 None => return Ok(Err(status::INVALID_REQUEST)),
             }

@@ -560,13 +560,17 @@ impl Answer {
     }
 }
 
-/// The meeting of a meeting-request mail: the first REQUEST in its calendar parts.
+/// The meeting of a meeting-request mail: the REQUEST for the series in its calendar parts,
+/// else the first for one occurrence (its `recurrence_id` says which).
 pub fn request_in_mail(raw: &[u8]) -> Option<Invitation> {
-    calendar_parts(raw)
+    let requests: Vec<Invitation> = calendar_parts(raw)
         .iter()
         .filter_map(|ics| itip::parse(ics).ok())
         .flatten()
-        .find(|i| i.method == "REQUEST" && i.recurrence_id.is_none())
+        .filter(|i| i.method == "REQUEST")
+        .collect();
+    let series = requests.iter().position(|i| i.recurrence_id.is_none());
+    requests.into_iter().nth(series.unwrap_or(0))
 }
 
 /// Records the user's answer on the event with `uid` (creating it from `invitation` when the
