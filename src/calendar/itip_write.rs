@@ -56,6 +56,19 @@ pub struct Itip<'a> {
     pub now: i64,
 }
 
+/// Whether `address` can stand in a mail header and an iCalendar `mailto:` as it is: one
+/// `local@domain` without spaces, controls or the characters that separate addresses.
+/// Addresses come from phones; anything else is left out of meeting mail.
+pub fn plausible_address(address: &str) -> bool {
+    let bad = |c: char| c.is_control() || c.is_whitespace() || "<>,;:\"()[]\\".contains(c);
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.is_empty() && !address.chars().any(bad)
+        }
+        None => false,
+    }
+}
+
 /// Escapes a TEXT value.
 fn escaped(value: &str) -> String {
     value
@@ -388,7 +401,8 @@ impl Itip<'_> {
                 text(out, "LOCATION", place.as_deref());
                 text(out, "DESCRIPTION", description(event).as_deref());
                 for attendee in groups(event, "Attendees") {
-                    let Some(email) = attendee.text("Email") else {
+                    let Some(email) = attendee.text("Email").filter(|e| plausible_address(e))
+                    else {
                         continue;
                     };
                     let role = match attendee.int("AttendeeType") {
@@ -547,6 +561,33 @@ mod tests {
             crate::calendar::itip::parse(&cancel).unwrap()[0].status,
             "CANCELLED"
         );
+    }
+
+    #[test]
+    fn only_plain_addresses_are_written() {
+        assert!(plausible_address("bob@example.com"));
+        assert!(plausible_address("o'neil+x@example.co.uk"));
+        for bad in [
+            "",
+            "bob",
+            "@example.com",
+            "bob@",
+            "a b@x",
+            "a@x\r\nBcc: c@y",
+            "a@x,c@y",
+            "<a@x>",
+        ] {
+            assert!(!plausible_address(bad), "{bad:?}");
+        }
+        let mut event = weekly_meeting();
+        let mut evil = PropertyRecord::default();
+        evil.set(
+            "Email",
+            Property::Text("eve@x\r\nATTENDEE:mailto:z@y".into()),
+        );
+        event.set("Attendees", Property::Groups(vec![evil]));
+        let ics = itip(&event, Method::Request, false);
+        assert!(!ics.contains("eve@x"), "{ics}");
     }
 
     #[test]

@@ -692,7 +692,11 @@ pub fn answer_mail(
     answer: Answer,
     note: &AnswerNote,
 ) -> Option<(String, Vec<u8>)> {
-    let organizer = record.text(name(cal::ORGANIZER_EMAIL))?.to_string();
+    let organizer = record
+        .text(name(cal::ORGANIZER_EMAIL))
+        .map(str::trim)
+        .filter(|o| crate::calendar::itip_write::plausible_address(o))?
+        .to_string();
     record.text(name(cal::UID))?;
     let itip = Itip {
         method: if note.proposed.is_some() {

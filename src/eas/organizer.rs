@@ -20,7 +20,7 @@ use log::{info, warn};
 
 use super::meetings::{self, organizes, same_address, SEQUENCE};
 use super::{CommandError, ProtocolVersion, Request};
-use crate::calendar::itip_write::{Itip, Method};
+use crate::calendar::itip_write::{plausible_address, Itip, Method};
 use crate::store::{FolderType, ItemId, NewMessage, Property, PropertyRecord};
 
 /// Mail for recipients outside this server, sent once the write is committed.
@@ -116,7 +116,7 @@ fn attendee_addresses(record: &PropertyRecord, organizer: &str) -> Vec<String> {
         for attendee in list {
             if let Some(email) = attendee.text("Email").map(str::trim) {
                 let fresh = !out.iter().any(|e| same_address(e, email));
-                if !email.is_empty() && fresh && !same_address(email, organizer) {
+                if plausible_address(email) && fresh && !same_address(email, organizer) {
                     out.push(email.to_string());
                 }
             }
