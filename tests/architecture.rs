@@ -76,7 +76,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     // Calendar logic that knows no protocol: time zones, recurrence, iCalendar.
-    ("calendar", &["clock", "store"]),
+    ("calendar", &["clock", "mime", "store"]),
     // The private CA and certificate fingerprints: files next to the database.
     ("ca", &["config"]),
     // Escaping log values: a leaf any layer may use.

@@ -57,6 +57,8 @@ pub struct Invitation {
     pub recurrence_id: Option<i64>,
     /// STATUS (CANCELLED for a cancelled occurrence or meeting).
     pub status: String,
+    /// The organizer takes no new time proposals (X-MICROSOFT-DISALLOW-COUNTER).
+    pub disallow_counter: bool,
 }
 
 fn param<'a>(property: &'a Property<'_>, key: &str) -> Option<&'a str> {
@@ -211,6 +213,7 @@ fn invitation(method: &str, event: &Component<'_>) -> Option<Invitation> {
         exdates,
         recurrence_id: when(event, "RECURRENCE-ID").map(|r| r.0),
         status: text(event, "STATUS").to_ascii_uppercase(),
+        disallow_counter: text(event, "X-MICROSOFT-DISALLOW-COUNTER").eq_ignore_ascii_case("TRUE"),
     })
 }
 
