@@ -77,7 +77,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     // Calendar logic that knows no protocol: time zones, recurrence, iCalendar.
-    ("calendar", &["clock", "store"]),
+    ("calendar", &["clock", "mime", "store"]),
     // iCalendar and vCard text from and into stored records: no protocol, no command line.
     ("interchange", &["calendar", "clock", "mime", "store"]),
     // The private CA and certificate fingerprints: files next to the database.

@@ -103,11 +103,10 @@ pub fn run(config: &Config, args: DeliverArgs) -> i32 {
         recipient: Some(&user.email),
         ..NewMessage::new(&raw)
     };
-    match store.add_message(user.id, folder.id, &message) {
+    // Meeting mail changes the calendar in the transaction that files it.
+    match crate::eas::meetings::file_mail(&store, &user, folder.id, &message) {
         Ok(_) => {
             // Committed: phones waiting in Ping or a hanging Sync hear of it now.
-            // Meeting mail also changes the calendar (after the mail is safely filed).
-            crate::eas::meetings::on_delivery(&store, &user, &raw);
             crate::push::notify(config.notify, &user.email);
             out_of_office(config, &store, &user, &raw, args.sender.as_deref());
             exit::OK

@@ -59,6 +59,8 @@ pub struct Invitation {
     pub recurrence_id: Option<i64>,
     /// STATUS (CANCELLED for a cancelled occurrence or meeting).
     pub status: String,
+    /// The organizer takes no new time proposals (X-MICROSOFT-DISALLOW-COUNTER).
+    pub disallow_counter: bool,
 }
 
 fn param<'a>(property: &'a Property<'_>, key: &str) -> Option<&'a str> {
@@ -349,6 +351,7 @@ fn invitation(method: &str, event: &Component<'_>, zones: &Zones) -> Option<Invi
         exdates,
         recurrence_id: when(event, "RECURRENCE-ID", zones).map(|r| r.0),
         status: text(event, "STATUS").to_ascii_uppercase(),
+        disallow_counter: text(event, "X-MICROSOFT-DISALLOW-COUNTER").eq_ignore_ascii_case("TRUE"),
     })
 }
 

@@ -337,9 +337,9 @@ pub(crate) fn deliver(
             recipient: Some(&recipient.email),
             ..NewMessage::new(message)
         };
-        store.add_message(recipient.id, inbox, &filed)?;
-        // A meeting mailed between users of this server reaches the calendar directly.
-        crate::eas::meetings::on_delivery(store, recipient, message);
+        // A meeting mailed between users of this server reaches the calendar directly, in
+        // the transaction that files the mail.
+        crate::eas::meetings::file_mail(store, recipient, inbox, &filed)?;
         if recipient.id == user.id {
             request.note_change();
         } else {
@@ -358,7 +358,7 @@ fn command_name(command: Compose) -> &'static str {
 }
 
 /// The user an address names: the exact address, else the address without a `+extension`.
-fn local_user(request: &Request, address: &str) -> Result<Option<User>, StoreError> {
+pub(crate) fn local_user(request: &Request, address: &str) -> Result<Option<User>, StoreError> {
     if let Some(user) = request.store.user_by_email(address)? {
         return Ok(Some(user));
     }

@@ -7,28 +7,32 @@
 //!   request for one occurrence (RECURRENCE-ID) changes that occurrence only.
 //! - CANCEL: the meeting is marked cancelled (MeetingStatus 7, free), or the one occurrence
 //!   is deleted from the series.
-//! - REPLY: on the organizer's event, the replying attendee's status.
+//! - REPLY and COUNTER, on an event the user organizes: the replying attendee's status (and a
+//!   COUNTER's proposed times).
 //!
-//! The message itself is filed first and stays whatever happens here (it is the mail); the
-//! calendar change is a second transaction, and a failure is logged, not a failed delivery.
-//! The user's answer (MeetingResponse, [`respond`]) sets the event's response and, when the
-//! command asks the server to, mails the organizer an iCalendar REPLY ([`reply_message`]).
-//! The mail itself reaches phones with its MeetingRequest element
-//! (`eas::sync::meeting_request`). Not built yet: organizer-side REQUEST/CANCEL sending by
-//! the server for meetings a 16.x phone creates or changes.
+//! The message is filed and the calendar changed in one transaction ([`file_mail`]); a
+//! meeting the calendar cannot take (no default calendar, an event too large) is logged and
+//! the mail still filed. The user's answer (MeetingResponse, [`respond`]) sets the event's
+//! response — for the series or one occurrence — and, when the command asks the server to,
+//! mails the organizer an iCalendar REPLY or COUNTER ([`answer_mail`]). The mail itself
+//! reaches phones with its MeetingRequest element (`eas::sync::meeting_request`). The
+//! organizer's side (REQUEST and CANCEL for meetings a 16.x phone writes) is
+//! `eas::organizer`.
 
 use log::warn;
 
 use crate::calendar::itip::{self, Invitation, RecurrenceRule};
+use crate::calendar::itip_write::{Answering, Itip, Method};
 use crate::calendar::tz::{windows_name_of, IanaZone, TimeZoneInfo};
 use crate::eas::sync::calendar::last_end;
 use crate::store::{
-    FolderType, ItemClass, ItemId, NewRecordItem, Property, PropertyRecord, Store, StoreError, User,
+    Filed, FolderId, FolderType, ItemClass, ItemId, NewMessage, NewRecordItem, Property,
+    PropertyRecord, Store, StoreError, User,
 };
 use crate::wbxml::tag::calendar as cal;
 
-/// Where the iTIP SEQUENCE of a received meeting is kept (no EAS property carries it).
-const SEQUENCE: &str = "X-Sequence";
+/// Where the iTIP SEQUENCE of a meeting is kept (no EAS property carries it).
+pub const SEQUENCE: &str = "X-Sequence";
 
 /// The iCalendar texts of a message's text/calendar parts.
 pub fn calendar_parts(raw: &[u8]) -> Vec<String> {
@@ -50,34 +54,83 @@ pub fn calendar_parts(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Applies the meeting mail in `raw` to `user`'s calendar; how many events it changed.
-/// Errors are logged: the mail is delivered either way.
-pub fn on_delivery(store: &Store, user: &User, raw: &[u8]) -> usize {
-    let mut changed = 0;
+/// The iTIP messages in a mail's text/calendar parts (parts that are no iCalendar are
+/// logged and skipped).
+pub fn invitations_in(raw: &[u8], user: &User) -> Vec<Invitation> {
+    let mut all = Vec::new();
     for ics in calendar_parts(raw) {
-        let invitations = match itip::parse(&ics) {
-            Ok(invitations) => invitations,
-            Err(e) => {
-                warn!("meeting mail for {}: not iCalendar: {e}", user.email);
-                continue;
-            }
-        };
-        for invitation in &invitations {
-            match apply(store, user, invitation) {
-                Ok(true) => changed += 1,
-                Ok(false) => {}
-                Err(e) => warn!("meeting {} for {}: {e}", invitation.uid, user.email),
-            }
+        match itip::parse(&ics) {
+            Ok(invitations) => all.extend(invitations),
+            Err(e) => warn!("meeting mail for {}: not iCalendar: {e}", user.email),
         }
     }
-    changed
+    all
+}
+
+/// Files a message into `folder` and applies the meetings it carries to the user's
+/// calendar, as one transaction: a crash leaves neither the mail without its calendar change
+/// nor the change without the mail.
+pub fn file_mail(
+    store: &Store,
+    user: &User,
+    folder: FolderId,
+    message: &NewMessage<'_>,
+) -> Result<Filed, StoreError> {
+    let invitations = invitations_in(message.raw, user);
+    if invitations.is_empty() {
+        return store.add_message(user.id, folder, message);
+    }
+    store.atomically(|| {
+        let filed = store.add_message(user.id, folder, message)?;
+        if !matches!(filed, Filed::Duplicate(_)) {
+            apply_all(store, user, &invitations)?;
+        }
+        Ok(filed)
+    })
+}
+
+/// Applies iTIP messages to `user`'s calendar; how many events changed. A meeting the
+/// calendar cannot take is logged and skipped; a database failure is returned.
+pub fn apply_all(
+    store: &Store,
+    user: &User,
+    invitations: &[Invitation],
+) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for invitation in invitations {
+        match apply(store, user, invitation) {
+            Ok(true) => changed += 1,
+            Ok(false) => {}
+            Err(e @ (StoreError::Invalid(_) | StoreError::NotFound(_))) => {
+                warn!("meeting {} for {}: {e}", invitation.uid, user.email)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
 }
 
 fn name(tag: crate::wbxml::Tag) -> &'static str {
     tag.name()
 }
 
-fn same_address(a: &str, b: &str) -> bool {
+/// Where an attendee's proposed times are stored (MeetingResponse ProposedStartTime and
+/// ProposedEndTime inside the calendar Attendee, 16.x).
+pub const PROPOSED_START: &str = "ProposedStartTime";
+pub const PROPOSED_END: &str = "ProposedEndTime";
+
+/// Whether `record` is a meeting `user` organizes: MeetingStatus says the user organizes it
+/// (1, 5, 9, 13) and the organizer, if named, is the user.
+pub fn organizes(record: &PropertyRecord, user: &User) -> bool {
+    let status = record.int(name(cal::MEETING_STATUS)).unwrap_or(0);
+    status & 1 == 1
+        && status & 2 == 0
+        && record
+            .text(name(cal::ORGANIZER_EMAIL))
+            .is_none_or(|o| same_address(o, &user.email))
+}
+
+pub fn same_address(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
@@ -127,34 +180,69 @@ fn apply(store: &Store, user: &User, invitation: &Invitation) -> Result<bool, St
             store.replace_record(user.id, id, last_end(&record), &record)?;
             Ok(true)
         }
-        "REPLY" => {
+        "REPLY" | "COUNTER" => {
             let Some((id, mut record)) = existing else {
                 return Ok(false);
             };
-            let mut attendees = match record.get(name(cal::ATTENDEES)) {
-                Some(Property::Groups(list)) => list.clone(),
-                _ => Vec::new(),
+            if !organizes(&record, user) {
+                return Ok(false);
+            }
+            let counter = invitation.method == "COUNTER";
+            // An answer for one occurrence goes on that occurrence (an exception holding
+            // its own attendees), not on the series.
+            let occurrence = invitation
+                .recurrence_id
+                .filter(|_| record.get(name(cal::RECURRENCE)).is_some());
+            let exception =
+                occurrence.map(|at| exception_at(&record, at).cloned().unwrap_or_default());
+            if invitation.attendees.is_empty()
+                || exception
+                    .as_ref()
+                    .is_some_and(|e| e.int(name(cal::DELETED)) == Some(1))
+            {
+                return Ok(false);
+            }
+            let listed = |r: &PropertyRecord| match r.get(name(cal::ATTENDEES)) {
+                Some(Property::Groups(list)) => Some(list.clone()),
+                _ => None,
             };
-            let mut changed = false;
+            let mut attendees = exception
+                .as_ref()
+                .and_then(listed)
+                .or_else(|| listed(&record))
+                .unwrap_or_default();
             for reply in &invitation.attendees {
-                let status = Property::Int(attendee_status(&reply.partstat));
-                match attendees.iter_mut().find(|a| {
+                let at = match attendees.iter().position(|a| {
                     a.text(name(cal::EMAIL))
                         .is_some_and(|e| same_address(e, &reply.email))
                 }) {
-                    Some(attendee) => attendee.set(name(cal::ATTENDEE_STATUS), status),
+                    Some(at) => at,
                     None => {
-                        let mut attendee = attendee_record(reply);
-                        attendee.set(name(cal::ATTENDEE_STATUS), status);
-                        attendees.push(attendee);
+                        attendees.push(attendee_record(reply));
+                        attendees.len() - 1
                     }
+                };
+                let attendee = &mut attendees[at];
+                attendee.set(
+                    name(cal::ATTENDEE_STATUS),
+                    Property::Int(attendee_status(&reply.partstat)),
+                );
+                if counter {
+                    // The attendee's proposal, shown with the attendee (16.x).
+                    attendee.set(PROPOSED_START, Property::Int(invitation.start));
+                    attendee.set(PROPOSED_END, Property::Int(invitation.end));
+                } else {
+                    attendee.remove(PROPOSED_START);
+                    attendee.remove(PROPOSED_END);
                 }
-                changed = true;
             }
-            if !changed {
-                return Ok(false);
+            match (occurrence, exception) {
+                (Some(at), Some(mut exception)) => {
+                    exception.set(name(cal::ATTENDEES), Property::Groups(attendees));
+                    put_exception(&mut record, at, exception);
+                }
+                _ => record.set(name(cal::ATTENDEES), Property::Groups(attendees)),
             }
-            record.set(name(cal::ATTENDEES), Property::Groups(attendees));
             store.replace_record(user.id, id, last_end(&record), &record)?;
             Ok(true)
         }
@@ -430,6 +518,9 @@ fn event_record(invitation: &Invitation, user: &User) -> PropertyRecord {
         .iter()
         .find(|a| same_address(&a.email, &user.email));
     record.set(name(cal::RESPONSE_REQUESTED), Property::Int(1));
+    if invitation.disallow_counter {
+        record.set(name(cal::DISALLOW_NEW_TIME_PROPOSAL), Property::Int(1));
+    }
     let response = asked.map_or(5, |a| match attendee_status(&a.partstat) {
         2 => 2,
         3 => 3,
@@ -467,29 +558,27 @@ impl Answer {
             Answer::Decline => "DECLINED",
         }
     }
-
-    fn prefix(self) -> &'static str {
-        match self {
-            Answer::Accept => "Accepted",
-            Answer::Tentative => "Tentative",
-            Answer::Decline => "Declined",
-        }
-    }
 }
 
-/// The meeting of a meeting-request mail: the first REQUEST in its calendar parts.
+/// The meeting of a meeting-request mail: the REQUEST for the series in its calendar parts,
+/// else the first for one occurrence (its `recurrence_id` says which).
 pub fn request_in_mail(raw: &[u8]) -> Option<Invitation> {
-    calendar_parts(raw)
+    let requests: Vec<Invitation> = calendar_parts(raw)
         .iter()
         .filter_map(|ics| itip::parse(ics).ok())
         .flatten()
-        .find(|i| i.method == "REQUEST" && i.recurrence_id.is_none())
+        .filter(|i| i.method == "REQUEST")
+        .collect();
+    let series = requests.iter().position(|i| i.recurrence_id.is_none());
+    requests.into_iter().nth(series.unwrap_or(0))
 }
 
 /// Records the user's answer on the event with `uid` (creating it from `invitation` when the
-/// calendar lacks it): accepted is busy, tentative tentative; a declined meeting leaves the
-/// calendar. Returns the event (`None` once declined) and its record as answered, or `None`
-/// when there is no such meeting.
+/// calendar lacks it), in one transaction: accepted is busy, tentative tentative; a declined
+/// meeting leaves the calendar. With `occurrence` (MeetingResponse InstanceId, the
+/// occurrence's original start) only that occurrence is answered: an exception of the
+/// series, a deleted one when declined. Returns the event (`None` once the meeting is
+/// declined) and its record as answered, or `None` when there is no such meeting.
 #[allow(clippy::type_complexity)]
 pub fn respond(
     store: &Store,
@@ -497,6 +586,19 @@ pub fn respond(
     uid: &str,
     invitation: Option<&Invitation>,
     answer: Answer,
+    occurrence: Option<i64>,
+) -> Result<Option<(Option<ItemId>, PropertyRecord)>, StoreError> {
+    store.atomically(|| respond_in(store, user, uid, invitation, answer, occurrence))
+}
+
+#[allow(clippy::type_complexity)]
+fn respond_in(
+    store: &Store,
+    user: &User,
+    uid: &str,
+    invitation: Option<&Invitation>,
+    answer: Answer,
+    occurrence: Option<i64>,
 ) -> Result<Option<(Option<ItemId>, PropertyRecord)>, StoreError> {
     let (folder, existing) = find_event(store, user, uid)?;
     let (id, mut record) = match (existing, invitation) {
@@ -513,11 +615,32 @@ pub fn respond(
         (None, None) => return Ok(None),
     };
     let status = attendee_status(answer.partstat());
+    let busy = match answer {
+        Answer::Accept => 2,
+        Answer::Tentative => 1,
+        Answer::Decline => 0,
+    };
+    let now = crate::store::now();
+    if let Some(at) = occurrence {
+        if record.get(name(cal::RECURRENCE)).is_none() {
+            return Ok(None); // no occurrences to answer one of
+        }
+        let mut exception = exception_at(&record, at).cloned().unwrap_or_default();
+        if answer == Answer::Decline {
+            exception = PropertyRecord::default();
+            exception.set(name(cal::DELETED), Property::Int(1));
+        } else {
+            exception.set(name(cal::RESPONSE_TYPE), Property::Int(status));
+            exception.set(name(cal::BUSY_STATUS), Property::Int(busy));
+            exception.set(name(cal::APPOINTMENT_REPLY_TIME), Property::Int(now));
+        }
+        put_exception(&mut record, at, exception);
+        store.replace_record(user.id, id, last_end(&record), &record)?;
+        let calendar_id = (answer != Answer::Decline).then_some(id);
+        return Ok(Some((calendar_id, record)));
+    }
     record.set(name(cal::RESPONSE_TYPE), Property::Int(status));
-    record.set(
-        name(cal::APPOINTMENT_REPLY_TIME),
-        Property::Int(crate::store::now()),
-    );
+    record.set(name(cal::APPOINTMENT_REPLY_TIME), Property::Int(now));
     if let Some(Property::Groups(list)) = record.get(name(cal::ATTENDEES)) {
         let mut list = list.clone();
         for attendee in &mut list {
@@ -534,57 +657,66 @@ pub fn respond(
         store.delete_item(user.id, id)?;
         return Ok(Some((None, record)));
     }
-    let busy = if answer == Answer::Accept { 2 } else { 1 };
     record.set(name(cal::BUSY_STATUS), Property::Int(busy));
     store.replace_record(user.id, id, last_end(&record), &record)?;
     Ok(Some((Some(id), record)))
 }
 
-fn ical_text(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\n', "\\n")
+/// The exception of the occurrence starting at `at`, if the series has one.
+fn exception_at(record: &PropertyRecord, at: i64) -> Option<&PropertyRecord> {
+    match record.get(name(cal::EXCEPTIONS)) {
+        Some(Property::Groups(list)) => list
+            .iter()
+            .find(|e| e.int("ExceptionStartTime") == Some(at)),
+        _ => None,
+    }
 }
 
-fn ical_utc(unix: i64) -> String {
-    crate::clock::eas_compact_datetime(unix)
+/// What the user says with an answer the server mails (MeetingResponse SendResponse).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnswerNote {
+    /// The occurrence answered (its original start), `None` for the whole meeting.
+    pub occurrence: Option<i64>,
+    /// A new time the user proposes (start, end): the mail is a COUNTER.
+    pub proposed: Option<(i64, i64)>,
+    /// The user's words (SendResponse Body).
+    pub text: String,
 }
 
-/// The iCalendar REPLY mail of the user's answer to the organizer of `record`: the
-/// organizer's address and the RFC 5322 message. `None` when the event names no organizer.
-pub fn reply_message(
+/// The iCalendar REPLY (or, with a proposal, COUNTER) mail of the user's answer to the
+/// organizer of `record`: the organizer's address and the RFC 5322 message. `None` when the
+/// event names no organizer.
+pub fn answer_mail(
     user: &User,
     record: &PropertyRecord,
     answer: Answer,
+    note: &AnswerNote,
 ) -> Option<(String, Vec<u8>)> {
-    let organizer = record.text(name(cal::ORGANIZER_EMAIL))?.to_string();
-    let uid = record.text(name(cal::UID))?;
-    let subject = record.text(name(cal::SUBJECT)).unwrap_or_default();
-    let start = record.int(name(cal::START_TIME)).unwrap_or(0);
-    let now = crate::store::now();
-    let ics = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//easd//EN\r\nMETHOD:REPLY\r\n\
-BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:{stamp}\r\nDTSTART:{start}\r\nSEQUENCE:{sequence}\r\n\
-SUMMARY:{summary}\r\nORGANIZER:mailto:{organizer}\r\n\
-ATTENDEE;PARTSTAT={partstat}:mailto:{email}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-        uid = ical_text(uid),
-        stamp = ical_utc(now),
-        start = ical_utc(start),
-        sequence = record.int(SEQUENCE).unwrap_or(0),
-        summary = ical_text(subject),
-        partstat = answer.partstat(),
-        email = user.email,
-    );
-    let message = format!(
-        "From: {from}\r\nTo: {organizer}\r\nSubject: {prefix}: {subject}\r\nDate: {date}\r\n\
-MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; charset=utf-8\r\n\
-Content-Transfer-Encoding: 8bit\r\n\r\n{ics}",
-        from = user.email,
-        prefix = answer.prefix(),
-        subject = subject.replace(['\r', '\n'], " "),
-        date = crate::clock::rfc5322_date(now),
-    );
-    Some((organizer, message.into_bytes()))
+    let organizer = record
+        .text(name(cal::ORGANIZER_EMAIL))
+        .map(str::trim)
+        .filter(|o| crate::calendar::itip_write::plausible_address(o))?
+        .to_string();
+    record.text(name(cal::UID))?;
+    let itip = Itip {
+        method: if note.proposed.is_some() {
+            Method::Counter
+        } else {
+            Method::Reply
+        },
+        event: record,
+        organizer: &organizer,
+        sequence: record.int(SEQUENCE).unwrap_or(0),
+        occurrence: note.occurrence,
+        answering: Some(Answering {
+            email: user.email.clone(),
+            partstat: answer.partstat(),
+            proposed: note.proposed,
+            comment: (!note.text.trim().is_empty()).then(|| note.text.clone()),
+        }),
+        rescheduled: false,
+        now: crate::store::now(),
+    };
+    let message = itip.mail(&user.email, std::slice::from_ref(&organizer), &note.text);
+    Some((organizer, message))
 }

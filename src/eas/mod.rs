@@ -16,6 +16,7 @@ pub mod item_operations;
 pub mod meeting_response;
 pub mod meetings;
 pub mod move_items;
+pub mod organizer;
 mod picture;
 pub mod ping;
 pub mod policy_gate;

@@ -2,7 +2,7 @@
 //! that request a 500, not the loop. Without it the `easd-requests` thread dies while the front
 //! door keeps accepting, and every later request gets 502 until a restart.
 //!
-//! Unwinding drops every `rusqlite::Transaction` on the way out, which rolls it back; the loop
+//! Unwinding drops every store `Transaction` on the way out, which rolls it back; the loop
 //! still checks the connection afterwards ([`ensure_no_open_transaction`]), because a write left
 //! open would hold SQLite's write lock against `easd deliver` and every later request.
 //!

@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use super::Transaction;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{is_unique_violation, Store, StoreError, UserId};
 

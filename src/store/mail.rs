@@ -19,8 +19,9 @@
 
 use std::io::{Read, Seek, SeekFrom, Take, Write};
 
+use super::Transaction;
 use rusqlite::blob::{Blob, ZeroBlob};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, MAIN_DB};
+use rusqlite::{params, Connection, OptionalExtension, Row, MAIN_DB};
 use sha2::{Digest, Sha256};
 
 use super::items::{delete_item_in, insert_item, touch_item, ItemClass, ItemId};

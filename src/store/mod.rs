@@ -7,7 +7,10 @@
 //! single-threaded, so there is no pool. Every write is exactly one SQLite
 //! transaction (either an explicit `BEGIN IMMEDIATE` or a single statement,
 //! which SQLite runs as its own transaction), so a crash or power cut never
-//! leaves half an operation behind. The schema lives in [`schema`].
+//! leaves half an operation behind. Several writes that belong together (a meeting
+//! mail filed and the calendar it changes) run inside [`Store::atomically`]: each
+//! write's own transaction becomes a savepoint of the one around them. The schema
+//! lives in [`schema`].
 
 pub mod accounts;
 pub mod conversations;
@@ -52,7 +55,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
 /// How long a statement waits for another process (e.g. `easd` on the
 /// command line while the server runs) to release its lock.
@@ -205,20 +208,89 @@ impl Store {
 
     /// Starts a write transaction. `IMMEDIATE` takes the write lock up front,
     /// so a concurrent writer makes us wait (busy timeout) rather than fail
-    /// half-way when a read would have to be upgraded to a write.
+    /// half-way when a read would have to be upgraded to a write. Inside
+    /// [`Store::atomically`] it is a savepoint of the enclosing transaction.
     pub(crate) fn write_transaction(&self) -> Result<Transaction<'_>, StoreError> {
-        Ok(Transaction::new_unchecked(
-            &self.conn,
-            TransactionBehavior::Immediate,
-        )?)
+        Transaction::begin(&self.conn, "BEGIN IMMEDIATE")
     }
 
     /// Starts a read transaction, so several queries see one snapshot.
     pub(crate) fn read_transaction(&self) -> Result<Transaction<'_>, StoreError> {
-        Ok(Transaction::new_unchecked(
-            &self.conn,
-            TransactionBehavior::Deferred,
-        )?)
+        Transaction::begin(&self.conn, "BEGIN DEFERRED")
+    }
+
+    /// Runs `writes` as one transaction: every store write inside it commits with the
+    /// others when `writes` returns `Ok`, and none does when it returns `Err` (or panics).
+    pub fn atomically<T, E: From<StoreError>>(
+        &self,
+        writes: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self.write_transaction()?;
+        let value = writes()?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+}
+
+/// A transaction on the store's connection: `BEGIN … COMMIT` at the outside, a savepoint
+/// when another one is open already (so store methods compose inside
+/// [`Store::atomically`]). Dropped without [`Transaction::commit`], it rolls back.
+pub struct Transaction<'c> {
+    conn: &'c Connection,
+    nested: bool,
+    open: bool,
+}
+
+/// The savepoint name of nested transactions (SQLite resolves a name to the innermost).
+const SAVEPOINT: &str = "easd_nested";
+
+impl<'c> Transaction<'c> {
+    fn begin(conn: &'c Connection, outermost: &str) -> Result<Transaction<'c>, StoreError> {
+        let nested = !conn.is_autocommit();
+        if nested {
+            conn.execute_batch(&format!("SAVEPOINT {SAVEPOINT}"))?;
+        } else {
+            conn.execute_batch(outermost)?;
+        }
+        Ok(Transaction {
+            conn,
+            nested,
+            open: true,
+        })
+    }
+
+    /// Makes the writes permanent (or part of the enclosing transaction, when nested).
+    pub fn commit(mut self) -> Result<(), rusqlite::Error> {
+        self.open = false;
+        if self.nested {
+            self.conn.execute_batch(&format!("RELEASE {SAVEPOINT}"))
+        } else {
+            self.conn.execute_batch("COMMIT")
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let undo = if self.nested {
+            format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}")
+        } else {
+            "ROLLBACK".to_string()
+        };
+        // A failed rollback leaves the transaction open; the request loop's containment
+        // closes any transaction still open after a command.
+        let _ = self.conn.execute_batch(&undo);
     }
 }
 
@@ -370,6 +442,38 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::TempDir;
     use super::*;
+
+    fn users(store: &Store) -> i64 {
+        store
+            .connection()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_inside_atomically_commit_together_or_not_at_all() {
+        let store = Store::open_in_memory().unwrap();
+        // Two writes, then a failure: neither stays.
+        let failed: Result<(), StoreError> = store.atomically(|| {
+            store.add_user("a@example.com", "", "pw")?;
+            store.add_user("b@example.com", "", "pw")?;
+            Err(StoreError::Invalid("later step failed".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(users(&store), 0);
+        assert!(store.connection().is_autocommit());
+        // A failing inner write rolls back alone; the caller may go on and commit the rest.
+        store
+            .atomically(|| -> Result<(), StoreError> {
+                store.add_user("a@example.com", "", "pw")?;
+                assert!(store.add_user("a@example.com", "", "pw").is_err());
+                store.add_user("b@example.com", "", "pw")?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(users(&store), 2);
+        assert!(store.connection().is_autocommit());
+    }
 
     #[test]
     fn open_creates_private_directory_and_file_and_migrates() {

@@ -10,6 +10,10 @@
 //!   send Exceptions back: a Change without Exceptions keeps them, unless it changed the
 //!   recurrence (then the old exceptions no longer fit and go).
 //! - Every event has a UID: the 16.x ClientUid when the phone sent one, else a new one.
+//!   16.x clients send neither UID nor the organizer (MS-ASCAL 2.2.2.46, 2.2.2.35): a Change
+//!   keeps them.
+//! - From 16.0 the server mails the attendees of meetings the user organizes when a phone
+//!   writes them (`eas::organizer`, through [`ClassAdapter::after_client_write`]).
 //!
 //! Calendar dates travel in the compact form `yyyymmddThhmmssZ`; Exception InstanceIds (16.x)
 //! in the long form, stored as the ExceptionStartTime older versions send.
@@ -20,7 +24,7 @@ use crate::calendar::recurrence::Rule;
 use crate::calendar::tz::{EventZone, IanaZone};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V14_1, V16_0, V2_5};
 use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Property, PropertyRecord, StoreError};
-use crate::wbxml::tag::{airsyncbase, calendar};
+use crate::wbxml::tag::{airsyncbase, calendar, meeting_response};
 use crate::wbxml::Tag;
 
 use FieldKind::{Base64, Body, Bool, CompactDate, Date, Group, Groups, Int, List, PlainBody, Text};
@@ -53,6 +57,9 @@ static ATTENDEE: &[Field] = &[
     Field::new(calendar::NAME, Text, V2_5),
     Field::new(calendar::ATTENDEE_STATUS, Int, V12_0),
     Field::new(calendar::ATTENDEE_TYPE, Int, V12_0),
+    // An attendee's counter-proposal (a COUNTER received by the organizer).
+    Field::new(meeting_response::PROPOSED_START_TIME, CompactDate, V16_0),
+    Field::new(meeting_response::PROPOSED_END_TIME, CompactDate, V16_0),
 ];
 
 static RECURRENCE: &[Field] = &[
@@ -106,8 +113,8 @@ static FIELDS: &[Field] = &[
     Field::new(calendar::BODY, PlainBody, V2_5).until(V12_0),
     Field::new(airsyncbase::BODY, Body, V12_0),
     Field::new(calendar::BUSY_STATUS, Int, V2_5),
-    Field::new(calendar::ORGANIZER_NAME, Text, V2_5),
-    Field::new(calendar::ORGANIZER_EMAIL, Text, V2_5),
+    Field::new(calendar::ORGANIZER_NAME, Text, V2_5).kept_from(V16_0),
+    Field::new(calendar::ORGANIZER_EMAIL, Text, V2_5).kept_from(V16_0),
     Field::new(calendar::DT_STAMP, CompactDate, V2_5),
     Field::new(calendar::END_TIME, CompactDate, V2_5),
     Field::new(calendar::LOCATION, Text, V2_5).until(V16_0),
@@ -116,7 +123,7 @@ static FIELDS: &[Field] = &[
     Field::new(calendar::SENSITIVITY, Int, V2_5),
     Field::new(calendar::SUBJECT, Text, V2_5),
     Field::new(calendar::START_TIME, CompactDate, V2_5),
-    Field::new(calendar::UID, Text, V2_5),
+    Field::new(calendar::UID, Text, V2_5).kept_from(V16_0),
     Field::new(calendar::MEETING_STATUS, Int, V2_5),
     Field::new(
         calendar::ATTENDEES,
@@ -376,6 +383,20 @@ impl ClassAdapter for CalendarClass {
 
     fn changes_whole_item(&self, record: &Record) -> bool {
         EVENTS.changes_whole_item(record)
+    }
+
+    fn observes_writes(&self, version: crate::eas::ProtocolVersion) -> bool {
+        crate::eas::organizer::server_sends(version)
+    }
+
+    fn after_client_write(
+        &self,
+        request: &crate::eas::Request,
+        item: ItemId,
+        before: Option<&PropertyRecord>,
+        instance: Option<i64>,
+    ) -> Result<Vec<crate::eas::organizer::PendingMail>, crate::eas::CommandError> {
+        crate::eas::organizer::after_write(request, item, before, instance)
     }
 }
 

@@ -16,9 +16,11 @@
 //! is its own adapter ([`super::email`]) over the parsed message store.
 
 use super::collection::Options;
+use crate::eas::organizer::PendingMail;
 use crate::eas::{CommandError, ProtocolVersion, Request};
 use crate::store::{
-    ClientAdd, FolderId, FolderType, ItemClass, ItemId, Store, StoreError, User, UserId,
+    ClientAdd, FolderId, FolderType, ItemClass, ItemId, PropertyRecord, Store, StoreError, User,
+    UserId,
 };
 use crate::wbxml::{tag::airsync, tag::airsyncbase, Element, Tag};
 
@@ -282,6 +284,24 @@ pub trait ClassAdapter {
     /// shows is sent as SoftDelete, and GetItemEstimate reads items to count them.
     fn may_hide_items(&self) -> bool {
         false
+    }
+    /// Whether a client write of this class's items (Add, Change, Delete, one occurrence) by
+    /// a phone of `version` is followed by [`ClassAdapter::after_client_write`].
+    fn observes_writes(&self, _version: ProtocolVersion) -> bool {
+        false
+    }
+    /// What follows a client's write of `item` inside the write's transaction (`before`: the
+    /// item's record before the write; `instance`: the occurrence of a single-occurrence
+    /// edit) — the calendar's meeting mail from 16.0; returns the mail to submit after the
+    /// commit.
+    fn after_client_write(
+        &self,
+        _request: &Request,
+        _item: ItemId,
+        _before: Option<&PropertyRecord>,
+        _instance: Option<i64>,
+    ) -> Result<Vec<PendingMail>, CommandError> {
+        Ok(Vec::new())
     }
 }
 

@@ -88,7 +88,10 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
         }
         match command.tag {
             airsync::ADD => {
-                let (answer, created, sent) = add(context, command)?;
+                let (answer, created, sent) = observed(context, None, None, || {
+                    let (answer, created, sent) = add(context, command)?;
+                    Ok(((answer, created, sent), created.filter(|_| !sent)))
+                })?;
                 match (created, sent) {
                     (Some(id), true) => applied.sent_adds.push(id),
                     _ => {
@@ -99,7 +102,12 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
                 applied.responses.push(answer);
             }
             airsync::CHANGE => {
-                let (status, data, sent) = change(context, item, command)?;
+                let instance = instance_of(command).flatten();
+                let (status, data, sent) = observed(context, item, instance, || {
+                    let outcome = change(context, item, command)?;
+                    let written = item.filter(|_| outcome.0 == ItemStatus::Success && !outcome.2);
+                    Ok((outcome, written))
+                })?;
                 // A sent draft left the folder: the client hears of it as a Delete.
                 if status == ItemStatus::Success && !sent {
                     applied.touched.extend(item);
@@ -116,7 +124,11 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
             }
             airsync::DELETE if command.child(airsyncbase::INSTANCE_ID).is_some() => {
                 // One occurrence of a series (16.x): the device still holds the series.
-                let status = delete_instance(context, item, command)?;
+                let instance = instance_of(command).flatten();
+                let status = observed(context, item, instance, || {
+                    let status = delete_instance(context, item, command)?;
+                    Ok((status, item.filter(|_| status == ItemStatus::Success)))
+                })?;
                 if status == ItemStatus::Success {
                     applied.touched.extend(item);
                 } else {
@@ -126,7 +138,10 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
                 }
             }
             airsync::DELETE => {
-                let status = delete(context, item)?;
+                let status = observed(context, item, None, || {
+                    let status = delete(context, item)?;
+                    Ok((status, item.filter(|_| status == ItemStatus::Success)))
+                })?;
                 applied.held.removed.extend(item);
                 match status {
                     ItemStatus::Success => applied.touched.extend(item),
@@ -200,6 +215,44 @@ fn refuse(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// Runs one client write (`write` returns its outcome and the item it wrote, if it did) and,
+/// when the class follows writes for this protocol version (the calendar's meeting mail from
+/// 16.0), the class's follow-up in the same transaction; mail for other servers goes out
+/// after the commit. `target` is the item the command names, read before the write.
+fn observed<T>(
+    context: &ClientContext,
+    target: Option<ItemId>,
+    instance: Option<i64>,
+    write: impl FnOnce() -> Result<(T, Option<ItemId>), CommandError>,
+) -> Result<T, CommandError> {
+    let follows = match (context.adapter, context.request) {
+        (Some(adapter), Some(request)) if adapter.observes_writes(context.read.version) => {
+            Some((adapter, request))
+        }
+        _ => None,
+    };
+    let Some((adapter, request)) = follows else {
+        return write().map(|(value, _)| value);
+    };
+    let (store, user) = (context.read.store, context.read.user);
+    let mut pending = Vec::new();
+    let value = store.atomically(|| -> Result<T, CommandError> {
+        let before = match in_folder(context, target)? {
+            Some(id) => store.record_item(user, id)?.map(|(_, record)| record),
+            None => None,
+        };
+        let (value, written) = write()?;
+        if let Some(id) = written {
+            pending = adapter.after_client_write(request, id, before.as_ref(), instance)?;
+        }
+        Ok(value)
+    })?;
+    for mail in &pending {
+        mail.send(request);
+    }
+    Ok(value)
 }
 
 fn response(tag: crate::wbxml::Tag, server_id: &str, status: ItemStatus) -> Element {
