@@ -2,8 +2,9 @@
 //! | folders all-groupware-as-email`): the device with the setting gets an extra folder whose
 //! items are converted, another device of the same user does not; toggling the setting adds
 //! and removes the folder at the next FolderSync (and a waiting Ping says so); a task changed
-//! on another phone reaches the view as a Change (and a Ping on the view hears of it); writes
-//! to a view are refused and change nothing; a task without dates is not shown; groupware
+//! on another phone reaches the view as a Change (and a Ping on the view hears of it); a
+//! Change of a task's event is written back to the task, other writes to a view are refused
+//! and change nothing; a task without dates is not shown; groupware
 //! folders as mail carry the item's vCard/iCalendar, fetched by ItemOperations (14.1) and
 //! GetAttachment (12.1). Every answer is also decoded by libwbxml where it is installed.
 
@@ -94,7 +95,7 @@ fn task_due_midnight(d: &mut Element, subject: &str) {
 }
 
 #[test]
-fn tasks_as_events_appear_for_one_device_follow_changes_and_refuse_writes() {
+fn tasks_as_events_appear_for_one_device_follow_changes_write_back_edits_and_refuse_the_rest() {
     let (server, store, user) = start();
     let tasks = folder(&store, user, FolderType::Tasks);
     let mut a = phone(&server, "a", "14.1");
@@ -201,28 +202,47 @@ fn tasks_as_events_appear_for_one_device_follow_changes_and_refuse_writes() {
         Some("✓ Bins out")
     );
 
-    // Writes to the view are refused and change nothing: the Change loses (Status 7) and the
-    // event comes back as it is; a Delete too, the event sent again as an Add; an Add is not
-    // created (Status 6).
+    // A Change of the event is written back to the task where the mapping is clear (subject,
+    // due date from the start): A gets the event as the view now shows it, B the task.
     let answer = sync_one(
         &mut a,
         view_collection(&kv, &view, |c| {
             let list = c.push(Element::new(airsync::COMMANDS));
             list.push(change(&task_id, |d| {
-                d.push_text(cal::SUBJECT, "Hacked");
+                d.push_text(cal::SUBJECT, "✓ Bins, later")
+                    .push_text(cal::START_TIME, "20240110T090000Z")
+                    .push_text(cal::END_TIME, "20240110T100000Z")
+                    .push_text(cal::ALL_DAY_EVENT, "0");
             }));
         }),
     );
-    let refused = response(&answer, airsync::CHANGE).expect("a Change response");
-    assert_eq!(status(&refused), "7");
+    assert!(response(&answer, airsync::CHANGE).is_none(), "{answer:?}");
     let back = commands(&answer);
     assert_eq!(back.len(), 1, "{answer:?}");
     assert_eq!(back[0].tag, airsync::CHANGE);
+    let d = data(&back[0]);
+    assert_eq!(d.child_text(cal::SUBJECT).as_deref(), Some("✓ Bins, later"));
     assert_eq!(
-        data(&back[0]).child_text(cal::SUBJECT).as_deref(),
-        Some("✓ Bins out")
+        d.child_text(cal::START_TIME).as_deref(),
+        Some("20240110T090000Z")
+    );
+    assert_eq!(
+        d.child_text(cal::END_TIME).as_deref(),
+        Some("20240110T093000Z")
     );
     let kv = key(&answer);
+    let (kt, got) = pull(&mut b, &kt, tasks);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let d = data(&got[0]);
+    assert_eq!(d.child_text(t::SUBJECT).as_deref(), Some("Bins, later"));
+    assert_eq!(
+        d.child_text(t::UTC_DUE_DATE).as_deref(),
+        Some("2024-01-10T09:00:00.000Z")
+    );
+    assert_eq!(d.child_text(t::COMPLETE).as_deref(), Some("1"));
+
+    // Other writes are refused and change nothing: a Delete loses (Status 7) and the event
+    // is sent again as an Add; an Add is not created (Status 6).
     let answer = sync_one(
         &mut a,
         view_collection(&kv, &view, |c| {
@@ -239,14 +259,14 @@ fn tasks_as_events_appear_for_one_device_follow_changes_and_refuse_writes() {
     assert_eq!(back.len(), 1, "{answer:?}");
     assert_eq!(back[0].tag, airsync::ADD);
     let kv = key(&answer);
-    // The task is untouched and the Tasks folder has nothing new.
+    // The task is still there and the Tasks folder has nothing new.
     let (_, got) = pull(&mut b, &kt, tasks);
     assert!(got.is_empty(), "{got:?}");
     let (_, records) = store
         .record_item(user, task_id.parse().unwrap())
         .unwrap()
         .expect("the task");
-    assert_eq!(records.text("Subject"), Some("Bins out"));
+    assert_eq!(records.text("Subject"), Some("Bins, later"));
 
     // GetItemEstimate of the view: nothing pending.
     let mut doc = Element::new(ie::GET_ITEM_ESTIMATE);
@@ -366,13 +386,32 @@ fn notes_as_events_reach_a_device_too_old_for_notes() {
         vec![(view.clone(), "Notes".to_string(), "13".to_string())]
     );
     let kv = view_key(&mut old, &view);
-    let (_, got) = view_pull(&mut old, &kv, &view);
+    let (kv, got) = view_pull(&mut old, &kv, &view);
     assert_eq!(got.len(), 1);
     let d = data(&got[0]);
     assert_eq!(d.child_text(cal::SUBJECT).as_deref(), Some("Milk"));
     assert_eq!(d.child_text(cal::ALL_DAY_EVENT).as_deref(), Some("1"));
     let body = d.child(base::BODY).expect("Body");
     assert_eq!(body.child_text(base::DATA).as_deref(), Some("Two litres"));
+
+    // Notes as events are read-only: a Change loses and the event comes back as it was.
+    let id = got[0].child_text(airsync::SERVER_ID).unwrap();
+    let answer = sync_one(
+        &mut old,
+        view_collection(&kv, &view, |c| {
+            let list = c.push(Element::new(airsync::COMMANDS));
+            list.push(change(&id, |d| {
+                d.push_text(cal::SUBJECT, "Cheese");
+            }));
+        }),
+    );
+    assert_eq!(status(&response(&answer, airsync::CHANGE).unwrap()), "7");
+    let back = commands(&answer);
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        data(&back[0]).child_text(cal::SUBJECT).as_deref(),
+        Some("Milk")
+    );
 }
 
 #[test]

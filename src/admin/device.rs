@@ -98,7 +98,8 @@ struct ResetAllArgs {
 folders=default shows only the default folders; mail-folders=default only Inbox, Drafts,
 Deleted Items, Sent Items, Outbox and Junk E-mail; folders=all-groupware-as-email adds every
 contact, calendar, task and note folder again as a read-only mail folder. tasks-as-events and
-notes-as-events add each task or note folder again as a read-only calendar. A change that
+notes-as-events add each task or note folder again as a calendar (only a task's event can be
+edited; the edit goes to the task). A change that
 hides or shows folders makes the device fetch its folder list again at its next sync; added
 or removed views reach it as folder changes at its next FolderSync. past-mail and
 past-calendar cap the age of the mail and events the device gets whatever it asks for.

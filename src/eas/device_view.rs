@@ -86,8 +86,6 @@ pub struct Collection {
     /// `None` for a folder that holds no items of any class Sync knows.
     pub class: Option<ItemClass>,
     pub adapter: Option<&'static dyn ClassAdapter>,
-    /// A view of another class's folder (read-only).
-    pub is_view: bool,
 }
 
 /// The collection a device names by `id` (a folder's ServerId or a view folder's), `None`
@@ -111,7 +109,6 @@ pub fn collection(
             adapter: class.and_then(adapter_for),
             folder,
             class,
-            is_view: false,
         }));
     }
     let Some(view) = super::views::view_folder(store, user, device, id)? else {
@@ -121,7 +118,6 @@ pub fn collection(
         adapter: Some(view.adapter()),
         class: view.class(),
         folder: view.source,
-        is_view: true,
     }))
 }
 

@@ -10,8 +10,9 @@
 //! prefix and the source folder's id (`ta12`), so it never collides with a real folder
 //! (numbers) and stays the same while the setting stays on.
 //!
-//! Views are read-only (the guide's "one way synchronization from server to handheld"): the
-//! adapter refuses client writes. Items keep their ServerIds (the source items' ids); sync
+//! Views are one way (the guide's "one way synchronization from server to handheld"), except
+//! that a Change of a task's event is written back to the task: the adapter refuses every
+//! other client write. Items keep their ServerIds (the source items' ids); sync
 //! state and held sets are per collection name, so a view and its source folder are synced
 //! independently.
 //!

@@ -86,8 +86,8 @@ pub const DEVICE_SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "tasks-as-events",
         values: &["no", "all", "incomplete"],
-        help: "also offer each task folder as a read-only calendar of the same name whose \
-               events are the tasks (all, or incomplete ones only)",
+        help: "also offer each task folder as a calendar of the same name whose events are \
+               the tasks (all, or incomplete ones only); editing an event edits the task",
     },
     SettingSpec {
         key: "notes-as-events",

@@ -274,9 +274,15 @@ pub trait ClassAdapter {
     fn changes_whole_item(&self, _record: &Record) -> bool {
         false
     }
-    /// Whether clients may not write here (a view of another class's folder): their Adds,
-    /// Changes and Deletes are refused and change nothing (see `client.rs`).
-    fn read_only(&self) -> bool {
+    /// Whether clients may not send this command (`Add`, `Change`, `Delete`) here (a view
+    /// of another class's folder): it is refused and changes nothing (see `client.rs`).
+    fn refuses(&self, _command: Tag) -> bool {
+        false
+    }
+    /// Whether a client's successful Change is answered with the item as the server now
+    /// has it (a view writes back only what its conversion maps, and shows the result in its
+    /// own way), instead of not being echoed.
+    fn echoes_changes(&self) -> bool {
         false
     }
     /// Whether `read` may leave out an item that exists (a view shows only items its

@@ -29,8 +29,9 @@ pub struct Applied {
     /// What the commands did to the set of items the device holds: its Adds it now holds,
     /// its Deletes it no longer does (whatever their status: it dropped them).
     pub held: HeldChanges,
-    /// Items whose Change or Delete a read-only collection refused: the answer sends them
-    /// again as the server has them (`true`: as an Add, the client dropped it).
+    /// Items whose Change or Delete a view refused, or whose Change it wrote back in its own
+    /// way: the answer sends them again as the server has them (`true`: as an Add, the
+    /// client dropped it).
     pub restore: Vec<(ItemId, bool)>,
 }
 
@@ -81,7 +82,7 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
     for command in commands {
         let server_id = command.child_text(airsync::SERVER_ID).unwrap_or_default();
         let item = server_id.trim().parse::<ItemId>().ok();
-        if context.adapter.is_some_and(|a| a.read_only())
+        if context.adapter.is_some_and(|a| a.refuses(command.tag))
             && refuse(context, command, item, &mut applied)?
         {
             continue;
@@ -109,7 +110,10 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
                     Ok((outcome, written))
                 })?;
                 // A sent draft left the folder: the client hears of it as a Delete.
-                if status == ItemStatus::Success && !sent {
+                let echoed = context.adapter.is_some_and(|a| a.echoes_changes());
+                if status == ItemStatus::Success && !sent && echoed {
+                    applied.restore.extend(item.map(|id| (id, false)));
+                } else if status == ItemStatus::Success && !sent {
                     applied.touched.extend(item);
                 }
                 if status != ItemStatus::Success || data.is_some() {
@@ -177,9 +181,10 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
     Ok(applied)
 }
 
-/// A write to a read-only collection: an Add is refused (Status 6, nothing is created); a
-/// Change or Delete loses to the server's version (Status 7) and the item is sent back as the
-/// server has it. Returns whether the command was a write (a Fetch is served as usual).
+/// A write the collection does not take (a view): an Add is refused (Status 6, nothing is
+/// created); a Change or Delete loses to the server's version (Status 7) and the item is sent
+/// back as the server has it. Returns whether the command was a write (a Fetch is served as
+/// usual).
 fn refuse(
     context: &ClientContext,
     command: &Element,

@@ -23,8 +23,12 @@
 //!   iCalendar object, a note's text), fetched by ItemOperations or GetAttachment through
 //!   the reference `item:native`.
 //!
-//! Writes are refused (`ClassAdapter::read_only`): the Sync command answers them without
-//! changing anything and sends the item back as the server has it.
+//! Writes: a Change of a task's event is written back to the task where the mapping is clear
+//! ([`event_to_task`]: subject, body, categories, sensitivity, due date from the event's
+//! start, reminder), and the phone gets the event as the view now shows it. Everything else
+//! is refused (`ClassAdapter::refuses`: Adds and Deletes in every view, Changes in note and
+//! mail views): the Sync command answers without changing anything and sends the item back
+//! as the server has it.
 
 use super::class::{
     adapter_for, BodyValue, ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record, Value,
@@ -32,7 +36,7 @@ use super::class::{
 use super::data_class::DataClass;
 use crate::eas::ProtocolVersion;
 use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Property, PropertyRecord, StoreError};
-use crate::wbxml::tag::{airsyncbase, calendar, email, notes, tasks};
+use crate::wbxml::tag::{airsync, airsyncbase, calendar, email, notes, tasks};
 use crate::wbxml::{Element, Tag};
 
 /// How the items are presented.
@@ -49,24 +53,34 @@ pub struct ViewClass {
     pub presented: Presented,
     /// Only undated source items (incomplete tasks): the window ends after every date.
     pub undated_only: bool,
+    /// How a client's Change of a presented item is written back to the source record
+    /// (`None`: the view is read-only). It gets the client's values as a record of the
+    /// presented class and may refuse with a status.
+    pub write_back: Option<WriteBack>,
 }
+
+/// Writes a client's Change back to the source record.
+pub type WriteBack = fn(&PropertyRecord, &mut PropertyRecord) -> Result<(), ItemStatus>;
 
 pub static TASKS_AS_EVENTS: ViewClass = ViewClass {
     source: ItemClass::Tasks,
     presented: Presented::Events(task_event),
     undated_only: false,
+    write_back: Some(event_to_task),
 };
 
 pub static OPEN_TASKS_AS_EVENTS: ViewClass = ViewClass {
     source: ItemClass::Tasks,
     presented: Presented::Events(task_event),
     undated_only: true,
+    write_back: Some(event_to_task),
 };
 
 pub static NOTES_AS_EVENTS: ViewClass = ViewClass {
     source: ItemClass::Notes,
     presented: Presented::Events(note_event),
     undated_only: false,
+    write_back: None,
 };
 
 pub static CONTACTS_AS_MAIL: ViewClass = ViewClass {
@@ -80,6 +94,7 @@ pub static CONTACTS_AS_MAIL: ViewClass = ViewClass {
         ],
     },
     undated_only: false,
+    write_back: None,
 };
 
 pub static EVENTS_AS_MAIL: ViewClass = ViewClass {
@@ -88,6 +103,7 @@ pub static EVENTS_AS_MAIL: ViewClass = ViewClass {
         title: &["Subject", "Location"],
     },
     undated_only: false,
+    write_back: None,
 };
 
 pub static TASKS_AS_MAIL: ViewClass = ViewClass {
@@ -96,6 +112,7 @@ pub static TASKS_AS_MAIL: ViewClass = ViewClass {
         title: &["Subject"],
     },
     undated_only: false,
+    write_back: None,
 };
 
 pub static NOTES_AS_MAIL: ViewClass = ViewClass {
@@ -104,12 +121,24 @@ pub static NOTES_AS_MAIL: ViewClass = ViewClass {
         title: &["Subject"],
     },
     undated_only: false,
+    write_back: None,
 };
 
 const DAY: i64 = 86_400;
 
 fn name(tag: Tag) -> &'static str {
     tag.name()
+}
+
+/// The property class of a source adapter (views convert property records).
+fn source_class(class: ItemClass) -> Option<&'static DataClass> {
+    match class {
+        ItemClass::Tasks => Some(&super::tasks::TASKS),
+        ItemClass::Notes => Some(&super::notes::NOTES),
+        ItemClass::Contacts => Some(&super::contacts::CONTACTS),
+        ItemClass::Calendar => Some(&super::calendar::EVENTS),
+        ItemClass::Email => None,
+    }
 }
 
 /// The calendar class (what event views present).
@@ -182,6 +211,65 @@ pub fn task_event(id: ItemId, task: &PropertyRecord) -> Option<PropertyRecord> {
         }
     }
     Some(event)
+}
+
+/// A client's edit of a task's event written back to the task, where the mapping is clear:
+/// the subject (without the "✓ " the view adds), body, categories and sensitivity as sent;
+/// the event's start is the new due date (an all-day event's day, in the zone the phone
+/// sent, is a task due that day; a timed event's start is the due time); its reminder the
+/// task's reminder. Completion, start date and recurrence are the task's own and stay.
+pub fn event_to_task(event: &PropertyRecord, task: &mut PropertyRecord) -> Result<(), ItemStatus> {
+    let subject = event.text(name(calendar::SUBJECT)).unwrap_or_default();
+    let subject = subject.strip_prefix("✓ ").unwrap_or(subject).trim();
+    if subject.is_empty() {
+        task.remove(name(tasks::SUBJECT));
+    } else {
+        task.set(name(tasks::SUBJECT), Property::Text(subject.to_string()));
+    }
+    for field in ["Categories", "Sensitivity"] {
+        match event.get(field) {
+            Some(value) => task.set(field, value.clone()),
+            None => {
+                task.remove(field);
+            }
+        }
+    }
+    // Phones leave out bodies they hold truncated: a body is changed only when sent.
+    if let Some(body) = event.get("Body") {
+        task.set("Body", body.clone());
+    }
+    let Some(start) = event.int(name(calendar::START_TIME)) else {
+        return Err(ItemStatus::ConversionError);
+    };
+    let zone = match event.get(name(calendar::TIMEZONE)) {
+        Some(Property::Bytes(blob)) => crate::calendar::tz::EventZone::from_blob(blob),
+        _ => crate::calendar::tz::EventZone::Iana(crate::calendar::tz::IanaZone::utc()),
+    };
+    let local = zone.to_local(start).and_utc().timestamp();
+    let all_day = event.int(name(calendar::ALL_DAY_EVENT)) == Some(1);
+    // The local due date is the day (or time) on the phone's clock; the UTC one the instant.
+    let due_local = if all_day {
+        local - local.rem_euclid(DAY)
+    } else {
+        local
+    };
+    let due_utc = start;
+    task.set(name(tasks::DUE_DATE), Property::Int(due_local));
+    task.set(name(tasks::UTC_DUE_DATE), Property::Int(due_utc));
+    match event.int(name(calendar::REMINDER)) {
+        Some(minutes) => {
+            task.set(name(tasks::REMINDER_SET), Property::Int(1));
+            task.set(
+                name(tasks::REMINDER_TIME),
+                Property::Int(due_utc - minutes.max(0) * 60),
+            );
+        }
+        None => {
+            task.set(name(tasks::REMINDER_SET), Property::Int(0));
+            task.remove(name(tasks::REMINDER_TIME));
+        }
+    }
+    Ok(())
 }
 
 /// A note as an all-day event on the day it last changed.
@@ -540,12 +628,16 @@ impl ClassAdapter for ViewClass {
 
     fn change(
         &self,
-        _context: &ReadContext,
-        _item: ItemId,
-        _values: &Record,
+        context: &ReadContext,
+        item: ItemId,
+        values: &Record,
         _supported: Option<&[Tag]>,
     ) -> Result<ItemStatus, StoreError> {
-        Ok(ItemStatus::Conflict)
+        let (Some(write_back), Some(source)) = (self.write_back, source_class(self.source)) else {
+            return Ok(ItemStatus::Conflict);
+        };
+        let sent = super::data_class::to_properties(self.fields(), values);
+        source.rewrite(context, item, |record| write_back(&sent, record))
     }
 
     fn add(
@@ -562,7 +654,11 @@ impl ClassAdapter for ViewClass {
         true
     }
 
-    fn read_only(&self) -> bool {
+    fn refuses(&self, command: Tag) -> bool {
+        command != airsync::CHANGE || self.write_back.is_none()
+    }
+
+    fn echoes_changes(&self) -> bool {
         true
     }
 
@@ -604,6 +700,38 @@ mod tests {
         assert_eq!(timed.int("Reminder"), Some(60));
         assert_eq!(timed.text("Subject"), Some("✓ Bins"));
         assert!(task_event(5, &PropertyRecord::default()).is_none());
+    }
+
+    #[test]
+    fn an_edited_event_writes_subject_due_day_and_reminder_back_to_the_task() {
+        use crate::calendar::tz::{IanaZone, TimeZoneInfo};
+        let berlin = IanaZone::named("Europe/Berlin").unwrap();
+        let blob = TimeZoneInfo::for_zone(&berlin, "W. Europe Standard Time", 2024).to_blob();
+        let day = 1_704_844_800; // 2024-01-10
+        let mut event = PropertyRecord::default();
+        event.set("Timezone", Property::Bytes(blob));
+        event.set("Subject", Property::Text("✓ Bins".into()));
+        event.set("AllDayEvent", Property::Int(1));
+        event.set("StartTime", Property::Int(day - 3600)); // midnight in Berlin
+        event.set("Reminder", Property::Int(15));
+        let mut task = task(0, 0, true);
+        event_to_task(&event, &mut task).unwrap();
+        assert_eq!(task.text("Subject"), Some("Bins"));
+        assert_eq!(task.int("DueDate"), Some(day));
+        assert_eq!(task.int("UtcDueDate"), Some(day - 3600));
+        assert_eq!(task.int("ReminderTime"), Some(day - 3600 - 900));
+        assert_eq!(task.int("Complete"), Some(1));
+        // And the view shows it on that day again.
+        let shown = task_event(1, &task).unwrap();
+        assert_eq!(shown.int("StartTime"), Some(day));
+        assert_eq!(shown.int("AllDayEvent"), Some(1));
+        // An event without a start cannot be a due date.
+        let mut no_start = event.clone();
+        no_start.remove("StartTime");
+        assert_eq!(
+            event_to_task(&no_start, &mut task),
+            Err(ItemStatus::ConversionError)
+        );
     }
 
     #[test]
