@@ -424,55 +424,62 @@ pub fn native_file(
     user: crate::store::UserId,
     item: ItemId,
 ) -> Result<Option<NativeFile>, StoreError> {
+    Ok(store
+        .record_item(user, item)?
+        .and_then(|(item, record)| native_file_of(item.id, item.class, &record)))
+}
+
+/// [`native_file`] of a record already read.
+fn native_file_of(id: ItemId, class: ItemClass, record: &PropertyRecord) -> Option<NativeFile> {
     use crate::interchange::{ics, vcard};
-    let Some((item, record)) = store.record_item(user, item)? else {
-        return Ok(None);
-    };
     let title = ["FileAs", "Subject"]
         .iter()
         .find_map(|n| record.text(n))
         .unwrap_or_default()
         .to_string();
-    Ok(Some(match item.class {
+    Some(match class {
         ItemClass::Contacts => NativeFile {
             name: file_name(&title, "vcf"),
             content_type: "text/vcard",
-            bytes: vcard::write_card(&record).into_bytes(),
+            bytes: vcard::write_card(record).into_bytes(),
         },
         ItemClass::Calendar => NativeFile {
             name: file_name(&title, "ics"),
             content_type: "text/calendar",
-            bytes: ics::calendar_text(std::iter::once(&record)).into_bytes(),
+            bytes: ics::calendar_text(std::iter::once(record)).into_bytes(),
         },
         ItemClass::Tasks => NativeFile {
             name: file_name(&title, "ics"),
             content_type: "text/calendar",
-            bytes: ics::tasks_text(std::iter::once((item.id, &record))).into_bytes(),
+            bytes: ics::tasks_text(std::iter::once((id, record))).into_bytes(),
         },
         ItemClass::Notes => {
             let fields = adapter_for(ItemClass::Notes).map_or(&[][..], |a| a.fields());
             NativeFile {
                 name: file_name(&title, "txt"),
                 content_type: "text/plain",
-                bytes: summary(fields, &record).into_bytes(),
+                bytes: summary(fields, record).into_bytes(),
             }
         }
-        ItemClass::Email => return Ok(None),
-    }))
+        ItemClass::Email => return None,
+    })
 }
 
 /// The Attachments element announcing the item's native file (left out when the policy
 /// withholds a file of its size).
-fn attachments(context: &ReadContext, item: ItemId) -> Result<Option<Element>, StoreError> {
-    let Some(file) = native_file(context.store, context.user, item)? else {
-        return Ok(None);
-    };
+fn attachments(
+    context: &ReadContext,
+    item: ItemId,
+    class: ItemClass,
+    record: &PropertyRecord,
+) -> Option<Element> {
+    let file = native_file_of(item, class, record)?;
     let size = file.bytes.len() as u64;
     if !context.policy.allows_attachment(size) {
-        return Ok(None);
+        return None;
     }
     let reference = native_reference(item);
-    Ok(Some(if context.version >= ProtocolVersion::V12_0 {
+    Some(if context.version >= ProtocolVersion::V12_0 {
         let mut list = Element::new(airsyncbase::ATTACHMENTS);
         list.push(Element::new(airsyncbase::ATTACHMENT))
             .push_text(airsyncbase::DISPLAY_NAME, file.name)
@@ -488,7 +495,7 @@ fn attachments(context: &ReadContext, item: ItemId) -> Result<Option<Element>, S
             .push_text(email::ATT_METHOD, "1")
             .push_text(email::DISPLAY_NAME, file.name);
         list
-    }))
+    })
 }
 
 impl ViewClass {
@@ -578,7 +585,7 @@ impl ViewClass {
                 )),
             );
         }
-        if let Some(list) = attachments(context, item)? {
+        if let Some(list) = attachments(context, item, self.source, record) {
             mail.set(list.tag, Value::Nested(list));
         }
         Ok(mail)
