@@ -7,7 +7,9 @@
 //! folder it has. Changing these settings resets the device's hierarchy state (`easd device
 //! set` does it): its next FolderSync gets Status 9 and it fetches the hierarchy again.
 //! Folders of a class the device's protocol version does not have (Notes below 14.0) are
-//! hidden the same way.
+//! hidden the same way. [`collection`] is the one lookup of a collection by the ServerId a
+//! device sends: a folder it may see, or a view folder (`super::views`) with its source
+//! folder and converting adapter.
 
 use std::collections::HashSet;
 
