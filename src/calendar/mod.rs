@@ -1,7 +1,10 @@
 //! Calendar logic that knows no protocol: time zones (the TimeZone blob, Windows and IANA
-//! zones, local time across daylight saving changes) and recurrence expansion. Pure functions,
+//! zones, local time across daylight saving changes), recurrence expansion, the stored event
+//! record's zone and rule (`event`) and free/busy (`free_busy`: busy intervals, MergedFreeBusy). Pure functions,
 //! unit-tested here and checked against python-dateutil in `tests/recurrence_dateutil.rs`.
 
+pub mod event;
+pub mod free_busy;
 pub mod itip;
 pub mod recurrence;
 pub mod tz;

@@ -10,6 +10,7 @@
 //! leaves half an operation behind. The schema lives in [`schema`].
 
 pub mod accounts;
+pub mod certificates;
 pub mod conversations;
 pub mod device_settings;
 pub mod devices;
