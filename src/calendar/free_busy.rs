@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(merged_free_busy(&short, 0, 0), "");
         assert_eq!(slot_count(0, 3 * hour - 60), 6);
         // Slots need not start on the hour.
-        assert_eq!(merged_free_busy(&short, 600 + 3 * 1800, 600 + 5 * 1800), "02");
+        assert_eq!(
+            merged_free_busy(&short, 600 + 3 * 1800, 600 + 5 * 1800),
+            "02"
+        );
     }
 
     fn event(start: i64, end: i64) -> PropertyRecord {

@@ -30,10 +30,7 @@ impl TrustStore {
             let mut files: Vec<_> = std::fs::read_dir(path)?
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|e| e == "pem" || e == "crt")
-                })
+                .filter(|p| p.extension().is_some_and(|e| e == "pem" || e == "crt"))
                 .collect();
             files.sort();
             for file in files {
@@ -149,8 +146,9 @@ fn verdict_of(error: &Error) -> Verdict {
             Verdict::OutsideValidity
         }
         Error::UnknownIssuer | Error::CertDistrusted => Verdict::Untrusted,
-        Error::RequiredEkuNotFoundContext(_)
-        | Error::EmptyEkuExtension => Verdict::NotForSigningMail,
+        Error::RequiredEkuNotFoundContext(_) | Error::EmptyEkuExtension => {
+            Verdict::NotForSigningMail
+        }
         Error::CaUsedAsEndEntity
         | Error::EndEntityUsedAsCa
         | Error::PathLenConstraintViolated

@@ -207,7 +207,10 @@ mod tests {
             listed.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>(),
             [b"two".as_slice(), b"one".as_slice()]
         );
-        assert!(store.certificates_of_address("bob@example.org").unwrap().is_empty());
+        assert!(store
+            .certificates_of_address("bob@example.org")
+            .unwrap()
+            .is_empty());
         assert!(store.user_certificates(bob.id).unwrap().is_empty());
         assert!(matches!(
             store.remove_user_certificate(alice.id, "aaaa"),
