@@ -741,6 +741,7 @@ mod tests {
                 "sync_client_ids",
                 "sync_held",
                 "sync_states",
+                "user_certificates",
                 "users",
                 "web_sessions"
             ]
