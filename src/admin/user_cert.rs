@@ -4,9 +4,8 @@
 use argh::FromArgs;
 
 use super::exit;
-use crate::smime::{self, x509};
-use crate::store::certificates::NewCertificate;
-use crate::store::{Store, StoreError, User};
+use crate::smime::x509;
+use crate::store::{Store, StoreError};
 
 /// manage a user's S/MIME certificates (given to senders by ResolveRecipients)
 #[derive(FromArgs)]
@@ -57,82 +56,6 @@ struct RemoveArgs {
     fingerprint: String,
 }
 
-/// Why a certificate file is refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// Neither PEM certificates nor one DER certificate.
-    NoCertificate,
-    /// Only CA certificates.
-    OnlyAuthorities,
-    /// A certificate names other addresses than the user's.
-    OtherAddress(Vec<String>),
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::NoCertificate => f.write_str("no certificate in the file (PEM or DER)"),
-            Refusal::OnlyAuthorities => {
-                f.write_str("the file holds only CA certificates, no personal one")
-            }
-            Refusal::OtherAddress(names) if names.is_empty() => {
-                f.write_str("the certificate names no e-mail address")
-            }
-            Refusal::OtherAddress(names) => {
-                write!(f, "the certificate is for {}", names.join(", "))
-            }
-        }
-    }
-}
-
-/// Stores the personal certificates of `bytes` (a certificate file) for `user`: every
-/// end-entity certificate, each of which must name the user's address. Nothing is stored
-/// when one is refused. Returns (fingerprint, newly stored) per certificate.
-pub fn store_certificates(
-    store: &Store,
-    user: &User,
-    bytes: &[u8],
-    added_by: &str,
-) -> Result<Result<Vec<(String, bool)>, Refusal>, StoreError> {
-    let all = smime::certificates_in(bytes);
-    if all.is_empty() {
-        return Ok(Err(Refusal::NoCertificate));
-    }
-    let mut personal = Vec::new();
-    for der in all {
-        let Some(info) = x509::read(&der) else {
-            return Ok(Err(Refusal::NoCertificate));
-        };
-        if info.is_ca {
-            continue;
-        }
-        if !info.emails.contains(&user.email) {
-            return Ok(Err(Refusal::OtherAddress(info.emails)));
-        }
-        personal.push((der, info));
-    }
-    if personal.is_empty() {
-        return Ok(Err(Refusal::OnlyAuthorities));
-    }
-    let mut stored = Vec::new();
-    for (der, info) in &personal {
-        let fingerprint = smime::fingerprint(der);
-        let new = store.add_user_certificate(
-            user.id,
-            &NewCertificate {
-                der,
-                fingerprint: &fingerprint,
-                not_before: info.not_before,
-                not_after: info.not_after,
-                for_smime: info.allows_email_protection(),
-                added_by,
-            },
-        )?;
-        stored.push((fingerprint, new));
-    }
-    Ok(Ok(stored))
-}
-
 pub fn run(store: &Store, args: UserCertArgs) -> i32 {
     let email = match &args.action {
         CertAction::Add(a) => &a.email,
@@ -159,7 +82,7 @@ pub fn run(store: &Store, args: UserCertArgs) -> i32 {
                     return exit::NOINPUT;
                 }
             };
-            match store_certificates(store, &user, &bytes, "admin") {
+            match crate::web::certificates::store_file(store, &user, &bytes, "admin") {
                 Ok(Ok(stored)) => {
                     for (fingerprint, new) in stored {
                         let verb = if new { "added" } else { "already stored" };

@@ -32,3 +32,58 @@ pub fn fingerprint(der: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Why a certificate file is refused as a user's own.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Neither PEM certificates nor one DER certificate.
+    NoCertificate,
+    /// Only CA certificates.
+    OnlyAuthorities,
+    /// A certificate names other addresses than the user's (or none).
+    OtherAddress(Vec<String>),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoCertificate => f.write_str("no certificate in the file (PEM or DER)"),
+            Refusal::OnlyAuthorities => {
+                f.write_str("the file holds only CA certificates, no personal one")
+            }
+            Refusal::OtherAddress(names) if names.is_empty() => {
+                f.write_str("the certificate names no e-mail address")
+            }
+            Refusal::OtherAddress(names) => {
+                write!(f, "the certificate is for {}", names.join(", "))
+            }
+        }
+    }
+}
+
+/// The personal (end-entity) certificates of a certificate file, each of which must name
+/// `email` (lower-case); CA certificates in the file are skipped. All or nothing.
+pub fn personal_certificates(
+    bytes: &[u8],
+    email: &str,
+) -> Result<Vec<(Vec<u8>, x509::CertificateInfo)>, Refusal> {
+    let all = certificates_in(bytes);
+    if all.is_empty() {
+        return Err(Refusal::NoCertificate);
+    }
+    let mut personal = Vec::new();
+    for der in all {
+        let info = x509::read(&der).ok_or(Refusal::NoCertificate)?;
+        if info.is_ca {
+            continue;
+        }
+        if !info.emails.iter().any(|e| e == email) {
+            return Err(Refusal::OtherAddress(info.emails));
+        }
+        personal.push((der, info));
+    }
+    if personal.is_empty() {
+        return Err(Refusal::OnlyAuthorities);
+    }
+    Ok(personal)
+}
