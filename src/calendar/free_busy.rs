@@ -105,8 +105,10 @@ pub fn event_intervals(record: &PropertyRecord, from: i64, to: i64, out: &mut Ve
     let duration = end - start;
     let exceptions = exceptions_of(record);
     let zone = zone_of(record);
-    // Occurrences that start before `to`; the ones ending before `from` fall out in `push`.
-    for occurrence in rule_of(recurrence).occurrences(start, &zone, to.saturating_sub(1)) {
+    // The occurrences that end after `from` and start before `to`.
+    let rule = rule_of(recurrence);
+    let window = rule.occurrences_between(start, &zone, from - duration + 1, to - 1);
+    for occurrence in window {
         if exceptions
             .iter()
             .any(|e| e.int(name::EXCEPTION_START) == Some(occurrence))

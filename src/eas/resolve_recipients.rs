@@ -50,8 +50,8 @@ const MAX_TO: usize = 1000;
 const MAX_AVAILABILITY_TO: usize = 100;
 /// Longest MergedFreeBusy (MS-ASCMD 2.2.3.107: 32 KB, one digit per 30 minutes).
 const MAX_FREE_BUSY_SLOTS: i64 = 32 * 1024;
-/// Certificates in one answer when the client sets no MaxCertificates.
-const DEFAULT_MAX_CERTIFICATES: usize = 9999;
+/// The largest MaxCertificates (MS-ASCMD: 0 to 9999), also the default.
+const LIMIT_MAX_CERTIFICATES: usize = 9999;
 /// Suggestions for an ambiguous name when the client sets no MaxAmbiguousRecipients.
 const DEFAULT_MAX_AMBIGUOUS: usize = 20;
 /// The largest MaxAmbiguousRecipients honoured (MS-ASCMD: 0 to 9999).
@@ -117,7 +117,7 @@ fn protocol_error() -> Reply {
 fn parse_options(request: &Request, options: Option<&Element>) -> Option<Options> {
     let mut parsed = Options {
         retrieval: Retrieval::None,
-        certificates_left: DEFAULT_MAX_CERTIFICATES,
+        certificates_left: LIMIT_MAX_CERTIFICATES,
         max_ambiguous: DEFAULT_MAX_AMBIGUOUS,
         availability: None,
         too_many_for_availability: false,
@@ -140,7 +140,7 @@ fn parse_options(request: &Request, options: Option<&Element>) -> Option<Options
         Some(_) => return None,
     };
     if let Some(max) = number(rr::MAX_CERTIFICATES).ok()? {
-        if max > LIMIT_MAX_AMBIGUOUS {
+        if max > LIMIT_MAX_CERTIFICATES {
             return None;
         }
         parsed.certificates_left = max;
