@@ -71,14 +71,17 @@ fn event(state: &mut u64, blob: &[u8], n: usize) -> PropertyRecord {
         Property::Int(start + 1800 * (1 + (n % 4) as i64)),
     );
     record.set("BusyStatus", Property::Int((n % 4) as i64));
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         let mut recurrence = PropertyRecord::default();
-        recurrence.set("Type", Property::Int(if n % 20 == 0 { 0 } else { 1 }));
+        recurrence.set(
+            "Type",
+            Property::Int(if n.is_multiple_of(20) { 0 } else { 1 }),
+        );
         recurrence.set("Interval", Property::Int(1));
-        if n % 20 != 0 {
+        if !n.is_multiple_of(20) {
             recurrence.set("DayOfWeek", Property::Int(1 << (day % 7)));
         }
-        if n % 30 != 0 {
+        if !n.is_multiple_of(30) {
             recurrence.set("Occurrences", Property::Int(10 + (n % 90) as i64));
         }
         record.set("Recurrence", Property::Group(recurrence));
