@@ -354,8 +354,7 @@ impl Store {
         let mut statement = self.conn.prepare_cached(
             "SELECT r.item_id, r.record FROM items i JOIN item_records r ON r.item_id = i.id
              WHERE i.folder_id IN (SELECT id FROM folders WHERE user_id = ?1)
-               AND i.user_id = ?1 AND i.class = 'Calendar' AND i.sort_date > ?2
-             ORDER BY i.id",
+               AND i.user_id = ?1 AND i.class = 'Calendar' AND i.sort_date > ?2",
         )?;
         let rows = statement.query_map(params![user, from], |row| {
             Ok((row.get::<_, ItemId>(0)?, row.get::<_, Vec<u8>>(1)?))
