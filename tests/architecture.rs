@@ -33,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "protocol_version",
             "push",
             "server",
+            "smime",
             "store",
             "wbxml",
             "web",
@@ -72,6 +73,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "protocol_version",
             "push",
             "server",
+            "smime",
             "store",
         ],
     ),
@@ -79,6 +81,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("calendar", &["clock", "mime", "store"]),
     // The private CA and certificate fingerprints: files next to the database.
     ("ca", &["config"]),
+    // S/MIME certificates (reading, chain validation): protocol-neutral, uses nothing.
+    ("smime", &[]),
     // Escaping log values: a leaf any layer may use.
     ("logsafe", &[]),
     // The protocol: never the request loop, the front door or the command line.
@@ -95,6 +99,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "policy",
             "protocol_version",
             "push",
+            "smime",
             "store",
             "wbxml",
         ],

@@ -342,8 +342,13 @@ fn resolve_recipients_resolves_suggests_and_reports_options() {
     );
     let certificates = recipient.child(rr::CERTIFICATES).unwrap();
     assert_eq!(certificates.child_text(rr::STATUS).as_deref(), Some("7"));
+    // Bob is a user of Alice's domain with an empty calendar: free all ten hours.
     let free_busy = recipient.child(rr::AVAILABILITY).unwrap();
-    assert_eq!(free_busy.child_text(rr::STATUS).as_deref(), Some("163"));
+    assert_eq!(free_busy.child_text(rr::STATUS).as_deref(), Some("1"));
+    assert_eq!(
+        free_busy.child_text(rr::MERGED_FREE_BUSY).as_deref(),
+        Some("00000000000000000000")
+    );
     let photo = recipient.child(rr::PICTURE).unwrap();
     assert_eq!(photo.child_text(rr::STATUS).as_deref(), Some("1"));
     assert_eq!(

@@ -16,6 +16,7 @@ mod import;
 mod policy;
 mod serve;
 mod user;
+pub mod user_cert;
 mod vcard;
 mod wbxml_tool;
 

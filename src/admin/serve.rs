@@ -217,6 +217,7 @@ fn serve_with(
         submission_command: config.submission_command.clone(),
         notify: Some(config.notify),
         admin_email: config.admin_email.clone(),
+        smime_trust_store: config.smime_trust_store.clone(),
         throttle: login_throttle(&config),
         web: web_settings(&config),
         test_faults: crate::server::containment::test_faults_enabled(),

@@ -31,6 +31,7 @@ pub mod smart_forward;
 pub mod smart_reply;
 pub mod stream;
 pub mod sync;
+pub mod validate_cert;
 
 pub use crate::protocol_version::ProtocolVersion;
 
@@ -69,6 +70,8 @@ pub struct Request<'a> {
     pub policy: &'a EffectivePolicy,
     /// The administrator's address (config `admin-email`), Cc of the notices easd files.
     pub admin_email: Option<&'a str>,
+    /// The CA certificates ValidateCert trusts (config `smime-trust-store`).
+    pub smime_trust_store: &'a std::path::Path,
 }
 
 impl Request<'_> {
@@ -203,6 +206,7 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::SmartReply,
     Command::Search,
     Command::ResolveRecipients,
+    Command::ValidateCert,
 ];
 
 /// The `MS-ASProtocolCommands` header value.
@@ -232,6 +236,7 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::SmartReply => Some(smart_reply::handle(request)),
         Command::Search => Some(search::handle(request)),
         Command::ResolveRecipients => Some(resolve_recipients::handle(request)),
+        Command::ValidateCert => Some(validate_cert::handle(request)),
         _ => None,
     }
 }

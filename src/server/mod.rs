@@ -41,6 +41,8 @@ pub struct BackendSettings {
     pub submission_command: Vec<String>,
     /// The administrator's address (config `admin-email`).
     pub admin_email: Option<String>,
+    /// The CA certificates ValidateCert trusts (config `smime-trust-store`).
+    pub smime_trust_store: std::path::PathBuf,
     /// Lockouts and hash budget for failed logins (config `login-*`).
     pub throttle: throttle::ThrottleSettings,
     /// The web page's server address and CA certificate.
@@ -317,6 +319,7 @@ impl Backend {
             notify: self.settings.notify,
             policy: &policy,
             admin_email: self.settings.admin_email.as_deref(),
+            smime_trust_store: &self.settings.smime_trust_store,
         };
         if self.settings.test_faults {
             let fault = header(request, containment::TEST_FAULT_HEADER);

@@ -13,6 +13,7 @@
 //! lives in [`schema`].
 
 pub mod accounts;
+pub mod certificates;
 pub mod conversations;
 pub mod device_settings;
 pub mod devices;

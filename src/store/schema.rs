@@ -200,6 +200,19 @@
 //! (`domain_id`, `email`). **`gal_published_folders`** — contact folders an administrator
 //! published to the owner's domain: `folder_id` INTEGER PRIMARY KEY → `folders(id)` ON DELETE
 //! CASCADE; `published` INTEGER NOT NULL (when).
+//!
+//! # Version 10: S/MIME certificates of users
+//!
+//! **`user_certificates`** — certificates an administrator (`easd user cert add`) or the
+//! user (web page) stored for a user; ResolveRecipients hands them to senders.
+//! - `id` INTEGER PRIMARY KEY AUTOINCREMENT
+//! - `user_id` INTEGER NOT NULL → `users(id)` ON DELETE CASCADE
+//! - `der` BLOB NOT NULL — the X.509 certificate as DER
+//! - `fingerprint` TEXT NOT NULL — SHA-256 of `der`, lower-case hex
+//! - `not_before`, `not_after` INTEGER NOT NULL — its validity (Unix seconds, read at upload)
+//! - `for_smime` INTEGER NOT NULL — 1 when its key usage allows mail protection
+//! - `added` INTEGER NOT NULL; `added_by` TEXT NOT NULL — `admin` or `user`
+//! - UNIQUE (`user_id`, `fingerprint`)
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -580,6 +593,22 @@ CREATE TABLE gal_published_folders (
 );
 ";
 
+/// Schema version 10: S/MIME certificates of users (ResolveRecipients CertificateRetrieval).
+const USER_CERTIFICATES: &str = "
+CREATE TABLE user_certificates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    der BLOB NOT NULL,
+    fingerprint TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    for_smime INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    added_by TEXT NOT NULL,
+    UNIQUE (user_id, fingerprint)
+);
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -591,6 +620,7 @@ pub const MIGRATIONS: &[&str] = &[
     RECORDS,
     WEB_SESSIONS,
     GAL,
+    USER_CERTIFICATES,
 ];
 
 /// The schema version this code brings databases to.
@@ -711,6 +741,7 @@ mod tests {
                 "sync_client_ids",
                 "sync_held",
                 "sync_states",
+                "user_certificates",
                 "users",
                 "web_sessions"
             ]
