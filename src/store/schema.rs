@@ -200,6 +200,11 @@
 //! (`domain_id`, `email`). **`gal_published_folders`** — contact folders an administrator
 //! published to the owner's domain: `folder_id` INTEGER PRIMARY KEY → `folders(id)` ON DELETE
 //! CASCADE; `published` INTEGER NOT NULL (when).
+//!
+//! # Version 10: the full-text index of mail
+//!
+//! **`message_text`** (FTS5) and **`message_text_backlog`**; see the constant `MAIL_SEARCH`
+//! below and `store::mail_search`.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -580,6 +585,29 @@ CREATE TABLE gal_published_folders (
 );
 ";
 
+/// Schema version 10: the full-text index of mail (see `store::mail_search`).
+///
+/// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), tokenizer
+/// `unicode61 remove_diacritics 2`; `rowid` = the message's `blob_id` (kept by moves);
+/// columns `subject`, `addresses`, `body`, `attachments`. Trigger `messages_drop_text`
+/// removes a message's row (and its backlog entry) when its `messages` row goes.
+///
+/// **`message_text_backlog`** — `blob_id` INTEGER PRIMARY KEY: messages filed before this
+/// version, indexed in batches by the running server (`Store::index_backlog`).
+const MAIL_SEARCH: &str = "
+CREATE VIRTUAL TABLE message_text USING fts5(
+    subject, addresses, body, attachments,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE message_text_backlog (blob_id INTEGER PRIMARY KEY);
+INSERT INTO message_text_backlog (blob_id) SELECT blob_id FROM messages;
+CREATE TRIGGER messages_drop_text AFTER DELETE ON messages BEGIN
+    DELETE FROM message_text WHERE rowid = OLD.blob_id;
+    DELETE FROM message_text_backlog WHERE blob_id = OLD.blob_id;
+END;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -591,6 +619,7 @@ pub const MIGRATIONS: &[&str] = &[
     RECORDS,
     WEB_SESSIONS,
     GAL,
+    MAIL_SEARCH,
 ];
 
 /// The schema version this code brings databases to.
@@ -703,6 +732,13 @@ mod tests {
                 "items",
                 "message_blobs",
                 "message_bodies",
+                // The full-text index and its FTS5 shadow tables.
+                "message_text",
+                "message_text_backlog",
+                "message_text_config",
+                "message_text_data",
+                "message_text_docsize",
+                "message_text_idx",
                 "messages",
                 "oof",
                 "oof_replied",
