@@ -39,6 +39,8 @@ const MAX_RESULTS: usize = 100;
 const MAX_QUERY_CHARS: usize = 256;
 /// airsyncbase:BodyPart Status "success" (MS-ASAIRS 2.2.2.37).
 const BODY_PART_SUCCESS: &str = "1";
+/// Bytes of HTML read to make a BodyPart preview of at most 255 characters.
+const PREVIEW_SOURCE_BYTES: usize = 8 * 1024;
 /// The one body part type MS-ASAIRS allows: HTML.
 const BODY_PART_HTML: u64 = 2;
 
@@ -294,8 +296,11 @@ fn body_part_element(
     item: crate::store::ItemId,
     preference: &BodyPartPreference,
 ) -> Result<Element, CommandError> {
-    // Read one byte more than the limit to know whether there is more.
-    let limit = preference.truncation_size.map_or(usize::MAX, |n| n + 1);
+    // One byte more than the truncation tells whether there is more; the preview may need
+    // more text than the truncated data holds.
+    let limit = preference
+        .truncation_size
+        .map_or(usize::MAX, |n| (n + 1).max(PREVIEW_SOURCE_BYTES));
     let html = request
         .store
         .body_text(request.user.id, item, BodyKind::Html, limit)?
