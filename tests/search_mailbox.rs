@@ -828,7 +828,8 @@ fn a_database_from_before_the_index_is_indexed_by_the_running_server() {
         .store
         .connection()
         .execute_batch(
-            "DROP TRIGGER messages_drop_text; DROP TABLE message_text;
+            "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
+             DROP TABLE message_text; DROP TABLE message_text_keys;
              DROP TABLE message_text_backlog; PRAGMA user_version = 9;",
         )
         .unwrap();

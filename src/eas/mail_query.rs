@@ -120,22 +120,36 @@ fn date_bound(comparison: &Element) -> Result<i64, Problem> {
 
 /// The folders a query searches for this request's device: the named collections (and,
 /// with `deep`, their subfolders), or with none named every mail folder of the user —
-/// always leaving out the folders hidden from the device.
+/// always leaving out the folders hidden from the device. `None` stands for every mail
+/// folder of the user (nothing named, nothing hidden), which the index answers fastest.
 pub fn searched_folders(
     request: &Request,
     collections: &[String],
     deep: bool,
-) -> Result<Result<Vec<FolderId>, Problem>, StoreError> {
+) -> Result<Result<Option<Vec<FolderId>>, Problem>, StoreError> {
     let user = request.user.id;
     let folders = request.store.folders_of(user)?;
     let hidden = device_view::hidden_folders(request.store, user, request.device)?;
     let visible: Vec<_> = folders.iter().filter(|f| !hidden.contains(&f.id)).collect();
     if collections.is_empty() {
-        return Ok(Ok(visible
+        let is_mail = |f: &&crate::store::Folder| {
+            ItemClass::for_folder_type(f.folder_type) == Some(ItemClass::Email)
+        };
+        if !folders
             .iter()
-            .filter(|f| ItemClass::for_folder_type(f.folder_type) == Some(ItemClass::Email))
-            .map(|f| f.id)
-            .collect()));
+            .filter(is_mail)
+            .any(|f| hidden.contains(&f.id))
+        {
+            return Ok(Ok(None));
+        }
+        return Ok(Ok(Some(
+            visible
+                .iter()
+                .copied()
+                .filter(is_mail)
+                .map(|f| f.id)
+                .collect(),
+        )));
     }
     let mut chosen: HashSet<FolderId> = HashSet::new();
     for collection in collections {
@@ -164,7 +178,7 @@ pub fn searched_folders(
     }
     let mut ids: Vec<FolderId> = chosen.into_iter().collect();
     ids.sort_unstable();
-    Ok(Ok(ids))
+    Ok(Ok(Some(ids)))
 }
 
 #[cfg(test)]

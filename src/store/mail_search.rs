@@ -1,18 +1,28 @@
 //! The full-text index of mail and the mailbox queries that use it (Search Store=Mailbox,
 //! Find). The index is the SQLite FTS5 table `message_text` in the same file: one row per
-//! message, keyed by the message's `blob_id` (which a move keeps, unlike the item id), with
-//! the subject, the names and addresses of From/Sender/To/Cc/Reply-To, the plain text of the
-//! body (HTML converted to text) and the attachment names. Case and accents are ignored
-//! (`unicode61 remove_diacritics 2`). It is contentless: the text itself is not kept twice.
+//! message with the subject, the names and addresses of From/Sender/To/Cc/Reply-To, the plain
+//! text of the body (HTML converted to text), the attachment names, and a `scope` column
+//! holding the owner's token (`u<user id>`), written by the server only. Case and accents are
+//! ignored (`unicode61 remove_diacritics 2`). It is contentless: the text is not kept twice.
+//!
+//! A row's rowid is the message's *key*: its received time × 2^10 plus its place among the
+//! messages received in that second ([`free_key`]), so the index lists matches newest first by
+//! itself and a date range is a rowid range. A query therefore never sorts: the page is the
+//! first rows in rowid order and, when every mail folder of the user is searched, the total is
+//! a count of the index's own postings. `message_text_keys` maps a key to its blob and the
+//! folder the message is in (kept by a trigger when a move renumbers the message), for
+//! searches of some folders only.
 //!
 //! A message is indexed in the transaction that files it ([`index_filed`], called by
 //! `mail.rs`); trigger `messages_drop_text` removes it in the transaction that deletes its
-//! row (delete, folder or user deletion, draft replacement), and a move leaves it alone. A
-//! database upgraded from a version without the index lists its messages in
-//! `message_text_backlog`; the server indexes them in small batches while it is idle
-//! ([`Store::index_backlog`]), so the upgrade itself is quick.
+//! row (delete, folder or user deletion, draft replacement). A database upgraded from a
+//! version without the index lists its messages in `message_text_backlog`; the server indexes
+//! them in small batches while it is idle ([`Store::index_backlog`]), so the upgrade itself
+//! is quick.
 //!
-//! A query only ever reads items of the one user it names. Knows no WBXML.
+//! A query only ever reads items of the one user it names: its terms are confined to the text
+//! columns and joined with the user's scope token, and the page's items are read with the
+//! user's id. Knows no WBXML.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -38,9 +48,9 @@ const MIN_PREFIX_CHARS: usize = 2;
 pub struct MailQuery {
     /// Words that must all occur (each as the start of a word) in the indexed text.
     pub terms: Vec<String>,
-    /// The folders to look in: the caller resolves CollectionId, DeepTraversal and the
-    /// folders hidden from the device. Only mail items of these folders are found.
-    pub folders: Vec<FolderId>,
+    /// The folders to look in (the caller resolves CollectionId, DeepTraversal and the
+    /// folders hidden from the device); `None`: every mail folder of the user.
+    pub folders: Option<Vec<FolderId>>,
     /// Only messages of this conversation (the stored 16-byte ConversationId).
     pub conversation_id: Option<Vec<u8>>,
     /// Received strictly after this time (Unix seconds).
@@ -90,11 +100,12 @@ pub fn query_terms(text: &str) -> Result<Vec<String>, TermsError> {
     Ok(terms)
 }
 
-/// The FTS5 MATCH expression of the terms: every term must occur, each as a word prefix
-/// (whole word when shorter than [`MIN_PREFIX_CHARS`]). Terms are quoted, so nothing a
-/// client sends is read as FTS5 syntax.
-pub fn match_expression(terms: &[String]) -> String {
-    terms
+/// The FTS5 MATCH expression of a user's query: every term must occur in the text columns,
+/// each as a word prefix (whole word when shorter than [`MIN_PREFIX_CHARS`]), in a message
+/// whose scope is the user's. Terms are quoted, so nothing a client sends is read as FTS5
+/// syntax.
+pub fn match_expression(user: UserId, terms: &[String]) -> String {
+    let terms = terms
         .iter()
         .map(|term| {
             let quoted = format!("\"{}\"", term.replace('"', "\"\""));
@@ -105,7 +116,27 @@ pub fn match_expression(terms: &[String]) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join(" AND ")
+        .join(" AND ");
+    format!(
+        "{{subject addresses body attachments}} : ({terms}) AND scope : \"{}\"",
+        scope_token(user)
+    )
+}
+
+/// The token of a user's messages in the `scope` column.
+fn scope_token(user: UserId) -> String {
+    format!("u{user}")
+}
+
+/// Bits of a key below the received time: room for 1,024 messages per second, few enough
+/// that the index's rowid deltas stay small (3-byte varints for mail minutes apart).
+const KEY_TIME_SHIFT: u32 = 10;
+/// Received times are clamped to this range so that every key fits in an i64.
+const MAX_KEY_TIME: i64 = (1 << 40) - 1;
+
+/// The first key of a received time.
+fn key_of_time(received: i64) -> i64 {
+    received.clamp(0, MAX_KEY_TIME) << KEY_TIME_SHIFT
 }
 
 /// The text of one message as the index holds it.
@@ -205,11 +236,16 @@ impl IndexedText {
     }
 
     /// The text of a stored message, from its rows (for the upgrade backlog): no new parse.
-    fn of_stored(conn: &Connection, blob_id: i64) -> Result<Option<Self>, StoreError> {
+    /// Also its owner, folder and received time.
+    fn of_stored(
+        conn: &Connection,
+        blob_id: i64,
+    ) -> Result<Option<(Self, UserId, FolderId, i64)>, StoreError> {
         let row = conn
             .prepare_cached(
-                "SELECT item_id, subject, from_addr, sender, to_addrs, cc_addrs, reply_to
-                 FROM messages WHERE blob_id = ?1",
+                "SELECT m.item_id, m.subject, m.from_addr, m.sender, m.to_addrs, m.cc_addrs,
+                        m.reply_to, i.user_id, i.folder_id, m.date_received
+                 FROM messages m JOIN items i ON i.id = m.item_id WHERE m.blob_id = ?1",
             )?
             .query_row([blob_id], |row| {
                 Ok((
@@ -222,10 +258,15 @@ impl IndexedText {
                         row.get::<_, String>(5)?,
                         row.get::<_, String>(6)?,
                     ],
+                    (
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, i64>(8)?,
+                        row.get::<_, i64>(9)?,
+                    ),
                 ))
             })
             .optional()?;
-        let Some((item, subject, addresses)) = row else {
+        let Some((item, subject, addresses, (user, folder, received))) = row else {
             return Ok(None);
         };
         let stored_parts: Vec<(BodyKind, String, Option<String>, PartLocation)> = conn
@@ -268,7 +309,7 @@ impl IndexedText {
             )?
             .query_map([item], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
-        Ok(Some(IndexedText {
+        let text = IndexedText {
             subject,
             addresses: addresses
                 .iter()
@@ -278,28 +319,72 @@ impl IndexedText {
                 .join("\n"),
             body,
             attachments: attachments.join("\n"),
-        }))
+        };
+        Ok(Some((text, user, folder, received)))
     }
 }
 
-/// Adds (or replaces) the index row of the message stored in blob `blob_id`, inside the
-/// caller's transaction.
+/// Adds the index row of the message stored in blob `blob_id`, received at `received` and
+/// filed in `folder`, inside the caller's transaction (a row it already had is replaced).
 pub(crate) fn index_text(
     conn: &Connection,
     blob_id: i64,
+    user: UserId,
+    folder: FolderId,
+    received: i64,
     text: &IndexedText,
 ) -> Result<(), StoreError> {
+    remove_text(conn, blob_id)?;
+    let key = free_key(conn, received)?;
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO message_text (rowid, subject, addresses, body, attachments)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO message_text_keys (key, blob_id, folder_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![key, blob_id, folder])?;
+    conn.prepare_cached(
+        "INSERT INTO message_text (rowid, subject, addresses, body, attachments, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
-        blob_id,
+        key,
         text.subject,
         text.addresses,
         text.body,
-        text.attachments
+        text.attachments,
+        scope_token(user)
     ])?;
+    Ok(())
+}
+
+/// The key for a message received at `received`: the one after the last key of that second,
+/// found by one range lookup. A second with more than 2^10 messages (a bulk import of
+/// undated mail) spills past every key in use: still unique, only its order is approximate.
+fn free_key(conn: &Connection, received: i64) -> Result<i64, StoreError> {
+    let base = key_of_time(received);
+    let slots = 1i64 << KEY_TIME_SHIFT;
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(key) FROM message_text_keys WHERE key >= ?1 AND key < ?2")?
+        .query_row([base, base + slots], |row| row.get(0))?;
+    Ok(match last {
+        None => base,
+        Some(key) if key + 1 < base + slots => key + 1,
+        Some(_) => {
+            let highest: i64 = conn
+                .prepare_cached("SELECT max(key) FROM message_text_keys")?
+                .query_row([], |row| row.get(0))?;
+            highest + 1
+        }
+    })
+}
+
+/// Removes the index row of blob `blob_id`, if it has one.
+fn remove_text(conn: &Connection, blob_id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM message_text WHERE rowid =
+             (SELECT key FROM message_text_keys WHERE blob_id = ?1)",
+    )?
+    .execute([blob_id])?;
+    conn.prepare_cached("DELETE FROM message_text_keys WHERE blob_id = ?1")?
+        .execute([blob_id])?;
     Ok(())
 }
 
@@ -307,14 +392,19 @@ pub(crate) fn index_text(
 pub(crate) fn index_filed(
     conn: &Connection,
     blob_id: i64,
+    user: UserId,
+    folder: FolderId,
+    received: i64,
     raw: &[u8],
     parsed: &ParsedMessage,
 ) -> Result<(), StoreError> {
-    index_text(conn, blob_id, &IndexedText::of_parsed(raw, parsed)?)
+    let text = IndexedText::of_parsed(raw, parsed)?;
+    index_text(conn, blob_id, user, folder, received, &text)
 }
 
-/// The SQL of a query (`i` = items, `m` = messages, `t` = the index) and its parameters.
-fn query_sql(user: UserId, query: &MailQuery) -> (String, Vec<Value>) {
+/// The SQL of a query that the index alone cannot answer (no words, or a conversation):
+/// messages and items read directly, newest first. `i` = items, `m` = messages.
+fn general_sql(user: UserId, query: &MailQuery) -> (String, Vec<Value>) {
     let mut values: Vec<Value> = vec![Value::Integer(user)];
     let next = |values: &mut Vec<Value>, value: Value| {
         values.push(value);
@@ -325,24 +415,24 @@ fn query_sql(user: UserId, query: &MailQuery) -> (String, Vec<Value>) {
          WHERE i.user_id = ?1"
             .to_string()
     } else {
-        let expression = next(&mut values, Value::Text(match_expression(&query.terms)));
+        let expression = next(
+            &mut values,
+            Value::Text(match_expression(user, &query.terms)),
+        );
         format!(
             "SELECT i.id, i.folder_id FROM message_text t \
-             JOIN messages m ON m.blob_id = t.rowid JOIN items i ON i.id = m.item_id \
+             JOIN message_text_keys k ON k.key = t.rowid \
+             JOIN messages m ON m.blob_id = k.blob_id JOIN items i ON i.id = m.item_id \
              WHERE i.user_id = ?1 AND message_text MATCH {expression}"
         )
     };
-    // The folder list goes in as one JSON array, so the statement text stays the same.
-    let folders = query
-        .folders
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let folders = next(&mut values, Value::Text(format!("[{folders}]")));
-    sql.push_str(&format!(
-        " AND i.class = 'Email' AND i.folder_id IN (SELECT value FROM json_each({folders}))"
-    ));
+    sql.push_str(" AND i.class = 'Email'");
+    if let Some(folders) = &query.folders {
+        let folders = next(&mut values, Value::Text(json_list(folders)));
+        sql.push_str(&format!(
+            " AND i.folder_id IN (SELECT value FROM json_each({folders}))"
+        ));
+    }
     if let Some(id) = &query.conversation_id {
         let id = next(&mut values, Value::Blob(id.clone()));
         sql.push_str(&format!(" AND m.conversation_id = {id}"));
@@ -359,6 +449,21 @@ fn query_sql(user: UserId, query: &MailQuery) -> (String, Vec<Value>) {
     (sql, values)
 }
 
+/// A list of ids as a JSON array, so a statement's text does not depend on the list.
+fn json_list(ids: &[FolderId]) -> String {
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", ids.join(","))
+}
+
+/// The rowid range of a query's received-time bounds: `[low, high)`.
+fn key_range(query: &MailQuery) -> (i64, i64) {
+    let low = query
+        .received_after
+        .map_or(0, |after| key_of_time(after.saturating_add(1)));
+    let high = query.received_before.map_or(i64::MAX, key_of_time);
+    (low, high)
+}
+
 impl Store {
     /// The user's messages matching `query`, newest first (by received time): the total
     /// and the `count` hits starting at `first`. Another user's messages are never read.
@@ -369,10 +474,89 @@ impl Store {
         first: usize,
         count: usize,
     ) -> Result<MailHits, StoreError> {
-        if query.folders.is_empty() {
+        if query.folders.as_ref().is_some_and(Vec::is_empty) {
             return Ok(MailHits::default());
         }
-        let (sql, values) = query_sql(user, query);
+        if query.terms.is_empty() || query.conversation_id.is_some() {
+            return self.search_general(user, query, first, count);
+        }
+        let tx = self.read_transaction()?;
+        let expression = match_expression(user, &query.terms);
+        let (low, high) = key_range(query);
+        let mut total = 0usize;
+        let mut keys = Vec::new();
+        match &query.folders {
+            None => {
+                // Every mail folder: the index counts and pages by itself.
+                let counted: i64 = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM message_text
+                         WHERE message_text MATCH ?1 AND rowid >= ?2 AND rowid < ?3",
+                    )?
+                    .query_row(params![expression, low, high], |row| row.get(0))?;
+                total = counted.max(0) as usize;
+                let mut statement = tx.prepare_cached(
+                    "SELECT rowid FROM message_text
+                     WHERE message_text MATCH ?1 AND rowid >= ?2 AND rowid < ?3
+                     ORDER BY rowid DESC LIMIT ?4 OFFSET ?5",
+                )?;
+                let rows = statement.query_map(
+                    params![expression, low, high, count as i64, first as i64],
+                    |row| row.get::<_, i64>(0),
+                )?;
+                for key in rows {
+                    keys.push(key?);
+                }
+            }
+            Some(folders) => {
+                let mut statement = tx.prepare_cached(
+                    "SELECT t.rowid FROM message_text t JOIN message_text_keys k ON k.key = t.rowid
+                     WHERE message_text MATCH ?1 AND t.rowid >= ?2 AND t.rowid < ?3
+                       AND k.folder_id IN (SELECT value FROM json_each(?4))
+                     ORDER BY t.rowid DESC",
+                )?;
+                let mut rows =
+                    statement.query(params![expression, low, high, json_list(folders)])?;
+                while let Some(row) = rows.next()? {
+                    if total >= first && keys.len() < count {
+                        keys.push(row.get(0)?);
+                    }
+                    total += 1;
+                }
+            }
+        }
+        let mut hits = Vec::with_capacity(keys.len());
+        {
+            let mut resolve = tx.prepare_cached(
+                "SELECT i.id, i.folder_id FROM message_text_keys k
+                 JOIN messages m ON m.blob_id = k.blob_id JOIN items i ON i.id = m.item_id
+                 WHERE k.key = ?1 AND i.user_id = ?2",
+            )?;
+            for key in keys {
+                let hit = resolve
+                    .query_row(params![key, user], |row| {
+                        Ok(MailHit {
+                            item: row.get(0)?,
+                            folder: row.get(1)?,
+                        })
+                    })
+                    .optional()?;
+                hits.extend(hit);
+            }
+        }
+        tx.commit()?;
+        Ok(MailHits { total, hits })
+    }
+
+    /// [`Store::search_mail`] for queries without words or with a conversation.
+    fn search_general(
+        &self,
+        user: UserId,
+        query: &MailQuery,
+        first: usize,
+        count: usize,
+    ) -> Result<MailHits, StoreError> {
+        let (sql, values) = general_sql(user, query);
         let mut total = 0usize;
         let mut hits = Vec::new();
         let mut statement = self.conn.prepare_cached(&sql)?;
@@ -408,8 +592,8 @@ impl Store {
             .query_map([limit as i64], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         for &blob in &blobs {
-            if let Some(text) = IndexedText::of_stored(&tx, blob)? {
-                index_text(&tx, blob, &text)?;
+            if let Some((text, user, folder, received)) = IndexedText::of_stored(&tx, blob)? {
+                index_text(&tx, blob, user, folder, received, &text)?;
             }
             tx.prepare_cached("DELETE FROM message_text_backlog WHERE blob_id = ?1")?
                 .execute([blob])?;
@@ -481,14 +665,20 @@ mod tests {
             .item_id()
     }
 
+    /// The messages found in every mail folder, checked against the same query naming
+    /// each folder (the index's own count and the per-folder path must agree).
     fn find(f: &Fixture, text: &str) -> Vec<ItemId> {
         let query = MailQuery {
             terms: query_terms(text).unwrap(),
-            folders: f.folders.clone(),
             ..MailQuery::default()
         };
         let hits = f.store.search_mail(f.user, &query, 0, 100).unwrap();
         assert_eq!(hits.total, hits.hits.len());
+        let named = MailQuery {
+            folders: Some(f.folders.clone()),
+            ..query
+        };
+        assert_eq!(f.store.search_mail(f.user, &named, 0, 100).unwrap(), hits);
         hits.hits.iter().map(|h| h.item).collect()
     }
 
@@ -507,8 +697,9 @@ mod tests {
     fn match_expressions_quote_every_term() {
         let terms = vec!["invoice".to_string(), "a".to_string(), "x\"y".to_string()];
         assert_eq!(
-            match_expression(&terms),
-            "\"invoice\"* AND \"a\" AND \"x\"\"y\"*"
+            match_expression(7, &terms),
+            "{subject addresses body attachments} : (\"invoice\"* AND \"a\" AND \"x\"\"y\"*) \
+             AND scope : \"u7\""
         );
     }
 
@@ -578,12 +769,14 @@ mod tests {
             .unwrap()
             .id;
         file(&f, archive, &message("Archived", "tax return"), 50);
-        let mut with_archive = f.folders.clone();
-        with_archive.push(archive);
         let query = MailQuery {
             terms: query_terms("tax").unwrap(),
-            folders: with_archive,
             ..MailQuery::default()
+        };
+        assert_eq!(f.store.search_mail(f.user, &query, 0, 10).unwrap().total, 1);
+        let query = MailQuery {
+            folders: Some(vec![archive]),
+            ..query
         };
         assert_eq!(f.store.search_mail(f.user, &query, 0, 10).unwrap().total, 1);
         f.store.delete_folder(f.user, archive).unwrap();
@@ -601,13 +794,27 @@ mod tests {
         folders.extend(f.folders.iter().copied());
         let query = MailQuery {
             terms: query_terms("cardamom").unwrap(),
-            folders,
+            folders: Some(folders),
             ..MailQuery::default()
         };
         assert_eq!(
             f.store.search_mail(bob, &query, 0, 10).unwrap(),
             MailHits::default()
         );
+        let everywhere = MailQuery {
+            folders: None,
+            ..query
+        };
+        assert_eq!(
+            f.store.search_mail(bob, &everywhere, 0, 10).unwrap(),
+            MailHits::default()
+        );
+        // The owner's token is not a word of the text: searching it finds nothing.
+        let token = MailQuery {
+            terms: vec![format!("u{}", f.user)],
+            ..MailQuery::default()
+        };
+        assert_eq!(f.store.search_mail(f.user, &token, 0, 10).unwrap().total, 0);
     }
 
     #[test]
@@ -626,7 +833,6 @@ mod tests {
         let query = |change: &dyn Fn(&mut MailQuery)| {
             let mut query = MailQuery {
                 terms: query_terms("weekly").unwrap(),
-                folders: f.folders.clone(),
                 ..MailQuery::default()
             };
             change(&mut query);
@@ -647,6 +853,14 @@ mod tests {
             hits.hits.iter().map(|h| h.item).collect::<Vec<_>>(),
             vec![ids[3], ids[2]]
         );
+        let mut dated_in_folders = dated.clone();
+        dated_in_folders.folders = Some(f.folders.clone());
+        assert_eq!(
+            f.store
+                .search_mail(f.user, &dated_in_folders, 0, 10)
+                .unwrap(),
+            hits
+        );
         // Without words: every message of the date window.
         let mut undated = dated.clone();
         undated.terms.clear();
@@ -663,7 +877,7 @@ mod tests {
         let threaded = query(&|q| q.conversation_id = Some(conversation.clone()));
         let hits = f.store.search_mail(f.user, &threaded, 0, 10).unwrap();
         assert!(hits.hits.iter().any(|h| h.item == ids[1]));
-        let elsewhere = query(&|q| q.folders = vec![-1]);
+        let elsewhere = query(&|q| q.folders = Some(vec![-1]));
         assert_eq!(
             f.store
                 .search_mail(f.user, &elsewhere, 0, 10)
@@ -674,6 +888,77 @@ mod tests {
     }
 
     #[test]
+    fn word_queries_read_the_index_in_key_order_without_sorting() {
+        let f = fixture();
+        let plan = |sql: &str| -> Vec<String> {
+            let mut statement = f
+                .store
+                .connection()
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let expression = match_expression(f.user, &["invoice".to_string()]);
+            let rows = statement
+                .query_map(params![expression, 0, i64::MAX, "[1,2]"], |row| row.get(3))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let in_folders = plan(
+            "SELECT t.rowid FROM message_text t JOIN message_text_keys k ON k.key = t.rowid
+             WHERE message_text MATCH ?1 AND t.rowid >= ?2 AND t.rowid < ?3
+               AND k.folder_id IN (SELECT value FROM json_each(?4))
+             ORDER BY t.rowid DESC",
+        );
+        assert!(in_folders[0].contains("VIRTUAL TABLE"), "{in_folders:?}");
+        assert!(
+            !in_folders.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{in_folders:?}"
+        );
+    }
+
+    #[test]
+    fn keys_follow_received_time_and_never_clash() {
+        let f = fixture();
+        let a = file(&f, f.inbox, &message("Same second", "twins"), 5000);
+        let b = file(&f, f.inbox, &message("Same second", "twins again"), 5000);
+        let older = file(&f, f.inbox, &message("Older", "twins"), 4999);
+        assert_eq!(find(&f, "twins"), vec![b, a, older]);
+        let keys: i64 = f
+            .store
+            .connection()
+            .query_row(
+                "SELECT count(DISTINCT key) FROM message_text_keys",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(keys, 3);
+        // A second whose 1,024 keys are all taken spills past every key in use.
+        let full = key_of_time(7000);
+        f.store
+            .connection()
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1023)
+                 INSERT INTO message_text_keys (key, blob_id, folder_id)
+                 SELECT ?1 + i, -1 - i, 0 FROM n",
+                [full],
+            )
+            .unwrap();
+        let spilled = file(&f, f.inbox, &message("Crowded", "twins"), 7000);
+        let key: i64 = f
+            .store
+            .connection()
+            .query_row(
+                "SELECT k.key FROM message_text_keys k JOIN messages m ON m.blob_id = k.blob_id
+                 WHERE m.item_id = ?1",
+                [spilled],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(key, full + 1024);
+        assert_eq!(find(&f, "twins")[0], spilled);
+    }
+
+    #[test]
     fn an_upgraded_database_indexes_its_old_mail_from_the_backlog() {
         let f = fixture();
         let old = file(&f, f.inbox, &message("Old contract", "signed in 2019"), 100);
@@ -681,7 +966,8 @@ mod tests {
         f.store
             .connection()
             .execute_batch(
-                "DROP TRIGGER messages_drop_text; DROP TABLE message_text;
+                "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
+                 DROP TABLE message_text; DROP TABLE message_text_keys;
                  DROP TABLE message_text_backlog; PRAGMA user_version = 9;",
             )
             .unwrap();

@@ -588,23 +588,41 @@ CREATE TABLE gal_published_folders (
 /// Schema version 10: the full-text index of mail (see `store::mail_search`).
 ///
 /// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), tokenizer
-/// `unicode61 remove_diacritics 2`; `rowid` = the message's `blob_id` (kept by moves);
-/// columns `subject`, `addresses`, `body`, `attachments`. Trigger `messages_drop_text`
-/// removes a message's row (and its backlog entry) when its `messages` row goes.
+/// `unicode61 remove_diacritics 2`; columns `subject`, `addresses`, `body`, `attachments`
+/// and `scope` (the owner's token `u<user id>`); `rowid` = the message's key (received time
+/// × 2^10 + its place among the messages of that second, so rowid order is received order).
+///
+/// **`message_text_keys`** — `key` INTEGER PRIMARY KEY (a `message_text` rowid), `blob_id`
+/// INTEGER NOT NULL UNIQUE (the message's blob, which a move keeps), `folder_id` INTEGER NOT
+/// NULL (where the message is; trigger `messages_move_text` follows moves). Trigger
+/// `messages_drop_text` removes a message's rows (and its backlog entry) when its `messages`
+/// row goes.
 ///
 /// **`message_text_backlog`** — `blob_id` INTEGER PRIMARY KEY: messages filed before this
 /// version, indexed in batches by the running server (`Store::index_backlog`).
 const MAIL_SEARCH: &str = "
 CREATE VIRTUAL TABLE message_text USING fts5(
-    subject, addresses, body, attachments,
+    subject, addresses, body, attachments, scope,
     content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE message_text_keys (
+    key INTEGER PRIMARY KEY,
+    blob_id INTEGER NOT NULL UNIQUE,
+    folder_id INTEGER NOT NULL
 );
 CREATE TABLE message_text_backlog (blob_id INTEGER PRIMARY KEY);
 INSERT INTO message_text_backlog (blob_id) SELECT blob_id FROM messages;
 CREATE TRIGGER messages_drop_text AFTER DELETE ON messages BEGIN
-    DELETE FROM message_text WHERE rowid = OLD.blob_id;
+    DELETE FROM message_text WHERE rowid =
+        (SELECT key FROM message_text_keys WHERE blob_id = OLD.blob_id);
+    DELETE FROM message_text_keys WHERE blob_id = OLD.blob_id;
     DELETE FROM message_text_backlog WHERE blob_id = OLD.blob_id;
+END;
+CREATE TRIGGER messages_move_text AFTER UPDATE OF item_id ON messages BEGIN
+    UPDATE message_text_keys
+        SET folder_id = (SELECT folder_id FROM items WHERE id = NEW.item_id)
+        WHERE blob_id = NEW.blob_id;
 END;
 ";
 
@@ -739,6 +757,7 @@ mod tests {
                 "message_text_data",
                 "message_text_docsize",
                 "message_text_idx",
+                "message_text_keys",
                 "messages",
                 "oof",
                 "oof_replied",
