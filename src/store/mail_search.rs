@@ -40,8 +40,9 @@ pub const MAX_INDEXED_BODY_BYTES: usize = 32 * 1024;
 pub const MAX_QUERY_TERMS: usize = 12;
 
 /// Shortest word matched as a prefix; shorter ones must match a whole word, so a query of
-/// single letters does not walk most of the index.
-const MIN_PREFIX_CHARS: usize = 2;
+/// one or two letters does not walk most of the index. Three-letter prefixes have an index
+/// of their own (`prefix = '3'` in the schema); longer ones expand to few words.
+const MIN_PREFIX_CHARS: usize = 3;
 
 /// What a mailbox query asks for (every part optional; all given parts must hold).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -485,44 +486,31 @@ impl Store {
         let (low, high) = key_range(query);
         let mut total = 0usize;
         let mut keys = Vec::new();
-        match &query.folders {
-            None => {
-                // Every mail folder: the index counts and pages by itself.
-                let counted: i64 = tx
-                    .prepare_cached(
-                        "SELECT count(*) FROM message_text
-                         WHERE message_text MATCH ?1 AND rowid >= ?2 AND rowid < ?3",
-                    )?
-                    .query_row(params![expression, low, high], |row| row.get(0))?;
-                total = counted.max(0) as usize;
-                let mut statement = tx.prepare_cached(
-                    "SELECT rowid FROM message_text
-                     WHERE message_text MATCH ?1 AND rowid >= ?2 AND rowid < ?3
-                     ORDER BY rowid DESC LIMIT ?4 OFFSET ?5",
-                )?;
-                let rows = statement.query_map(
-                    params![expression, low, high, count as i64, first as i64],
-                    |row| row.get::<_, i64>(0),
-                )?;
-                for key in rows {
-                    keys.push(key?);
+        // One pass over the matches in key (= received) order counts them all and keeps the
+        // page; every mail folder needs nothing but the index, some folders the key map.
+        let (sql, folders) = match &query.folders {
+            None => (
+                "SELECT rowid FROM message_text
+                 WHERE message_text MATCH ?1 AND rowid >= ?2 AND rowid < ?3 AND ?4 IS NULL
+                 ORDER BY rowid DESC",
+                None,
+            ),
+            Some(folders) => (
+                "SELECT t.rowid FROM message_text t JOIN message_text_keys k ON k.key = t.rowid
+                 WHERE message_text MATCH ?1 AND t.rowid >= ?2 AND t.rowid < ?3
+                   AND k.folder_id IN (SELECT value FROM json_each(?4))
+                 ORDER BY t.rowid DESC",
+                Some(json_list(folders)),
+            ),
+        };
+        {
+            let mut statement = tx.prepare_cached(sql)?;
+            let mut rows = statement.query(params![expression, low, high, folders])?;
+            while let Some(row) = rows.next()? {
+                if total >= first && keys.len() < count {
+                    keys.push(row.get::<_, i64>(0)?);
                 }
-            }
-            Some(folders) => {
-                let mut statement = tx.prepare_cached(
-                    "SELECT t.rowid FROM message_text t JOIN message_text_keys k ON k.key = t.rowid
-                     WHERE message_text MATCH ?1 AND t.rowid >= ?2 AND t.rowid < ?3
-                       AND k.folder_id IN (SELECT value FROM json_each(?4))
-                     ORDER BY t.rowid DESC",
-                )?;
-                let mut rows =
-                    statement.query(params![expression, low, high, json_list(folders)])?;
-                while let Some(row) = rows.next()? {
-                    if total >= first && keys.len() < count {
-                        keys.push(row.get(0)?);
-                    }
-                    total += 1;
-                }
+                total += 1;
             }
         }
         let mut hits = Vec::with_capacity(keys.len());

@@ -587,8 +587,8 @@ CREATE TABLE gal_published_folders (
 
 /// Schema version 10: the full-text index of mail (see `store::mail_search`).
 ///
-/// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), tokenizer
-/// `unicode61 remove_diacritics 2`; columns `subject`, `addresses`, `body`, `attachments`
+/// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), an index of
+/// three-letter prefixes (`prefix='3'`), tokenizer `unicode61 remove_diacritics 2`; columns `subject`, `addresses`, `body`, `attachments`
 /// and `scope` (the owner's token `u<user id>`); `rowid` = the message's key (received time
 /// × 2^10 + its place among the messages of that second, so rowid order is received order).
 ///
@@ -603,7 +603,7 @@ CREATE TABLE gal_published_folders (
 const MAIL_SEARCH: &str = "
 CREATE VIRTUAL TABLE message_text USING fts5(
     subject, addresses, body, attachments, scope,
-    content = '', contentless_delete = 1,
+    content = '', contentless_delete = 1, prefix = '3',
     tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TABLE message_text_keys (
