@@ -548,7 +548,8 @@ fn measure(db: &std::path::Path, options: &Options) -> Result<(), String> {
     );
 
     // 3. Delivery, one transaction per message, with and without the FTS5 insert.
-    let deliver = |rng: &mut Rng, offset: usize| -> Result<f64, String> {
+    // (messages/s of CPU time, messages/s of wall-clock time)
+    let deliver = |rng: &mut Rng, offset: usize| -> Result<(f64, f64), String> {
         let messages: Vec<Vec<u8>> = (0..DELIVERIES)
             .map(|n| message(rng, &vocabulary, offset + n))
             .collect();
@@ -559,14 +560,16 @@ fn measure(db: &std::path::Path, options: &Options) -> Result<(), String> {
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .map_err(error)?;
         let cpu = thread_cpu();
+        let wall = Instant::now();
         for raw in &messages {
             store
                 .add_message(me.id, folders[0], &NewMessage::new(raw))
                 .map_err(error)?;
         }
-        Ok(DELIVERIES as f64 / (thread_cpu() - cpu).as_secs_f64())
+        let per_second = |spent: Duration| DELIVERIES as f64 / spent.as_secs_f64();
+        Ok((per_second(thread_cpu() - cpu), per_second(wall.elapsed())))
     };
-    let with_index = deliver(&mut rng, 1_000_000)?;
+    let (with_index, with_index_wall) = deliver(&mut rng, 1_000_000)?;
 
     // 4. The upgrade backlog, before the index table is swapped out below.
     store
@@ -605,7 +608,7 @@ fn measure(db: &std::path::Path, options: &Options) -> Result<(), String> {
                  BEGIN SELECT 1; END;",
         )
         .map_err(error)?;
-    let without_index = deliver(&mut rng, 2_000_000)?;
+    let (without_index, without_index_wall) = deliver(&mut rng, 2_000_000)?;
     println!(
         "deliver, one transaction per message, {DELIVERIES} messages into a mailbox of {}:",
         options.messages
@@ -615,6 +618,11 @@ fn measure(db: &std::path::Path, options: &Options) -> Result<(), String> {
          {without_index:.0} messages/s: indexing costs {:.3} ms per message (target >= \
          {DELIVER_TARGET:.0}/s; commits wait for the disk besides)",
         (1000.0 / with_index - 1000.0 / without_index).max(0.0)
+    );
+    println!(
+        "  wall clock (load {}): with the index {with_index_wall:.0} messages/s, without \
+         {without_index_wall:.0} messages/s",
+        load_average()
     );
     println!(
         "upgrade backlog (CPU time): {BACKLOG} messages in idle batches of {IDLE_BATCH}: \
@@ -631,8 +639,11 @@ fn measure(db: &std::path::Path, options: &Options) -> Result<(), String> {
             millis(p99)
         ));
     }
-    if with_index < DELIVER_TARGET {
-        failures.push(format!("delivery {with_index:.0}/s is below the target"));
+    if with_index.min(with_index_wall) < DELIVER_TARGET {
+        failures.push(format!(
+            "delivery {:.0}/s is below the target",
+            with_index.min(with_index_wall)
+        ));
     }
     if failures.is_empty() {
         println!("targets met");

@@ -11,7 +11,7 @@ use super::device_view;
 use super::sync::class::parse_eas_datetime;
 use super::Request;
 use crate::store::mail_search::{query_terms, TermsError, MAX_QUERY_TERMS};
-use crate::store::{FolderId, ItemClass, MailQuery, StoreError};
+use crate::store::{Folder, FolderId, ItemClass, MailQuery, StoreError};
 use crate::wbxml::tag::{airsync, email, search};
 use crate::wbxml::{Element, Tag};
 
