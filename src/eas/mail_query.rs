@@ -132,9 +132,8 @@ pub fn searched_folders(
     let hidden = device_view::hidden_folders(request.store, user, request.device)?;
     let visible: Vec<_> = folders.iter().filter(|f| !hidden.contains(&f.id)).collect();
     if collections.is_empty() {
-        let is_mail = |f: &&crate::store::Folder| {
-            ItemClass::for_folder_type(f.folder_type) == Some(ItemClass::Email)
-        };
+        let is_mail =
+            |f: &&Folder| ItemClass::for_folder_type(f.folder_type) == Some(ItemClass::Email);
         if !folders
             .iter()
             .filter(is_mail)
