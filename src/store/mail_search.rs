@@ -682,6 +682,21 @@ mod tests {
     }
 
     #[test]
+    fn date_bounds_are_key_ranges() {
+        let query = MailQuery {
+            received_after: Some(100),
+            received_before: Some(200),
+            ..MailQuery::default()
+        };
+        // Strictly after 100: from the first key of second 101; strictly before 200.
+        assert_eq!(key_range(&query), (101 << 10, 200 << 10));
+        assert_eq!(key_range(&MailQuery::default()), (0, i64::MAX));
+        assert_eq!(key_of_time(-5), 0);
+        assert_eq!(key_of_time(i64::MAX), MAX_KEY_TIME << 10);
+        assert_eq!(json_list(&[3, 14]), "[3,14]");
+    }
+
+    #[test]
     fn match_expressions_quote_every_term() {
         let terms = vec!["invoice".to_string(), "a".to_string(), "x\"y".to_string()];
         assert_eq!(
