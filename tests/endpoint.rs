@@ -50,7 +50,7 @@ fn options_advertises_versions_and_exactly_the_implemented_commands() {
 /// What OPTIONS must list: the commands easd implements, and no other.
 const ADVERTISED: &str = "Sync,FolderSync,FolderCreate,FolderUpdate,FolderDelete,MoveItems,\
 GetItemEstimate,MeetingResponse,Settings,Ping,ItemOperations,Provision,GetAttachment,SendMail,SmartForward,SmartReply,\
-Search,ResolveRecipients,ValidateCert";
+Search,ResolveRecipients,ValidateCert,Find";
 
 #[test]
 fn missing_or_wrong_credentials_get_401_with_a_challenge() {

@@ -5,6 +5,7 @@
 
 mod compose;
 pub mod device_view;
+pub mod find;
 pub mod folder_create;
 pub mod folder_delete;
 pub mod folder_sync;
@@ -13,6 +14,7 @@ pub mod get_attachment;
 pub mod get_item_estimate;
 mod hierarchy;
 pub mod item_operations;
+mod mail_query;
 pub mod meeting_response;
 pub mod meetings;
 pub mod move_items;
@@ -207,6 +209,7 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::Search,
     Command::ResolveRecipients,
     Command::ValidateCert,
+    Command::Find,
 ];
 
 /// The `MS-ASProtocolCommands` header value.
@@ -237,6 +240,7 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::Search => Some(search::handle(request)),
         Command::ResolveRecipients => Some(resolve_recipients::handle(request)),
         Command::ValidateCert => Some(validate_cert::handle(request)),
+        Command::Find => Some(find::handle(request)),
         _ => None,
     }
 }

@@ -213,6 +213,11 @@
 //! - `for_smime` INTEGER NOT NULL — 1 when its key usage allows mail protection
 //! - `added` INTEGER NOT NULL; `added_by` TEXT NOT NULL — `admin` or `user`
 //! - UNIQUE (`user_id`, `fingerprint`)
+//!
+//! # Version 11: the full-text index of mail
+//!
+//! **`message_text`** (FTS5) and **`message_text_backlog`**; see the constant `MAIL_SEARCH`
+//! below and `store::mail_search`.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -607,6 +612,45 @@ CREATE TABLE user_certificates (
     added_by TEXT NOT NULL,
     UNIQUE (user_id, fingerprint)
 );
+/// Schema version 11: the full-text index of mail (see `store::mail_search`).
+///
+/// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), an index of
+/// three-letter prefixes (`prefix='3'`), tokenizer `unicode61 remove_diacritics 2`; columns `subject`, `addresses`, `body`, `attachments`
+/// and `scope` (the owner's token `u<user id>`); `rowid` = the message's key (received time
+/// × 2^10 + its place among the messages of that second, so rowid order is received order).
+///
+/// **`message_text_keys`** — `key` INTEGER PRIMARY KEY (a `message_text` rowid), `blob_id`
+/// INTEGER NOT NULL UNIQUE (the message's blob, which a move keeps), `folder_id` INTEGER NOT
+/// NULL (where the message is; trigger `messages_move_text` follows moves). Trigger
+/// `messages_drop_text` removes a message's rows (and its backlog entry) when its `messages`
+/// row goes.
+///
+/// **`message_text_backlog`** — `blob_id` INTEGER PRIMARY KEY: messages filed before this
+/// version, indexed in batches by the running server (`Store::index_backlog`).
+const MAIL_SEARCH: &str = "
+CREATE VIRTUAL TABLE message_text USING fts5(
+    subject, addresses, body, attachments, scope,
+    content = '', contentless_delete = 1, prefix = '3',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE message_text_keys (
+    key INTEGER PRIMARY KEY,
+    blob_id INTEGER NOT NULL UNIQUE,
+    folder_id INTEGER NOT NULL
+);
+CREATE TABLE message_text_backlog (blob_id INTEGER PRIMARY KEY);
+INSERT INTO message_text_backlog (blob_id) SELECT blob_id FROM messages;
+CREATE TRIGGER messages_drop_text AFTER DELETE ON messages BEGIN
+    DELETE FROM message_text WHERE rowid =
+        (SELECT key FROM message_text_keys WHERE blob_id = OLD.blob_id);
+    DELETE FROM message_text_keys WHERE blob_id = OLD.blob_id;
+    DELETE FROM message_text_backlog WHERE blob_id = OLD.blob_id;
+END;
+CREATE TRIGGER messages_move_text AFTER UPDATE OF item_id ON messages BEGIN
+    UPDATE message_text_keys
+        SET folder_id = (SELECT folder_id FROM items WHERE id = NEW.item_id)
+        WHERE blob_id = NEW.blob_id;
+END;
 ";
 
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
@@ -621,6 +665,7 @@ pub const MIGRATIONS: &[&str] = &[
     WEB_SESSIONS,
     GAL,
     USER_CERTIFICATES,
+    MAIL_SEARCH,
 ];
 
 /// The schema version this code brings databases to.
@@ -733,6 +778,14 @@ mod tests {
                 "items",
                 "message_blobs",
                 "message_bodies",
+                // The full-text index and its FTS5 shadow tables.
+                "message_text",
+                "message_text_backlog",
+                "message_text_config",
+                "message_text_data",
+                "message_text_docsize",
+                "message_text_idx",
+                "message_text_keys",
                 "messages",
                 "oof",
                 "oof_replied",
