@@ -612,6 +612,8 @@ CREATE TABLE user_certificates (
     added_by TEXT NOT NULL,
     UNIQUE (user_id, fingerprint)
 );
+";
+
 /// Schema version 11: the full-text index of mail (see `store::mail_search`).
 ///
 /// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), an index of
