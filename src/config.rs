@@ -20,6 +20,9 @@ const SYSTEM_DATABASE: &str = "/var/lib/easd/easd.db";
 /// The path of the ActiveSync endpoint, appended to the public URL.
 const ACTIVESYNC_PATH: &str = "/Microsoft-Server-ActiveSync";
 
+/// The system's CA bundle (Debian's and OpenWrt's `ca-certificates`).
+pub const DEFAULT_SMIME_TRUST_STORE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// Every key the settings file accepts, in the order `etc/easd.conf` documents them.
 pub const KEYS: &[&str] = &[
     "database",
@@ -41,6 +44,7 @@ pub const KEYS: &[&str] = &[
     "submission-command",
     "notify",
     "admin-email",
+    "smime-trust-store",
     "login-failures",
     "login-failures-account",
     "login-lockout",
@@ -99,6 +103,9 @@ pub struct Config {
     /// `admin-email`: the administrator's address, in Cc of the notices easd files into a
     /// user's Inbox (device refused by the security policy, remote wipe confirmed).
     pub admin_email: Option<String>,
+    /// `smime-trust-store`: the CA certificates (a PEM bundle file, or a directory of `.pem`
+    /// / `.crt` files) that ValidateCert checks S/MIME signers' chains against.
+    pub smime_trust_store: PathBuf,
     /// `login-failures`: failed logins from one client address before it is refused for a while.
     pub login_failures: u32,
     /// `login-failures-account`: failed logins for one login name (from anywhere) before it is
@@ -268,6 +275,7 @@ impl Config {
             submission_command: vec!["/usr/sbin/sendmail".to_string(), "-i".to_string()],
             notify: SocketAddr::from(([127, 0, 0, 1], DEFAULT_NOTIFY_PORT)),
             admin_email: None,
+            smime_trust_store: PathBuf::from(DEFAULT_SMIME_TRUST_STORE),
             login_failures: 5,
             login_failures_account: 10,
             login_lockout_secs: 60,
@@ -376,6 +384,7 @@ impl Config {
             "submission-command" => self.submission_command = parse_command(value)?,
             "notify" => self.notify = parse_notify(value)?,
             "admin-email" => self.admin_email = Some(parse_admin_email(value)?),
+            "smime-trust-store" => self.smime_trust_store = parse_absolute_path(value)?,
             "login-failures" => self.login_failures = parse_positive(value)?,
             "login-failures-account" => self.login_failures_account = parse_positive(value)?,
             "login-lockout" => self.login_lockout_secs = parse_positive(value)?,

@@ -19,6 +19,7 @@
 //! - [`logsafe`]: network-supplied values escaped and capped for log lines.
 //! - [`web`]: the family's web page (own devices, wipe, out-of-office, password).
 //! - [`ca`]: the private certificate authority that signs the server certificate; fingerprints.
+//! - [`smime`]: S/MIME certificates: reading them and validating chains against a trust store.
 //! - [`calendar`]: time zones, recurrence expansion and iTIP parsing of calendar events (pure logic).
 
 pub mod admin;
@@ -39,6 +40,7 @@ pub mod policy;
 pub mod protocol_version;
 pub mod push;
 pub mod server;
+pub mod smime;
 pub mod store;
 pub mod wbxml;
 pub mod web;

@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "protocol_version",
             "push",
             "server",
+            "smime",
             "store",
             "wbxml",
             "web",
@@ -73,6 +74,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "protocol_version",
             "push",
             "server",
+            "smime",
             "store",
         ],
     ),
@@ -82,6 +84,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("interchange", &["calendar", "clock", "mime", "store"]),
     // The private CA and certificate fingerprints: files next to the database.
     ("ca", &["config"]),
+    // S/MIME certificates (reading, chain validation): protocol-neutral, uses nothing.
+    ("smime", &[]),
     // Escaping log values: a leaf any layer may use.
     ("logsafe", &[]),
     // The protocol: never the request loop, the front door or the command line.
@@ -99,6 +103,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "policy",
             "protocol_version",
             "push",
+            "smime",
             "store",
             "wbxml",
         ],

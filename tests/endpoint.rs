@@ -50,7 +50,7 @@ fn options_advertises_versions_and_exactly_the_implemented_commands() {
 /// What OPTIONS must list: the commands easd implements, and no other.
 const ADVERTISED: &str = "Sync,FolderSync,FolderCreate,FolderUpdate,FolderDelete,MoveItems,\
 GetItemEstimate,MeetingResponse,Settings,Ping,ItemOperations,Provision,GetAttachment,SendMail,SmartForward,SmartReply,\
-Search,ResolveRecipients";
+Search,ResolveRecipients,ValidateCert,Find";
 
 #[test]
 fn missing_or_wrong_credentials_get_401_with_a_challenge() {
@@ -285,7 +285,7 @@ fn bad_requests_get_the_http_status_of_ms_ashttp() {
     assert_eq!(missing.status(), 400);
     let unknown = device.command("Frobnicate", Some(&folder_sync("0")));
     assert_eq!(unknown.status(), 501);
-    let unimplemented = device.command("ValidateCert", None);
+    let unimplemented = device.command("GetHierarchy", None);
     assert_eq!(unimplemented.status(), 501);
 
     // An unsupported protocol version: 400, with the versions that are supported.

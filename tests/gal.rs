@@ -216,9 +216,9 @@ fn gal_search_finds_domain_users_by_prefix_with_fields_range_total_and_pictures(
     // A bad range is an invalid request of the store.
     let store = search(&mut alice, "GAL", "bo", vec![range("9-1")]);
     assert_eq!(store.child_text(s::STATUS).as_deref(), Some("2"));
-    // Mailbox search is not offered: the store's server-error status, no results.
+    // A Mailbox query is a structure (tests/search_mailbox.rs), not a GAL string: invalid.
     let store = search(&mut alice, "Mailbox", "invoice", vec![]);
-    assert_eq!(store.child_text(s::STATUS).as_deref(), Some("3"));
+    assert_eq!(store.child_text(s::STATUS).as_deref(), Some("2"));
     assert!(store.child(s::RESULT).is_none());
 }
 
@@ -342,8 +342,13 @@ fn resolve_recipients_resolves_suggests_and_reports_options() {
     );
     let certificates = recipient.child(rr::CERTIFICATES).unwrap();
     assert_eq!(certificates.child_text(rr::STATUS).as_deref(), Some("7"));
+    // Bob is a user of Alice's domain with an empty calendar: free all ten hours.
     let free_busy = recipient.child(rr::AVAILABILITY).unwrap();
-    assert_eq!(free_busy.child_text(rr::STATUS).as_deref(), Some("163"));
+    assert_eq!(free_busy.child_text(rr::STATUS).as_deref(), Some("1"));
+    assert_eq!(
+        free_busy.child_text(rr::MERGED_FREE_BUSY).as_deref(),
+        Some("00000000000000000000")
+    );
     let photo = recipient.child(rr::PICTURE).unwrap();
     assert_eq!(photo.child_text(rr::STATUS).as_deref(), Some("1"));
     assert_eq!(

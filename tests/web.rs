@@ -863,3 +863,112 @@ assert all(i.startswith('localhost.easd.') for i in ids), ids
     let mut stranger = Browser::new(&server);
     assert_eq!(stranger.get("/web/setup/easd.mobileconfig").status, 303);
 }
+
+// --- S/MIME certificates ------------------------------------------------------------------
+
+/// A self-signed S/MIME certificate for `email`, as PEM.
+fn smime_pem(email: &str) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{email} mail"));
+    params.subject_alt_names = vec![rcgen::SanType::Rfc822Name(email.try_into().unwrap())];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::EmailProtection];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2090, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn users_store_their_own_certificates_and_only_their_own() {
+    use easd::wbxml::tag::resolve_recipients as rr;
+    let server = start();
+    let mut alice = signed_in(&server, ALICE);
+    let csrf = alice.csrf("/web/certificates");
+    assert!(text(&alice.get("/web/certificates")).contains("No certificates stored"));
+
+    // Bob's certificate is not Alice's to store; garbage is no certificate.
+    let refused = alice.post(
+        "/web/certificates",
+        &[("csrf", &csrf), ("action", "add"), ("pem", &smime_pem(BOB))],
+    );
+    assert_eq!(refused.status, 400);
+    assert!(
+        text(&refused).contains("for bob@example.com"),
+        "{}",
+        text(&refused)
+    );
+    let garbage = alice.post(
+        "/web/certificates",
+        &[("csrf", &csrf), ("action", "add"), ("pem", "hello")],
+    );
+    assert_eq!(garbage.status, 400);
+    // Without the session's token nothing is stored.
+    let forged = alice.post(
+        "/web/certificates",
+        &[
+            ("csrf", "0000"),
+            ("action", "add"),
+            ("pem", &smime_pem(ALICE)),
+        ],
+    );
+    assert_eq!(forged.status, 403);
+
+    let added = alice.post(
+        "/web/certificates",
+        &[
+            ("csrf", &csrf),
+            ("action", "add"),
+            ("pem", &smime_pem(ALICE)),
+        ],
+    );
+    assert_eq!(added.status, 303, "{}", text(&added));
+    let page = text(&alice.get("/web/certificates?done=added"));
+    assert!(
+        page.contains("alice@example.com mail") && page.contains("in use"),
+        "{page}"
+    );
+    let fingerprint = hidden(&page, "fingerprint");
+
+    // Bob's phone now gets Alice's certificate.
+    let mut phone = server.device(BOB, "bob-phone");
+    let mut doc = Element::new(rr::RESOLVE_RECIPIENTS);
+    doc.push_text(rr::TO, ALICE);
+    let mut options = Element::new(rr::OPTIONS);
+    options.push_text(rr::CERTIFICATE_RETRIEVAL, "2");
+    doc.push(options);
+    let answer = phone.command("ResolveRecipients", Some(&doc));
+    let certificates = answer
+        .doc()
+        .child(rr::RESPONSE)
+        .and_then(|r| r.child(rr::RECIPIENT))
+        .and_then(|r| r.child(rr::CERTIFICATES))
+        .cloned()
+        .unwrap();
+    assert_eq!(certificates.child_text(rr::STATUS).as_deref(), Some("1"));
+
+    // Bob cannot remove Alice's certificate, even knowing its fingerprint.
+    let mut bob = signed_in(&server, BOB);
+    let bob_csrf = bob.csrf("/web/certificates");
+    let tampered = bob.post(
+        "/web/certificates",
+        &[
+            ("csrf", &bob_csrf),
+            ("action", "remove"),
+            ("fingerprint", &fingerprint),
+        ],
+    );
+    assert_eq!(tampered.status, 400);
+    assert!(!text(&bob.get("/web/certificates")).contains(&fingerprint));
+    let removed = alice.post(
+        "/web/certificates",
+        &[
+            ("csrf", &csrf),
+            ("action", "remove"),
+            ("fingerprint", &fingerprint),
+        ],
+    );
+    assert_eq!(removed.status, 303);
+    assert!(text(&alice.get("/web/certificates")).contains("No certificates stored"));
+}

@@ -395,6 +395,9 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
     let mut renewed = TestDevice::new(server.client(), ALICE, new, "reader");
     assert_eq!(renewed.options().status, 200);
 
+    browser.go("/web/certificates");
+    browser.wait_for("No certificates stored");
+    browser.screenshot("phone-certificates");
     browser.go("/web/setup");
     browser.wait_for("Set up a phone");
     browser.screenshot("phone-setup");
@@ -413,6 +416,11 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
         ),
         ("/web/oof", "laptop-oof", "Automatic replies"),
         ("/web/password", "laptop-password", "Current password"),
+        (
+            "/web/certificates",
+            "laptop-certificates",
+            "Add a certificate",
+        ),
         ("/web/setup", "laptop-setup", "Android and Outlook"),
         ("/web/admin", "laptop-admin", "Pending wipes"),
     ] {

@@ -99,6 +99,7 @@ pub fn run(config_path: Option<&Path>, database: Option<&Path>, _args: &DoctorAr
     check_autodiscover(&mut report, db.as_ref());
     check_notification_socket(&mut report, &config, running);
     check_submission(&mut report, &config.submission_command);
+    check_smime_trust_store(&mut report, &config.smime_trust_store);
     report.finish()
 }
 
@@ -792,6 +793,40 @@ fn check_notification_socket(report: &mut Report, config: &Config, running: bool
 }
 
 /// The program of `submission-command` exists and may be run.
+/// ValidateCert needs CA certificates to check S/MIME signers against.
+fn check_smime_trust_store(report: &mut Report, path: &Path) {
+    const CHECK: &str = "S/MIME trust store";
+    match crate::smime::trust::TrustStore::load(path) {
+        Ok(store) if !store.is_empty() => report.say(
+            Verdict::Ok,
+            CHECK,
+            format!(
+                "{} CA certificates in {} (ValidateCert)",
+                store.len(),
+                path.display()
+            ),
+        ),
+        Ok(_) => report.say(
+            Verdict::Warn,
+            CHECK,
+            format!(
+                "{} holds no CA certificate: phones validating signed mail are told no signer \
+                 is trusted — install ca-certificates or set smime-trust-store",
+                path.display()
+            ),
+        ),
+        Err(e) => report.say(
+            Verdict::Warn,
+            CHECK,
+            format!(
+                "cannot read {} ({e}): ValidateCert answers a server error — install \
+                 ca-certificates or set smime-trust-store",
+                path.display()
+            ),
+        ),
+    }
+}
+
 fn check_submission(report: &mut Report, command: &[String]) {
     let Some(program) = command.first() else {
         report.say(
@@ -877,6 +912,19 @@ mod tests {
         let mut report = Report::default();
         check_submission(&mut report, &[]);
         assert_eq!(report.fail, 1);
+    }
+
+    #[test]
+    fn a_missing_or_empty_trust_store_is_a_warning() {
+        let mut report = Report::default();
+        check_smime_trust_store(&mut report, Path::new("/nonexistent/ca.pem"));
+        assert_eq!((report.ok, report.warn), (0, 1));
+        let empty = std::env::temp_dir().join(format!("easd-doctor-{}.pem", std::process::id()));
+        std::fs::write(&empty, "no certificates here").unwrap();
+        let mut report = Report::default();
+        check_smime_trust_store(&mut report, &empty);
+        assert_eq!((report.ok, report.warn), (0, 1));
+        let _ = std::fs::remove_file(&empty);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod import;
 mod policy;
 mod serve;
 mod user;
-
+pub mod user_cert;
 mod wbxml_tool;
 
 use std::path::PathBuf;

@@ -217,6 +217,7 @@ fn serve_with(
         submission_command: config.submission_command.clone(),
         notify: Some(config.notify),
         admin_email: config.admin_email.clone(),
+        smime_trust_store: config.smime_trust_store.clone(),
         throttle: login_throttle(&config),
         web: web_settings(&config),
         test_faults: crate::server::containment::test_faults_enabled(),
@@ -228,11 +229,13 @@ fn serve_with(
         );
     }
     let loop_server = Arc::clone(&tiny);
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loop_stopping = Arc::clone(&stopping);
     let request_loop = std::thread::Builder::new()
         .name("easd-requests".into())
         .spawn(move || {
             let mut backend = Backend::new(store, settings);
-            backend.run(&loop_server);
+            backend.run(&loop_server, &loop_stopping);
             // The store (and so SQLite) closes when the backend is dropped here.
         });
     let request_loop = match request_loop {
@@ -244,6 +247,7 @@ fn serve_with(
     };
 
     let outcome = front.run();
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     tiny.unblock();
     let _ = request_loop.join();
     match outcome {

@@ -1,4 +1,5 @@
-//! `easd user add|passwd|set|del|list`: accounts, by full e-mail address.
+//! `easd user add|passwd|set|del|list`: accounts, by full e-mail address (`easd user cert`
+//! is `user_cert.rs`).
 
 use std::io::BufRead;
 
@@ -25,6 +26,7 @@ enum UserAction {
     Set(SetArgs),
     Del(DelArgs),
     List(ListArgs),
+    Cert(super::user_cert::UserCertArgs),
 }
 
 /// add a user (the domain is created with its first user)
@@ -160,6 +162,7 @@ pub fn run(config: &Config, args: UserArgs) -> i32 {
                 );
             }
         }),
+        UserAction::Cert(cert) => return super::user_cert::run(&store, cert),
     };
     match outcome {
         Ok(()) => exit::OK,

@@ -193,6 +193,40 @@ impl Rule {
         out
     }
 
+    /// The UTC starts of the occurrences that start from `from` to `to` (UTC, both
+    /// inclusive), within the rule's own Until and count. Only starts near the window are
+    /// converted through the zone (local times are at most 14 hours from UTC), so a long
+    /// series asked about a short window costs little more than its date arithmetic.
+    pub fn occurrences_between(
+        &self,
+        first: i64,
+        zone: &EventZone,
+        from: i64,
+        to: i64,
+    ) -> Vec<i64> {
+        const MAX_OFFSET: i64 = 14 * 3600;
+        let limit = self.until.map_or(to, |until| until.min(to));
+        let count = self.count.map_or(usize::MAX, |c| c as usize);
+        let mut out = Vec::new();
+        for (index, local) in self.local_starts(zone.to_local(first)).enumerate() {
+            let naive = local.and_utc().timestamp();
+            if index >= count || naive - MAX_OFFSET > limit {
+                break;
+            }
+            if naive + MAX_OFFSET < from {
+                continue;
+            }
+            let utc = zone.to_utc(local);
+            if utc > limit {
+                break;
+            }
+            if utc >= from {
+                out.push(utc);
+            }
+        }
+        out
+    }
+
     /// The start of the last occurrence (UTC), `None` for a series without an end.
     pub fn last_start(&self, first: i64, zone: &EventZone) -> Option<i64> {
         if self.until.is_none() && self.count.is_none() {
@@ -235,6 +269,33 @@ mod tests {
                 assert_eq!(local.time(), at(2025, 1, 1, 9).time(), "{tz} {local}");
                 assert_eq!(local.weekday(), chrono::Weekday::Wed);
             }
+        }
+    }
+
+    #[test]
+    fn occurrences_between_agree_with_the_full_expansion() {
+        let zone = EventZone::Iana(IanaZone::named("America/Sao_Paulo").unwrap());
+        let rule = Rule {
+            kind: kind::DAILY,
+            interval: 3,
+            count: Some(400),
+            ..Rule::default()
+        };
+        let first = zone.to_utc(at(2024, 1, 1, 23));
+        let all = rule.occurrences(first, &zone, i64::MAX);
+        for (from, to) in [
+            (first, first),
+            (all[10] - 1, all[20]),
+            (all[10] + 1, all[20] - 1),
+            (all[399] - 86_400, i64::MAX),
+            (0, first - 1),
+        ] {
+            let want: Vec<i64> = all
+                .iter()
+                .copied()
+                .filter(|s| (from..=to).contains(s))
+                .collect();
+            assert_eq!(rule.occurrences_between(first, &zone, from, to), want);
         }
     }
 

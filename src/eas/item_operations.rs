@@ -14,7 +14,7 @@ use super::stream::PieceReader;
 use super::sync::class::{self, adapter_for, ReadContext};
 use super::sync::collection::{self, Options};
 use super::{CommandError, Piece, Reply, Request};
-use crate::store::{FolderType, ItemClass, ItemId, Store, StoreError};
+use crate::store::{FolderType, Item, ItemClass, ItemId, Store, StoreError};
 use crate::wbxml::tag::{airsync, airsyncbase as base, item_operations as io, search};
 use crate::wbxml::{self, Element};
 
@@ -271,7 +271,7 @@ fn fetch(request: &Request, fetch: &Element, parts: &mut Parts) -> Result<Elemen
             &mut answer,
         )?;
     } else if let Some(long_id) = fetch.child_text(search::LONG_ID) {
-        // easd has no Search results of its own; a LongId that is a ServerId names that item.
+        // A Search or Find result's LongId is the item's ServerId (see `search.rs`).
         let ids = Element::with_text(search::LONG_ID, long_id.clone());
         fetch_item(request, &long_id, None, ids, options, parts, &mut answer)?;
     } else {
@@ -478,30 +478,14 @@ fn fetch_item(
         None => (item.class, adapter_for(item.class)),
     };
     parsed_options.capped_by(request.policy, class);
-    let record = match adapter {
-        Some(adapter) => {
-            let context = ReadContext {
-                store: request.store,
-                user,
-                version: request.version,
-                options: &parsed_options,
-                policy: request.policy,
-            };
-            adapter
-                .read(&context, item.id)?
-                .map(|record| (adapter, record))
-        }
-        None => None,
-    };
-    let Some((adapter, record)) = record else {
+    let Some(fields) = fields_through(request, adapter, &item, &parsed_options)? else {
         answer.push_text(io::STATUS, status::CONVERSION_FAILED);
         answer.push(ids);
         return Ok(());
     };
-    let data = class::encode(adapter.fields(), &record, request.version, false);
     let schema = options.and_then(|o| o.child(io::SCHEMA));
     let mut properties = Element::new(io::PROPERTIES);
-    for mut field in data.elements().cloned() {
+    for mut field in fields {
         if schema.is_some_and(|s| s.child(field.tag).is_none()) {
             continue;
         }
@@ -518,6 +502,41 @@ fn fetch_item(
     answer.push_text(airsync::CLASS, class.as_str());
     answer.push(properties);
     Ok(())
+}
+
+/// The fields of one of the user's items as Sync would send them (its class's field table,
+/// the negotiated version, the body as `options` ask); `None` when its class has no
+/// adapter or its data cannot be read. Shared with Search and Find results.
+pub(super) fn item_fields(
+    request: &Request,
+    item: &Item,
+    options: &Options,
+) -> Result<Option<Vec<Element>>, CommandError> {
+    fields_through(request, adapter_for(item.class), item, options)
+}
+
+/// [`item_fields`] read through `adapter` (a view folder's presents another class).
+fn fields_through(
+    request: &Request,
+    adapter: Option<&'static dyn super::sync::class::ClassAdapter>,
+    item: &Item,
+    options: &Options,
+) -> Result<Option<Vec<Element>>, CommandError> {
+    let Some(adapter) = adapter else {
+        return Ok(None);
+    };
+    let context = ReadContext {
+        store: request.store,
+        user: request.user.id,
+        version: request.version,
+        options,
+        policy: request.policy,
+    };
+    let Some(record) = adapter.read(&context, item.id)? else {
+        return Ok(None);
+    };
+    let data = class::encode(adapter.fields(), &record, request.version, false);
+    Ok(Some(data.elements().cloned().collect()))
 }
 
 /// In a multipart answer the body's Data travels as a part of its own.
@@ -537,7 +556,7 @@ fn move_body_to_part(body: &mut Element, parts: &mut Parts) {
 
 /// The Fetch Options as Sync reads its own (MIMESupport, BodyPreference, …); `None` when a
 /// value does not parse.
-fn parse_options(options: Option<&Element>) -> Option<Options> {
+pub(super) fn parse_options(options: Option<&Element>) -> Option<Options> {
     let Some(options) = options else {
         return Some(Options::default());
     };

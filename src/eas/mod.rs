@@ -5,6 +5,7 @@
 
 mod compose;
 pub mod device_view;
+pub mod find;
 pub mod folder_create;
 pub mod folder_delete;
 pub mod folder_sync;
@@ -13,6 +14,7 @@ pub mod get_attachment;
 pub mod get_item_estimate;
 mod hierarchy;
 pub mod item_operations;
+mod mail_query;
 pub mod meeting_response;
 pub mod meetings;
 pub mod move_items;
@@ -31,6 +33,7 @@ pub mod smart_forward;
 pub mod smart_reply;
 pub mod stream;
 pub mod sync;
+pub mod validate_cert;
 pub mod views;
 
 pub use crate::protocol_version::ProtocolVersion;
@@ -70,6 +73,8 @@ pub struct Request<'a> {
     pub policy: &'a EffectivePolicy,
     /// The administrator's address (config `admin-email`), Cc of the notices easd files.
     pub admin_email: Option<&'a str>,
+    /// The CA certificates ValidateCert trusts (config `smime-trust-store`).
+    pub smime_trust_store: &'a std::path::Path,
 }
 
 impl Request<'_> {
@@ -204,6 +209,8 @@ pub const IMPLEMENTED: &[Command] = &[
     Command::SmartReply,
     Command::Search,
     Command::ResolveRecipients,
+    Command::ValidateCert,
+    Command::Find,
 ];
 
 /// The `MS-ASProtocolCommands` header value.
@@ -233,6 +240,8 @@ pub fn execute(command: Command, request: &Request) -> Option<Result<Reply, Comm
         Command::SmartReply => Some(smart_reply::handle(request)),
         Command::Search => Some(search::handle(request)),
         Command::ResolveRecipients => Some(resolve_recipients::handle(request)),
+        Command::ValidateCert => Some(validate_cert::handle(request)),
+        Command::Find => Some(find::handle(request)),
         _ => None,
     }
 }

@@ -1,8 +1,10 @@
-//! The blocking request loop behind the front door: one thread, `for request in
-//! server.incoming_requests()`, over tiny_http on a private Unix socket. It owns what a request
-//! *means*: the MS-ASHTTP query, Basic authentication, protocol version checks, device
-//! records, dispatch to the EAS commands and autodiscover, and the per-request log line.
-//! Sockets, TLS, limits and waiting requests belong to [`crate::http`].
+//! The blocking request loop behind the front door: one thread taking one request at a time
+//! from tiny_http on a private Unix socket. It owns what a request *means*: the MS-ASHTTP
+//! query, Basic authentication, protocol version checks, device records, dispatch to the EAS
+//! commands and autodiscover, and the per-request log line. While no request waits it
+//! indexes the mail an upgrade left unindexed, a small batch at a time (see
+//! [`crate::store::mail_search`]). Sockets, TLS, limits and waiting requests belong to
+//! [`crate::http`].
 
 pub mod answer;
 pub mod auth;
@@ -10,6 +12,7 @@ pub mod containment;
 pub mod throttle;
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use log::{debug, info, warn};
@@ -22,6 +25,10 @@ use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
 use auth::{Credentials, Logins, Outcome};
+
+/// Messages indexed per idle step: small enough that a request arriving meanwhile waits
+/// only a few milliseconds (see `examples/bench_search.rs`).
+const INDEX_BATCH: usize = 50;
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
@@ -41,6 +48,8 @@ pub struct BackendSettings {
     pub submission_command: Vec<String>,
     /// The administrator's address (config `admin-email`).
     pub admin_email: Option<String>,
+    /// The CA certificates ValidateCert trusts (config `smime-trust-store`).
+    pub smime_trust_store: std::path::PathBuf,
     /// Lockouts and hash budget for failed logins (config `login-*`).
     pub throttle: throttle::ThrottleSettings,
     /// The web page's server address and CA certificate.
@@ -77,42 +86,91 @@ impl Backend {
         &self.store
     }
 
-    /// Serves requests until the server is unblocked (shutdown).
-    pub fn run(&mut self, server: &tiny_http::Server) {
-        for mut request in server.incoming_requests() {
-            let started = Instant::now();
-            let mut fields = LogFields::default();
-            let request_line = format!("{} {}", request.method(), request.url());
-            let handled =
-                containment::contain(&request_line, || self.handle(&mut request, &mut fields));
-            let answer = handled.unwrap_or_else(|_| {
-                containment::ensure_no_open_transaction(&self.store);
-                Answer::status(500)
-            });
-            let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
-            let command = if fields.command.is_empty() {
-                request.method().as_str().to_string()
-            } else {
-                fields.command.clone()
-            };
-            info!(
-                "{} {} {} {} {} {} {}ms",
-                or_dash(&peer),
-                or_dash(&fields.user),
-                or_dash(&fields.device),
-                escaped(&command),
-                escaped(request.url().split('?').next().unwrap_or_default()),
-                answer.status,
-                started.elapsed().as_millis()
-            );
-            let response = answer.into_response(&self.store);
-            // Streamed answers read the store while they are sent, so sending is contained too.
-            match containment::contain(&request_line, move || request.respond(response)) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => debug!("response not delivered: {e}"),
-                Err(_) => {
-                    containment::ensure_no_open_transaction(&self.store);
+    /// Serves requests until the server is unblocked (shutdown). `stopping` is set before
+    /// the unblock: while the loop polls (it has index work for idle moments) it may take
+    /// the unblock for "nothing waiting", so it checks the flag too.
+    pub fn run(&mut self, server: &tiny_http::Server, stopping: &AtomicBool) {
+        let mut index_work = match self.store.index_backlog_len() {
+            Ok(waiting) => {
+                if waiting > 0 {
+                    info!("{waiting} messages from before the search index will be indexed while idle");
                 }
+                waiting > 0
+            }
+            Err(e) => {
+                warn!("cannot read the search index backlog: {e}");
+                false
+            }
+        };
+        loop {
+            let next = if index_work {
+                server.try_recv()
+            } else {
+                server.recv().map(Some)
+            };
+            let request = match next {
+                Ok(Some(request)) => request,
+                Ok(None) if stopping.load(Ordering::SeqCst) => break,
+                Ok(None) => {
+                    index_work = self.index_while_idle();
+                    continue;
+                }
+                Err(_) => break,
+            };
+            self.serve(request);
+        }
+    }
+
+    /// Indexes one batch of the search backlog; whether more remains.
+    fn index_while_idle(&mut self) -> bool {
+        match self.store.index_backlog(INDEX_BATCH) {
+            Ok(0) => {
+                info!("search index complete");
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                // Not retried in a tight loop; the next start tries again.
+                warn!("indexing mail for search failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Answers one request (contained: a panic becomes 500) and writes its log line.
+    fn serve(&mut self, mut request: tiny_http::Request) {
+        let started = Instant::now();
+        let mut fields = LogFields::default();
+        let request_line = format!("{} {}", request.method(), request.url());
+        let handled =
+            containment::contain(&request_line, || self.handle(&mut request, &mut fields));
+        let answer = handled.unwrap_or_else(|_| {
+            containment::ensure_no_open_transaction(&self.store);
+            Answer::status(500)
+        });
+        let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
+        let command = if fields.command.is_empty() {
+            request.method().as_str().to_string()
+        } else {
+            fields.command.clone()
+        };
+        info!(
+            "{} {} {} {} {} {} {}ms",
+            or_dash(&peer),
+            or_dash(&fields.user),
+            or_dash(&fields.device),
+            escaped(&command),
+            escaped(request.url().split('?').next().unwrap_or_default()),
+            answer.status,
+            started.elapsed().as_millis()
+        );
+        let response = answer.into_response(&self.store);
+        // Streamed answers read the store while they are sent, so sending is contained too.
+        match containment::contain(&request_line, move || request.respond(response)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!("response not delivered: {e}"),
+            Err(_) => {
+                containment::ensure_no_open_transaction(&self.store);
             }
         }
     }
@@ -317,6 +375,7 @@ impl Backend {
             notify: self.settings.notify,
             policy: &policy,
             admin_email: self.settings.admin_email.as_deref(),
+            smime_trust_store: &self.settings.smime_trust_store,
         };
         if self.settings.test_faults {
             let fault = header(request, containment::TEST_FAULT_HEADER);

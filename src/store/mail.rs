@@ -411,6 +411,7 @@ fn file_parsed(
         blob.write_all(message.raw)?;
         blob.close()?;
     }
+    super::mail_search::index_filed(conn, blob_id, user, folder, received, message.raw, parsed)?;
 
     let received_as_bcc = message
         .recipient

@@ -13,6 +13,7 @@
 //! lives in [`schema`].
 
 pub mod accounts;
+pub mod certificates;
 pub mod conversations;
 pub mod device_settings;
 pub mod devices;
@@ -22,6 +23,7 @@ pub mod held;
 pub mod items;
 pub mod lock;
 pub mod mail;
+pub mod mail_search;
 pub mod oof;
 pub mod policies;
 pub mod provisioning;
@@ -43,6 +45,7 @@ pub use mail::{
     Filed, Flag, FlagStatus, LastVerb, MailBatch, MessageChange, MessageRecord, NewMessage,
     StoredAttachment, StoredBody,
 };
+pub use mail_search::{MailHit, MailHits, MailQuery};
 pub use policies::PolicyLevel;
 pub use provisioning::{Provisioning, WipeStatus};
 pub use records::{NewRecordItem, Property, PropertyRecord};

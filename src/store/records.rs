@@ -343,6 +343,32 @@ impl Store {
         Ok(seq)
     }
 
+    /// The records of `user`'s calendar events (every calendar folder) whose last occurrence
+    /// ends after `from` (their sort date): the events that may be busy from then on
+    /// (free/busy). Only the candidates are read; expanding them is the caller's job.
+    pub fn calendar_records_ending_after(
+        &self,
+        user: UserId,
+        from: i64,
+    ) -> Result<Vec<PropertyRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT r.item_id, r.record FROM items i JOIN item_records r ON r.item_id = i.id
+             WHERE i.folder_id IN (SELECT id FROM folders WHERE user_id = ?1)
+               AND i.user_id = ?1 AND i.class = 'Calendar' AND i.sort_date > ?2",
+        )?;
+        let rows = statement.query_map(params![user, from], |row| {
+            Ok((row.get::<_, ItemId>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, bytes) = row?;
+            let record = PropertyRecord::from_bytes(&bytes)
+                .ok_or_else(|| StoreError::Invalid(format!("item {id}: damaged record")))?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
     /// Every item of the folder with its record, oldest first (export).
     pub fn folder_records(
         &self,

@@ -200,6 +200,24 @@
 //! (`domain_id`, `email`). **`gal_published_folders`** — contact folders an administrator
 //! published to the owner's domain: `folder_id` INTEGER PRIMARY KEY → `folders(id)` ON DELETE
 //! CASCADE; `published` INTEGER NOT NULL (when).
+//!
+//! # Version 10: S/MIME certificates of users
+//!
+//! **`user_certificates`** — certificates an administrator (`easd user cert add`) or the
+//! user (web page) stored for a user; ResolveRecipients hands them to senders.
+//! - `id` INTEGER PRIMARY KEY AUTOINCREMENT
+//! - `user_id` INTEGER NOT NULL → `users(id)` ON DELETE CASCADE
+//! - `der` BLOB NOT NULL — the X.509 certificate as DER
+//! - `fingerprint` TEXT NOT NULL — SHA-256 of `der`, lower-case hex
+//! - `not_before`, `not_after` INTEGER NOT NULL — its validity (Unix seconds, read at upload)
+//! - `for_smime` INTEGER NOT NULL — 1 when its key usage allows mail protection
+//! - `added` INTEGER NOT NULL; `added_by` TEXT NOT NULL — `admin` or `user`
+//! - UNIQUE (`user_id`, `fingerprint`)
+//!
+//! # Version 11: the full-text index of mail
+//!
+//! **`message_text`** (FTS5) and **`message_text_backlog`**; see the constant `MAIL_SEARCH`
+//! below and `store::mail_search`.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -580,6 +598,63 @@ CREATE TABLE gal_published_folders (
 );
 ";
 
+/// Schema version 10: S/MIME certificates of users (ResolveRecipients CertificateRetrieval).
+const USER_CERTIFICATES: &str = "
+CREATE TABLE user_certificates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    der BLOB NOT NULL,
+    fingerprint TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    for_smime INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    added_by TEXT NOT NULL,
+    UNIQUE (user_id, fingerprint)
+);
+";
+
+/// Schema version 11: the full-text index of mail (see `store::mail_search`).
+///
+/// **`message_text`** — FTS5, contentless (`content=''`, `contentless_delete=1`), an index of
+/// three-letter prefixes (`prefix='3'`), tokenizer `unicode61 remove_diacritics 2`; columns `subject`, `addresses`, `body`, `attachments`
+/// and `scope` (the owner's token `u<user id>`); `rowid` = the message's key (received time
+/// × 2^10 + its place among the messages of that second, so rowid order is received order).
+///
+/// **`message_text_keys`** — `key` INTEGER PRIMARY KEY (a `message_text` rowid), `blob_id`
+/// INTEGER NOT NULL UNIQUE (the message's blob, which a move keeps), `folder_id` INTEGER NOT
+/// NULL (where the message is; trigger `messages_move_text` follows moves). Trigger
+/// `messages_drop_text` removes a message's rows (and its backlog entry) when its `messages`
+/// row goes.
+///
+/// **`message_text_backlog`** — `blob_id` INTEGER PRIMARY KEY: messages filed before this
+/// version, indexed in batches by the running server (`Store::index_backlog`).
+const MAIL_SEARCH: &str = "
+CREATE VIRTUAL TABLE message_text USING fts5(
+    subject, addresses, body, attachments, scope,
+    content = '', contentless_delete = 1, prefix = '3',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE message_text_keys (
+    key INTEGER PRIMARY KEY,
+    blob_id INTEGER NOT NULL UNIQUE,
+    folder_id INTEGER NOT NULL
+);
+CREATE TABLE message_text_backlog (blob_id INTEGER PRIMARY KEY);
+INSERT INTO message_text_backlog (blob_id) SELECT blob_id FROM messages;
+CREATE TRIGGER messages_drop_text AFTER DELETE ON messages BEGIN
+    DELETE FROM message_text WHERE rowid =
+        (SELECT key FROM message_text_keys WHERE blob_id = OLD.blob_id);
+    DELETE FROM message_text_keys WHERE blob_id = OLD.blob_id;
+    DELETE FROM message_text_backlog WHERE blob_id = OLD.blob_id;
+END;
+CREATE TRIGGER messages_move_text AFTER UPDATE OF item_id ON messages BEGIN
+    UPDATE message_text_keys
+        SET folder_id = (SELECT folder_id FROM items WHERE id = NEW.item_id)
+        WHERE blob_id = NEW.blob_id;
+END;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -591,6 +666,8 @@ pub const MIGRATIONS: &[&str] = &[
     RECORDS,
     WEB_SESSIONS,
     GAL,
+    USER_CERTIFICATES,
+    MAIL_SEARCH,
 ];
 
 /// The schema version this code brings databases to.
@@ -703,6 +780,14 @@ mod tests {
                 "items",
                 "message_blobs",
                 "message_bodies",
+                // The full-text index and its FTS5 shadow tables.
+                "message_text",
+                "message_text_backlog",
+                "message_text_config",
+                "message_text_data",
+                "message_text_docsize",
+                "message_text_idx",
+                "message_text_keys",
                 "messages",
                 "oof",
                 "oof_replied",
@@ -711,6 +796,7 @@ mod tests {
                 "sync_client_ids",
                 "sync_held",
                 "sync_states",
+                "user_certificates",
                 "users",
                 "web_sessions"
             ]

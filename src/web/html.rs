@@ -43,6 +43,7 @@ pub fn layout(title: &str, visitor: Option<&Visitor>, content: &str) -> String {
              <li><a href=\"/web/devices\">Devices</a></li>\
              <li><a href=\"/web/oof\">Out of office</a></li>\
              <li><a href=\"/web/password\">Password</a></li>\
+             <li><a href=\"/web/certificates\">Certificates</a></li>\
              <li><a href=\"/web/setup\">Set up a phone</a></li>{admin}</ul>\
              <form method=\"post\" action=\"/web/signout\" class=\"signout\">{}\
              <span class=\"who\">{}</span> <button type=\"submit\">Sign out</button></form></nav>",

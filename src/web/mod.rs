@@ -1,5 +1,5 @@
 //! The family's web page: sign-in, own devices (wipe, account-only wipe, cancel, remove),
-//! out-of-office, password, phone setup (CA certificate, iOS profile, values to type, QR code)
+//! out-of-office, password, S/MIME certificates, phone setup (CA certificate, iOS profile, values to type, QR code)
 //! and the administrators' overview. Server-rendered HTML with one
 //! small stylesheet, no JavaScript, everything in the binary; served by the request loop on
 //! the paths `/` and `/web/...`, which never clash with EAS or autodiscover.
@@ -9,6 +9,7 @@
 //! Sign-in uses the request loop's [`Logins`] (the same argon2 check and throttle as EAS).
 
 mod admin;
+pub mod certificates;
 mod devices;
 mod form;
 mod html;
@@ -208,6 +209,8 @@ fn route(env: &mut WebEnv, request: &WebRequest) -> Page {
         ("/web/oof", Some(form)) => oof::save(env, &visitor, &form),
         ("/web/password", None) => password::show(&visitor, None, false),
         ("/web/password", Some(form)) => password::change(env, &visitor, request, &form),
+        ("/web/certificates", None) => certificates::show(env, &visitor, &query),
+        ("/web/certificates", Some(form)) => certificates::act(env, &visitor, &form),
         ("/web/setup", None) => setup::page(env, &visitor),
         ("/web/setup/easd-ca.cer", None) => setup::ca_certificate(env),
         ("/web/setup/easd.mobileconfig", None) => setup::profile(env, &visitor),

@@ -20,8 +20,6 @@
 
 use super::class::{ClassAdapter, Field, FieldKind, ItemStatus, ReadContext, Record};
 use super::data_class::{to_properties, DataClass};
-use crate::calendar::recurrence::Rule;
-use crate::calendar::tz::{EventZone, IanaZone};
 use crate::eas::ProtocolVersion::{V12_0, V14_0, V14_1, V16_0, V2_5};
 use crate::store::{ClientAdd, FolderId, ItemClass, ItemId, Property, PropertyRecord, StoreError};
 use crate::wbxml::tag::{airsyncbase, calendar, meeting_response};
@@ -216,30 +214,7 @@ pub fn last_end(record: &PropertyRecord) -> Option<i64> {
     Some(last)
 }
 
-/// The expansion rule of a stored Recurrence.
-pub fn rule_of(recurrence: &PropertyRecord) -> Rule {
-    let int = |tag: Tag| recurrence.int(name(tag));
-    let small = |tag: Tag| int(tag).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-    Rule {
-        kind: small(calendar::TYPE).min(255) as u8,
-        interval: small(calendar::INTERVAL).max(1),
-        until: int(calendar::UNTIL),
-        count: int(calendar::OCCURRENCES).and_then(|n| u32::try_from(n).ok()),
-        days: (small(calendar::DAY_OF_WEEK) & 0x7f) as u8,
-        day_of_month: small(calendar::DAY_OF_MONTH),
-        week_of_month: small(calendar::WEEK_OF_MONTH),
-        month_of_year: small(calendar::MONTH_OF_YEAR),
-        first_day_of_week: small(calendar::FIRST_DAY_OF_WEEK),
-    }
-}
-
-/// The zone of an event's local times (its TimeZone blob; UTC without one).
-pub fn zone_of(record: &PropertyRecord) -> EventZone {
-    match record.get(name(calendar::TIMEZONE)) {
-        Some(Property::Bytes(blob)) => EventZone::from_blob(blob),
-        _ => EventZone::Iana(IanaZone::utc()),
-    }
-}
+pub use crate::calendar::event::{rule_of, zone_of};
 
 fn cutoff(filter: u8, now: i64) -> Option<i64> {
     super::collection::window_cutoff(filter, now)
