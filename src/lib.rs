@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod eas;
 pub mod http;
+pub mod interchange;
 pub mod logsafe;
 pub mod mail_submit;
 pub mod mime;

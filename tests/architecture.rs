@@ -24,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "eas",
             "http",
+            "interchange",
             "logsafe",
             "mail_submit",
             "mime",
@@ -79,6 +80,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Calendar logic that knows no protocol: time zones, recurrence, iCalendar.
     ("calendar", &["clock", "mime", "store"]),
+    // iCalendar and vCard text from and into stored records: no protocol, no command line.
+    ("interchange", &["calendar", "clock", "mime", "store"]),
     // The private CA and certificate fingerprints: files next to the database.
     ("ca", &["config"]),
     // S/MIME certificates (reading, chain validation): protocol-neutral, uses nothing.
@@ -91,6 +94,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "calendar",
             "clock",
+            "interchange",
             "logsafe",
             "mail_submit",
             "mime",

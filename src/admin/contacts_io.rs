@@ -9,8 +9,8 @@ use std::io::Write;
 use argh::FromArgs;
 
 use super::exit;
-use super::vcard;
 use crate::config::Config;
+use crate::interchange::vcard;
 use crate::store::{Folder, FolderType, ItemClass, NewRecordItem, Store, UserId};
 
 /// Whether `path` holds vCards: its name ends in .vcf/.vcard or its text starts with BEGIN:VCARD.
@@ -108,20 +108,20 @@ pub fn import(config: &Config, email: &str, path: &std::path::Path, folder: Opti
     }
 }
 
-/// write a user's contacts (vCard 3.0) or a calendar (iCalendar) to standard output
+/// write a user's contacts (vCard 3.0), a calendar or a task folder (iCalendar) to standard output
 #[derive(FromArgs)]
 #[argh(subcommand, name = "export")]
 pub struct ExportArgs {
     /// the user's e-mail address
     #[argh(positional)]
     email: String,
-    /// the contacts or calendar folder, e.g. Calendar (default Contacts)
+    /// the contacts, calendar or task folder, e.g. Calendar or Tasks (default Contacts)
     #[argh(option, default = "String::from(\"Contacts\")")]
     folder: String,
 }
 
 pub fn export(config: &Config, args: ExportArgs) -> i32 {
-    // A calendar folder of that name is exported as iCalendar.
+    // A calendar or task folder of that name is exported as iCalendar.
     if let Some(code) = super::calendar_io::export(config, &args.email, &args.folder) {
         return code;
     }

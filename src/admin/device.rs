@@ -94,13 +94,15 @@ struct ResetAllArgs {
   past-mail              all | 1d | 3d | 1w | 2w | 1m | 3m | 6m
   past-calendar          all | 2w | 1m | 3m | 6m
   tasks-as-events        no | all | incomplete
-  tasks-as-events-folder new | merge
   notes-as-events        no | yes
 folders=default shows only the default folders; mail-folders=default only Inbox, Drafts,
-Deleted Items, Sent Items, Outbox and Junk E-mail. A change of a folder setting makes the
-device fetch its folder list again at its next sync. past-mail caps the age of the mail the
-device gets whatever it asks for. The calendar, task and note settings (and
-all-groupware-as-email) are stored now and take effect once easd serves calendars.
+Deleted Items, Sent Items, Outbox and Junk E-mail; folders=all-groupware-as-email adds every
+contact, calendar, task and note folder again as a read-only mail folder. tasks-as-events and
+notes-as-events add each task or note folder again as a calendar (only a task's event can be
+edited; the edit goes to the task). A change that
+hides or shows folders makes the device fetch its folder list again at its next sync; added
+or removed views reach it as folder changes at its next FolderSync. past-mail and
+past-calendar cap the age of the mail and events the device gets whatever it asks for.
 Archive, public and shared folders do not exist in easd yet."
 )]
 struct SetArgs {
@@ -152,7 +154,7 @@ pub fn run(config: &Config, args: DeviceArgs) -> i32 {
         DeviceAction::Show(a) => show(&store, &a),
         DeviceAction::Delete(a) => delete(&store, &a),
         DeviceAction::ResetAll(a) => reset_all(&store, &a),
-        DeviceAction::Set(a) => set(&store, &a),
+        DeviceAction::Set(a) => set(config, &store, &a),
     };
     match outcome {
         Ok(()) => exit::OK,
@@ -319,6 +321,17 @@ fn collection_name(store: &Store, owner: &User, collection: &str) -> Result<Stri
         return Ok("(folder list)".to_string());
     }
     let Ok(id) = collection.parse() else {
+        // A view folder: the view's prefix and its source folder's id.
+        let view = crate::eas::views::VIEWS.iter().find_map(|view| {
+            let source = collection.strip_prefix(view.prefix)?.parse().ok()?;
+            Some((view, source))
+        });
+        if let Some((view, source)) = view {
+            let name = store
+                .folder(owner.id, source)?
+                .map_or_else(|| "deleted folder".to_string(), |f| f.name);
+            return Ok(format!("{name} ({} view) [{collection}]", view.setting));
+        }
         return Ok(format!("({collection})"));
     };
     Ok(match store.folder(owner.id, id)? {
@@ -354,7 +367,7 @@ fn reset_all(store: &Store, args: &ResetAllArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn set(store: &Store, args: &SetArgs) -> Result<(), Failure> {
+fn set(config: &Config, store: &Store, args: &SetArgs) -> Result<(), Failure> {
     let owner = user(store, &args.email)?;
     let device = device(store, &owner, &args.device_id)?;
     let Some(spec) = setting_spec(&args.key) else {
@@ -375,6 +388,7 @@ fn set(store: &Store, args: &SetArgs) -> Result<(), Failure> {
             format!("{} takes one of: {}", spec.key, spec.values.join(", ")),
         ));
     }
+    let before = store.device_settings(device.id)?.get(spec.key).to_string();
     let changed = store.set_device_setting(device.id, spec.key, &value)?;
     if !changed {
         println!(
@@ -387,11 +401,23 @@ fn set(store: &Store, args: &SetArgs) -> Result<(), Failure> {
         "{} of {} {}: {value}",
         spec.key, owner.email, device.device_id
     );
-    if FOLDER_KEYS.contains(&spec.key) {
+    // Views (a folder offered again as another class) come and go as folder changes of the
+    // device's next FolderSync; only a change that hides or shows real folders needs a
+    // fresh folder list.
+    let only_views = |v: &str| v != "default";
+    let views_only = spec.key == "folders" && only_views(&before) && only_views(&value);
+    if FOLDER_KEYS.contains(&spec.key) && !views_only {
         // The device must see the new folder list: forgetting its hierarchy key makes its
         // next FolderSync answer Status 9, after which it fetches the hierarchy afresh.
         store.reset_sync_state(device.id, HIERARCHY)?;
         println!("the device fetches its folder list again at its next sync");
+    } else if crate::eas::views::VIEWS
+        .iter()
+        .any(|v| v.setting == spec.key)
+    {
+        println!("the device gets the changed folders at its next folder sync");
     }
+    // A device waiting in Ping hears of it at once (Ping answers that the folders changed).
+    crate::push::notify(config.notify, &owner.email);
     Ok(())
 }

@@ -17,7 +17,6 @@ mod policy;
 mod serve;
 mod user;
 pub mod user_cert;
-mod vcard;
 mod wbxml_tool;
 
 use std::path::PathBuf;

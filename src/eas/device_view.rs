@@ -7,10 +7,13 @@
 //! folder it has. Changing these settings resets the device's hierarchy state (`easd device
 //! set` does it): its next FolderSync gets Status 9 and it fetches the hierarchy again.
 //! Folders of a class the device's protocol version does not have (Notes below 14.0) are
-//! hidden the same way.
+//! hidden the same way. [`collection`] is the one lookup of a collection by the ServerId a
+//! device sends: a folder it may see, or a view folder (`super::views`) with its source
+//! folder and converting adapter.
 
 use std::collections::HashSet;
 
+use super::sync::class::{adapter_for, ClassAdapter};
 use crate::store::{Device, Folder, FolderId, ItemClass, Store, StoreError, UserId};
 
 /// Whether a device speaking `version` knows the class at all: Notes exist from 14.0 on
@@ -28,18 +31,37 @@ pub fn hidden_folders(
     user: UserId,
     device: &Device,
 ) -> Result<HashSet<FolderId>, StoreError> {
+    hidden(store, user, device, true)
+}
+
+/// The folders this device's settings hide, whatever its protocol version.
+pub fn hidden_by_settings(
+    store: &Store,
+    user: UserId,
+    device: &Device,
+) -> Result<HashSet<FolderId>, StoreError> {
+    hidden(store, user, device, false)
+}
+
+fn hidden(
+    store: &Store,
+    user: UserId,
+    device: &Device,
+    by_version: bool,
+) -> Result<HashSet<FolderId>, StoreError> {
     let settings = store.device_settings(device.id)?;
     let default_only = settings.default_folders_only();
     let default_mail_only = settings.default_mail_folders_only();
     let mut hidden = HashSet::new();
-    let all_classes = class_offered(Some(ItemClass::Notes), &device.protocol_version);
+    let all_classes =
+        !by_version || class_offered(Some(ItemClass::Notes), &device.protocol_version);
     if !default_only && !default_mail_only && all_classes {
         return Ok(hidden);
     }
     let folders = store.folders_of(user)?;
     let hides = |folder: &Folder| {
         let class = ItemClass::for_folder_type(folder.folder_type);
-        !class_offered(class, &device.protocol_version)
+        (by_version && !class_offered(class, &device.protocol_version))
             || (!folder.special
                 && (default_only || (default_mail_only && class == Some(ItemClass::Email))))
     };
@@ -56,6 +78,49 @@ pub fn hidden_folders(
             return Ok(hidden);
         }
     }
+}
+
+/// A Sync collection as this device may see it: the folder whose items it holds, the class
+/// the device sees and the adapter that reads them — for a view folder (`super::views`) the
+/// source folder, the presented class and the converting adapter.
+pub struct Collection {
+    pub folder: Folder,
+    /// `None` for a folder that holds no items of any class Sync knows.
+    pub class: Option<ItemClass>,
+    pub adapter: Option<&'static dyn ClassAdapter>,
+}
+
+/// The collection a device names by `id` (a folder's ServerId or a view folder's), `None`
+/// when it does not exist for this device or holds no items (then Sync answers that the
+/// hierarchy changed).
+pub fn collection(
+    store: &Store,
+    user: UserId,
+    device: &Device,
+    id: &str,
+) -> Result<Option<Collection>, StoreError> {
+    if let Ok(folder_id) = id.parse::<FolderId>() {
+        let Some(folder) = store.folder(user, folder_id)? else {
+            return Ok(None);
+        };
+        if !folder_visible(store, user, device, folder.id)? {
+            return Ok(None);
+        }
+        let class = ItemClass::for_folder_type(folder.folder_type);
+        return Ok(Some(Collection {
+            adapter: class.and_then(adapter_for),
+            folder,
+            class,
+        }));
+    }
+    let Some(view) = super::views::view_folder(store, user, device, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(Collection {
+        adapter: Some(view.adapter()),
+        class: view.class(),
+        folder: view.source,
+    }))
 }
 
 /// Whether the device may see (and sync) this folder.

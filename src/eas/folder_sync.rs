@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::{device_view, CommandError, Reply, Request};
+use super::{device_view, views, CommandError, Reply, Request};
 use crate::store::{Folder, FolderChange, FolderId, KeyMatch};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
@@ -31,15 +31,26 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let device = request.device.id;
     let current_seq = store.hierarchy_seq(user)?;
 
-    // (changes since, the key the device holds, whether that key is the newest one issued)
-    let (since, from_key, is_current) = if sync_key.trim() == "0" {
-        (None, None, false)
+    // (changes since, the key the device holds, whether that key is the newest one issued,
+    // the view folders that key told of)
+    let (since, from_key, is_current, told) = if sync_key.trim() == "0" {
+        (None, None, false, Vec::new())
     } else {
         match store.match_sync_key(device, HIERARCHY, sync_key.trim())? {
-            KeyMatch::Current(state) => (Some(state.seq), Some(state.key), true),
+            KeyMatch::Current(state) => (
+                Some(state.seq),
+                Some(state.key),
+                true,
+                views::parse_listing(&state.data),
+            ),
             // The answer to the previous request was lost: send those changes again.
             KeyMatch::Previous(state) => match (state.previous_seq, state.previous_key) {
-                (Some(seq), Some(key)) => (Some(seq), Some(key), false),
+                (Some(seq), Some(key)) => (
+                    Some(seq),
+                    Some(key),
+                    false,
+                    views::parse_listing(&state.previous_data.unwrap_or_default()),
+                ),
                 _ => return Ok(Reply::Document(status_only(status::INVALID_SYNC_KEY))),
             },
             KeyMatch::Unknown => return Ok(Reply::Document(status_only(status::INVALID_SYNC_KEY))),
@@ -63,17 +74,35 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         &device_view::hidden_folders(store, user, request.device)?,
     );
 
+    // View folders (per-device settings) are compared with the list the key told of.
+    let view_folders = views::view_folders(store, user, request.device)?;
+    let listing = views::listing(&view_folders);
+    let view_changes = views::changes(&told, &views::parse_listing(&listing));
+
     // Nothing new for a device that is up to date: keep its key and write nothing.
     let key = match from_key {
-        Some(key) if is_current && changes.is_empty() && since == Some(current_seq) => key,
-        _ => store.advance_sync_key(device, HIERARCHY, from_key.as_deref(), current_seq, &[])?,
+        Some(key)
+            if is_current
+                && changes.is_empty()
+                && view_changes.is_empty()
+                && since == Some(current_seq) =>
+        {
+            key
+        }
+        _ => store.advance_sync_key(
+            device,
+            HIERARCHY,
+            from_key.as_deref(),
+            current_seq,
+            &listing,
+        )?,
     };
 
     let mut doc = Element::new(fh::FOLDER_SYNC);
     doc.push_text(fh::STATUS, status::SUCCESS);
     doc.push_text(fh::SYNC_KEY, key);
     let list = doc.push(Element::new(fh::CHANGES));
-    list.push_text(fh::COUNT, changes.len().to_string());
+    list.push_text(fh::COUNT, (changes.len() + view_changes.len()).to_string());
     for change in &changes {
         match change {
             FolderChange::Added(folder) => {
@@ -86,6 +115,22 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
                 list.push(Element::new(fh::DELETE))
                     .push_text(fh::SERVER_ID, id.to_string());
             }
+        }
+    }
+    for id in &view_changes.deleted {
+        list.push(Element::new(fh::DELETE))
+            .push_text(fh::SERVER_ID, id.clone());
+    }
+    for (tag, entries) in [
+        (fh::ADD, &view_changes.added),
+        (fh::UPDATE, &view_changes.updated),
+    ] {
+        for (id, kind, name) in entries {
+            list.push(Element::new(tag))
+                .push_text(fh::SERVER_ID, id.clone())
+                .push_text(fh::PARENT_ID, "0")
+                .push_text(fh::DISPLAY_NAME, name.clone())
+                .push_text(fh::TYPE, kind.to_string());
         }
     }
     Ok(Reply::Document(doc))

@@ -33,6 +33,18 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let user = request.user.id;
     let folder = match server_id.trim().parse::<i64>() {
         Ok(id) => request.store.folder(user, id)?,
+        // A view folder (per-device settings) is the server's to change, like a default one.
+        Err(_)
+            if super::views::view_folder(
+                request.store,
+                user,
+                request.device,
+                server_id.trim(),
+            )?
+            .is_some() =>
+        {
+            return answer(status::SPECIAL_FOLDER);
+        }
         Err(_) => None,
     };
     let Some(folder) = folder else {

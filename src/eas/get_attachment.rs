@@ -3,6 +3,8 @@
 //! the attachment's Content-Type and its decoded bytes. An attachment that does not exist,
 //! or is not the caller's, is HTTP 500, as MS-ASCMD prescribes for a deleted attachment; one
 //! the security policy withholds (AttachmentsEnabled=0, over MaxAttachmentSize) is HTTP 403.
+//! `item:native` names the native file of a groupware-as-mail message (a vCard or iCalendar
+//! object made from the item when it is asked for).
 
 use super::query::QueryParam;
 use super::{CommandError, Piece, Reply, Request};
@@ -12,6 +14,21 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let Some(name) = request.query.param(&QueryParam::AttachmentName) else {
         return Ok(Reply::HttpStatus(400));
     };
+    // The native file a groupware-as-mail message attaches (a vCard, an iCalendar object).
+    if let Some(item) = super::sync::view_class::parse_native_reference(name) {
+        let Some(file) =
+            super::sync::view_class::native_file(request.store, request.user.id, item)?
+        else {
+            return Ok(Reply::HttpStatus(500));
+        };
+        if !request.policy.allows_attachment(file.bytes.len() as u64) {
+            return Ok(Reply::HttpStatus(403));
+        }
+        return Ok(Reply::Binary {
+            content_type: file.content_type.to_string(),
+            pieces: vec![Piece::Bytes(file.bytes)],
+        });
+    }
     let Some((item, position)) = parse_name(name) else {
         return Ok(Reply::HttpStatus(500));
     };

@@ -7,11 +7,11 @@
 //! Collection, 14.0+ put them in an airsync:Options (one per class; the one for the folder's
 //! own class applies).
 
-use super::sync::class::{adapter_for, class_window_cutoff, ReadContext};
+use super::sync::class::{class_window_cutoff, ReadContext};
 use super::sync::collection::CollectionState;
 use super::sync::engine;
 use super::{CommandError, ProtocolVersion, Reply, Request};
-use crate::store::{now, FolderId, HeldView, ItemClass, KeyMatch, StoreError};
+use crate::store::{now, HeldView, ItemClass, KeyMatch, StoreError};
 use crate::wbxml::{tag::airsync, tag::item_estimate as ie, Element};
 
 /// GetItemEstimate Status values (MS-ASCMD 2.2.3.177.7).
@@ -83,20 +83,12 @@ fn parse(element: &Element) -> Wanted {
 /// The Response element for one collection.
 fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
     let (store, user, device) = (request.store, request.user.id, request.device.id);
-    let folder = match wanted.collection_id.parse::<FolderId>() {
-        Ok(id) => store.folder(user, id)?,
-        Err(_) => None,
-    };
-    // A folder hidden from this device by its settings is as unknown as a missing one.
-    let folder = match folder {
-        Some(f) if super::device_view::folder_visible(store, user, request.device, f.id)? => {
-            Some(f)
-        }
-        _ => None,
-    };
-    let class = folder
-        .as_ref()
-        .and_then(|f| ItemClass::for_folder_type(f.folder_type));
+    // A folder hidden from this device by its settings is as unknown as a missing one; a view
+    // folder counts its source folder's items through its own adapter.
+    let found = super::device_view::collection(store, user, request.device, &wanted.collection_id)?;
+    let class = found.as_ref().and_then(|c| c.class);
+    let adapter = found.as_ref().and_then(|c| c.adapter);
+    let folder = found.map(|c| c.folder);
     let (Some(folder), Some(class)) = (folder, class) else {
         return Ok(response(
             request,
@@ -172,7 +164,7 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
         since,
         old_cutoff: state.cutoff,
         new_cutoff: class_window_cutoff(
-            adapter_for(class),
+            adapter,
             super::device_view::effective_filter(
                 store,
                 request.device,
@@ -188,7 +180,7 @@ fn estimate(request: &Request, wanted: &Wanted) -> Result<Element, StoreError> {
             generation,
         },
     };
-    let count = engine::count_changes(&context, adapter_for(class), &cursor)?;
+    let count = engine::count_changes(&context, adapter, &cursor)?;
     Ok(response(
         request,
         wanted,

@@ -42,9 +42,16 @@ pub fn usable_key(
 /// Issues the key that stands for the hierarchy after this device's own change.
 pub fn key_after_change(request: &Request, previous: &str) -> Result<String, StoreError> {
     let seq = request.store.hierarchy_seq(request.user.id)?;
+    // The view folders the device was told of stay with the new key (FolderSync sends any
+    // difference later).
+    let told = request
+        .store
+        .sync_state(request.device.id, HIERARCHY)?
+        .map(|state| state.data)
+        .unwrap_or_default();
     request
         .store
-        .advance_sync_key(request.device.id, HIERARCHY, Some(previous), seq, &[])
+        .advance_sync_key(request.device.id, HIERARCHY, Some(previous), seq, &told)
 }
 
 /// A folder id as the device sends it: "0" or empty is the top level (`Some(None)`); anything

@@ -310,6 +310,11 @@ fn fetch_attachment(
             }
         },
     };
+    // The native file a groupware-as-mail message attaches (a vCard, an iCalendar object).
+    if let Some(item) = super::sync::view_class::parse_native_reference(reference) {
+        let file = super::sync::view_class::native_file(request.store, request.user.id, item)?;
+        return fetch_native(request, reference, file, range, parts, answer);
+    }
     let found = match parse_file_reference(reference) {
         None => None,
         Some((item, position)) => match request.store.message_attachments(request.user.id, item) {
@@ -368,6 +373,67 @@ fn fetch_attachment(
     Ok(())
 }
 
+/// Fetch of an item's native file: the same answers as for a stored attachment, from bytes
+/// made now.
+fn fetch_native(
+    request: &Request,
+    reference: &str,
+    file: Option<super::sync::view_class::NativeFile>,
+    range: Option<(u64, u64)>,
+    parts: &mut Parts,
+    answer: &mut Element,
+) -> Result<(), CommandError> {
+    let Some(file) = file else {
+        answer.push_text(io::STATUS, status::BAD_ATTACHMENT);
+        answer.push_text(base::FILE_REFERENCE, reference);
+        return Ok(());
+    };
+    let total = file.bytes.len() as u64;
+    if !request.policy.allows_attachment(total) {
+        let code = if request.policy.allows_attachment(0) {
+            status::TOO_LARGE
+        } else {
+            status::ACCESS_DENIED
+        };
+        answer.push_text(io::STATUS, code);
+        answer.push_text(base::FILE_REFERENCE, reference);
+        return Ok(());
+    }
+    let (skip, length) = match range {
+        Some((start, _)) if start >= total => {
+            answer.push_text(io::STATUS, status::BAD_RANGE);
+            answer.push_text(base::FILE_REFERENCE, reference);
+            return Ok(());
+        }
+        Some((start, end)) => (start, end.min(total - 1) - start + 1),
+        None => (0, total),
+    };
+    let slice = file.bytes[skip as usize..(skip + length) as usize].to_vec();
+    // Inline data is base64 text; a multipart part is the bytes themselves.
+    let piece = if parts.multipart {
+        Piece::Bytes(slice)
+    } else {
+        use base64::Engine;
+        Piece::Bytes(
+            base64::engine::general_purpose::STANDARD
+                .encode(slice)
+                .into_bytes(),
+        )
+    };
+    let data = parts.stored(piece);
+    answer.push_text(io::STATUS, status::SUCCESS);
+    answer.push_text(base::FILE_REFERENCE, reference);
+    let properties = answer.push(Element::new(io::PROPERTIES));
+    properties.push_text(base::CONTENT_TYPE, file.content_type);
+    if range.is_some() {
+        properties
+            .push_text(io::RANGE, format!("{skip}-{}", skip + length.max(1) - 1))
+            .push_text(io::TOTAL, total.to_string());
+    }
+    properties.push(data);
+    Ok(())
+}
+
 /// Fetch of the user's item `id_text` (its ServerId), read through its Sync class.
 fn fetch_item(
     request: &Request,
@@ -383,8 +449,16 @@ fn fetch_item(
         Ok(id) => request.store.item(user, id)?,
         Err(_) => None,
     };
-    let item = item.filter(|item| {
-        collection_id.is_none_or(|c| c.trim().parse::<i64>().ok() == Some(item.folder_id))
+    // A view folder (per-device settings) reads its source folder's items as its own class.
+    let view = match collection_id.map(str::trim) {
+        Some(c) if c.parse::<i64>().is_err() => {
+            super::views::view_folder(request.store, user, request.device, c)?
+        }
+        _ => None,
+    };
+    let item = item.filter(|item| match (&view, collection_id) {
+        (Some(view), _) => view.source.id == item.folder_id,
+        (None, c) => c.is_none_or(|c| c.trim().parse::<i64>().ok() == Some(item.folder_id)),
     });
     let Some(item) = item else {
         answer.push_text(io::STATUS, status::NOT_FOUND);
@@ -399,8 +473,12 @@ fn fetch_item(
         answer.push(ids);
         return Ok(());
     };
-    parsed_options.capped_by(request.policy, item.class);
-    let Some(fields) = item_fields(request, &item, &parsed_options)? else {
+    let (class, adapter) = match &view {
+        Some(view) => (view.class().unwrap_or(item.class), Some(view.adapter())),
+        None => (item.class, adapter_for(item.class)),
+    };
+    parsed_options.capped_by(request.policy, class);
+    let Some(fields) = fields_through(request, adapter, &item, &parsed_options)? else {
         answer.push_text(io::STATUS, status::CONVERSION_FAILED);
         answer.push(ids);
         return Ok(());
@@ -421,7 +499,7 @@ fn fetch_item(
         answer.push_text(airsync::COLLECTION_ID, c);
     }
     answer.push(ids);
-    answer.push_text(airsync::CLASS, item.class.as_str());
+    answer.push_text(airsync::CLASS, class.as_str());
     answer.push(properties);
     Ok(())
 }
@@ -434,7 +512,17 @@ pub(super) fn item_fields(
     item: &Item,
     options: &Options,
 ) -> Result<Option<Vec<Element>>, CommandError> {
-    let Some(adapter) = adapter_for(item.class) else {
+    fields_through(request, adapter_for(item.class), item, options)
+}
+
+/// [`item_fields`] read through `adapter` (a view folder's presents another class).
+fn fields_through(
+    request: &Request,
+    adapter: Option<&'static dyn super::sync::class::ClassAdapter>,
+    item: &Item,
+    options: &Options,
+) -> Result<Option<Vec<Element>>, CommandError> {
+    let Some(adapter) = adapter else {
         return Ok(None);
     };
     let context = ReadContext {

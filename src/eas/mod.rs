@@ -34,6 +34,7 @@ pub mod smart_reply;
 pub mod stream;
 pub mod sync;
 pub mod validate_cert;
+pub mod views;
 
 pub use crate::protocol_version::ProtocolVersion;
 

@@ -175,14 +175,21 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         if state.dropped.contains(id) {
             continue;
         }
-        match id.parse::<FolderId>() {
+        let folder = match id.parse::<FolderId>() {
             Ok(folder_id)
                 if !hidden.contains(&folder_id)
                     && store.folder(request.user.id, folder_id)?.is_some() =>
             {
-                watched.push((id.clone(), folder_id));
+                Some(folder_id)
             }
-            _ => {
+            Ok(_) => None,
+            // A view folder watches its source folder.
+            Err(_) => super::views::view_folder(store, request.user.id, request.device, id)?
+                .map(|view| view.source.id),
+        };
+        match folder {
+            Some(folder_id) => watched.push((id.clone(), folder_id)),
+            None => {
                 vanished.get_or_insert_with(|| id.clone());
             }
         }
@@ -198,6 +205,9 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         state.missing = None;
     }
     save(request, &stored_state, &state)?;
+    if view_folders_changed(request)? {
+        return Ok(answer(status::FOLDER_SYNC_NEEDED));
+    }
 
     let changed = changed_folders(request, &watched)?;
     if !changed.is_empty() {
@@ -225,6 +235,20 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     }
 }
 
+/// Whether the view folders the device's hierarchy key told of differ from those it is
+/// offered now (a per-device setting changed): it must run FolderSync to see them.
+fn view_folders_changed(request: &Request) -> Result<bool, StoreError> {
+    let Some(hierarchy) = request
+        .store
+        .sync_state(request.device.id, super::folder_sync::HIERARCHY)?
+    else {
+        return Ok(false);
+    };
+    let now = super::views::view_folders(request.store, request.user.id, request.device)?;
+    Ok(super::views::parse_listing(&hierarchy.data)
+        != super::views::parse_listing(&super::views::listing(&now)))
+}
+
 /// The pinged folders whose items changed since the device's last Sync of them.
 fn changed_folders(
     request: &Request,
@@ -234,7 +258,7 @@ fn changed_folders(
     for (id, folder_id) in watched {
         let synced = request
             .store
-            .sync_state(request.device.id, &folder_id.to_string())?
+            .sync_state(request.device.id, id)?
             .map_or(0, |state| state.seq);
         match request.store.folder_item_seq(request.user.id, *folder_id) {
             Ok(seq) if seq > synced => changed.push(id.clone()),

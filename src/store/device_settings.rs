@@ -48,8 +48,9 @@ pub const DEVICE_SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "folders",
         values: &["all", "default", "all-groupware-as-email"],
-        help: "which folders the device sees: all, only the default folders, or all with \
-               groupware folders shown as mail folders (that one is stored, not applied yet)",
+        help: "which folders the device sees: all, only the default folders, or all plus \
+               every contact, calendar, task and note folder offered again as a read-only \
+               mail folder (each item a readable message) for mail-only clients",
     },
     SettingSpec {
         key: "mail-folders",
@@ -85,18 +86,14 @@ pub const DEVICE_SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "tasks-as-events",
         values: &["no", "all", "incomplete"],
-        help: "show tasks as calendar events (stored; not applied yet)",
-    },
-    SettingSpec {
-        key: "tasks-as-events-folder",
-        values: &["new", "merge"],
-        help: "tasks shown as events go into a new calendar or into the default calendar \
-               (stored; not applied yet)",
+        help: "also offer each task folder as a calendar of the same name whose events are \
+               the tasks (all, or incomplete ones only); editing an event edits the task",
     },
     SettingSpec {
         key: "notes-as-events",
         values: &["no", "yes"],
-        help: "show notes as calendar events (stored; not applied yet)",
+        help: "also offer each note folder as a read-only calendar of the same name whose \
+               all-day events are the notes, on the day each last changed",
     },
 ];
 

@@ -247,7 +247,7 @@ fn revise(before: &PropertyRecord, after: &mut PropertyRecord) {
 }
 
 /// The calendar's property storage and rules.
-static EVENTS: DataClass = DataClass {
+pub static EVENTS: DataClass = DataClass {
     class: ItemClass::Calendar,
     fields: FIELDS,
     filters: FILTERS,

@@ -274,6 +274,23 @@ pub trait ClassAdapter {
     fn changes_whole_item(&self, _record: &Record) -> bool {
         false
     }
+    /// Whether clients may not send this command (`Add`, `Change`, `Delete`) here (a view
+    /// of another class's folder): it is refused and changes nothing (see `client.rs`).
+    fn refuses(&self, _command: Tag) -> bool {
+        false
+    }
+    /// Whether a client's successful Change is answered with the item as the server now
+    /// has it (a view writes back only what its conversion maps, and shows the result in its
+    /// own way), instead of not being echoed.
+    fn echoes_changes(&self) -> bool {
+        false
+    }
+    /// Whether `read` may leave out an item that exists (a view shows only items its
+    /// conversion can make: a task needs a date to be an event): a held item it no longer
+    /// shows is sent as SoftDelete, and GetItemEstimate reads items to count them.
+    fn may_hide_items(&self) -> bool {
+        false
+    }
     /// Whether a client write of this class's items (Add, Change, Delete, one occurrence) by
     /// a phone of `version` is followed by [`ClassAdapter::after_client_write`].
     fn observes_writes(&self, _version: ProtocolVersion) -> bool {

@@ -29,6 +29,10 @@ pub struct Applied {
     /// What the commands did to the set of items the device holds: its Adds it now holds,
     /// its Deletes it no longer does (whatever their status: it dropped them).
     pub held: HeldChanges,
+    /// Items whose Change or Delete a view refused, or whose Change it wrote back in its own
+    /// way: the answer sends them again as the server has them (`true`: as an Add, the
+    /// client dropped it).
+    pub restore: Vec<(ItemId, bool)>,
 }
 
 /// Settings of the collection that shape the client commands.
@@ -78,6 +82,11 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
     for command in commands {
         let server_id = command.child_text(airsync::SERVER_ID).unwrap_or_default();
         let item = server_id.trim().parse::<ItemId>().ok();
+        if context.adapter.is_some_and(|a| a.refuses(command.tag))
+            && refuse(context, command, item, &mut applied)?
+        {
+            continue;
+        }
         match command.tag {
             airsync::ADD => {
                 let (answer, created, sent) = observed(context, None, None, || {
@@ -101,7 +110,10 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
                     Ok((outcome, written))
                 })?;
                 // A sent draft left the folder: the client hears of it as a Delete.
-                if status == ItemStatus::Success && !sent {
+                let echoed = context.adapter.is_some_and(|a| a.echoes_changes());
+                if status == ItemStatus::Success && !sent && echoed {
+                    applied.restore.extend(item.map(|id| (id, false)));
+                } else if status == ItemStatus::Success && !sent {
                     applied.touched.extend(item);
                 }
                 if status != ItemStatus::Success || data.is_some() {
@@ -167,6 +179,47 @@ pub fn apply(context: &ClientContext, commands: &[Element]) -> Result<Applied, C
         }
     }
     Ok(applied)
+}
+
+/// A write the collection does not take (a view): an Add is refused (Status 6, nothing is
+/// created); a Change or Delete loses to the server's version (Status 7) and the item is sent
+/// back as the server has it. Returns whether the command was a write (a Fetch is served as
+/// usual).
+fn refuse(
+    context: &ClientContext,
+    command: &Element,
+    item: Option<ItemId>,
+    applied: &mut Applied,
+) -> Result<bool, StoreError> {
+    let server_id = command.child_text(airsync::SERVER_ID).unwrap_or_default();
+    match command.tag {
+        airsync::ADD => {
+            let client_id = command.child_text(airsync::CLIENT_ID).unwrap_or_default();
+            let mut answer = Element::new(airsync::ADD);
+            answer
+                .push_text(airsync::CLIENT_ID, client_id.trim())
+                .push_text(airsync::STATUS, ItemStatus::ConversionError.code());
+            applied.responses.push(answer);
+        }
+        airsync::CHANGE | airsync::DELETE => match in_folder(context, item)? {
+            Some(id) => {
+                let status = ItemStatus::Conflict;
+                applied
+                    .responses
+                    .push(response(command.tag, &server_id, status));
+                let dropped = command.tag == airsync::DELETE
+                    && command.child(airsyncbase::INSTANCE_ID).is_none();
+                applied.restore.push((id, dropped));
+            }
+            None => applied.responses.push(response(
+                command.tag,
+                &server_id,
+                ItemStatus::ObjectNotFound,
+            )),
+        },
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Runs one client write (`write` returns its outcome and the item it wrote, if it did) and,

@@ -252,6 +252,35 @@ impl DataClass {
         self.file(context, item, properties)
     }
 
+    /// A stored record as this client gets it: bodies shaped by its preferences, binaries
+    /// the policy withholds left out (also what a view of another class presents).
+    pub fn present(&self, context: &ReadContext, properties: &PropertyRecord) -> Record {
+        let mut record = from_properties(self.fields, properties);
+        // Shape what depends on the client: bodies by its preferences, binaries by the policy.
+        for field in self.fields {
+            let shaped = match (field.kind, record.get(field.tag)) {
+                (FieldKind::Body, Some(Value::Body(stored))) => Some(Value::Nested(
+                    body::stored_body(stored, context.options, context.version),
+                )),
+                (FieldKind::PlainBody, Some(Value::Body(stored))) => Some(Value::Body(BodyValue {
+                    body_type: 1,
+                    data: body::stored_plain_body(stored, context.options),
+                })),
+                (FieldKind::Base64, Some(Value::Opaque(bytes)))
+                    if !context.policy.allows_attachment(bytes.len() as u64) =>
+                {
+                    record.remove(field.tag);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(value) = shaped {
+                record.set(field.tag, value);
+            }
+        }
+        record
+    }
+
     /// The record of `item`, `None` when it is gone or of another class.
     fn stored(
         &self,
@@ -287,30 +316,7 @@ impl ClassAdapter for DataClass {
         let Some(properties) = self.stored(context, item)? else {
             return Ok(None);
         };
-        let mut record = from_properties(self.fields, &properties);
-        // Shape what depends on the client: bodies by its preferences, binaries by the policy.
-        for field in self.fields {
-            let shaped = match (field.kind, record.get(field.tag)) {
-                (FieldKind::Body, Some(Value::Body(stored))) => Some(Value::Nested(
-                    body::stored_body(stored, context.options, context.version),
-                )),
-                (FieldKind::PlainBody, Some(Value::Body(stored))) => Some(Value::Body(BodyValue {
-                    body_type: 1,
-                    data: body::stored_plain_body(stored, context.options),
-                })),
-                (FieldKind::Base64, Some(Value::Opaque(bytes)))
-                    if !context.policy.allows_attachment(bytes.len() as u64) =>
-                {
-                    record.remove(field.tag);
-                    None
-                }
-                _ => None,
-            };
-            if let Some(value) = shaped {
-                record.set(field.tag, value);
-            }
-        }
-        Ok(Some(record))
+        Ok(Some(self.present(context, &properties)))
     }
 
     fn change(

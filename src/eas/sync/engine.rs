@@ -132,8 +132,9 @@ impl<'a> Holdings<'a> {
 
 /// Walks what the device is due after the cursor, in order: window moves first, then the
 /// folder's changes a page at a time. `send` turns one due command into what is sent and
-/// says whether it was (an item that cannot be read is not); it is called until `limit`
-/// commands of the change stream were sent. Returns whether more changes are available, the
+/// says what it sent (an item that cannot be read is not sent; a held item a view no longer
+/// shows goes as a SoftDelete); it is called until `limit` commands of the change stream
+/// were sent. Returns whether more changes are available, the
 /// counter value reached, and the held-set changes of what was sent.
 fn walk(
     context: &ReadContext,
@@ -141,12 +142,12 @@ fn walk(
     echo: &HashSet<ItemId>,
     client: &HeldChanges,
     limit: Option<usize>,
-    send: &mut dyn FnMut(Due) -> Result<bool, StoreError>,
+    send: &mut dyn FnMut(Due) -> Result<Option<Due>, StoreError>,
 ) -> Result<(bool, i64, HeldChanges), StoreError> {
     let mut holdings = Holdings::new(context, cursor.held, client);
     for due in window_moves(context, cursor, &holdings)? {
-        if send(due)? {
-            holdings.note(due);
+        if let Some(sent) = send(due)? {
+            holdings.note(sent);
         }
     }
     // Changes the device does not get are skipped, so keep reading until the window is full
@@ -162,7 +163,7 @@ fn walk(
             let Some(due) = due_for(cursor, echo, &holdings, change)? else {
                 continue;
             };
-            if send(due)? {
+            if let Some(due) = send(due)? {
                 holdings.note(due);
                 sent += 1;
             }
@@ -211,14 +212,29 @@ pub fn server_changes(
     client: &HeldChanges,
 ) -> Result<ServerChanges, StoreError> {
     let mut commands = Vec::new();
-    let mut send = |due: Due| -> Result<bool, StoreError> {
-        let command = match due {
-            Due::Add(id) => item_command(context, adapter, airsync::ADD, id, false)?,
-            Due::Change(id) => item_command(context, adapter, airsync::CHANGE, id, true)?,
-            Due::Delete(id) => Some(server_id_command(airsync::DELETE, id)),
-            Due::SoftDelete(id) => Some(server_id_command(airsync::SOFT_DELETE, id)),
+    let mut send = |due: Due| -> Result<Option<Due>, StoreError> {
+        let (command, sent) = match due {
+            Due::Add(id) => (
+                item_command(context, adapter, airsync::ADD, id, false)?,
+                due,
+            ),
+            Due::Change(id) => match item_command(context, adapter, airsync::CHANGE, id, true)? {
+                Some(command) => (Some(command), due),
+                // A view that no longer shows the item (a task that lost its dates): the
+                // device drops it.
+                None if adapter.is_some_and(|a| a.may_hide_items()) => (
+                    Some(server_id_command(airsync::SOFT_DELETE, id)),
+                    Due::SoftDelete(id),
+                ),
+                None => (None, due),
+            },
+            Due::Delete(id) => (Some(server_id_command(airsync::DELETE, id)), due),
+            Due::SoftDelete(id) => (Some(server_id_command(airsync::SOFT_DELETE, id)), due),
         };
-        Ok(command.map(|command| commands.push(command)).is_some())
+        Ok(command.map(|command| {
+            commands.push(command);
+            sent
+        }))
     };
     let (more_available, next_seq, held) =
         walk(context, cursor, echo, client, Some(cursor.limit), &mut send)?;
@@ -238,13 +254,15 @@ pub fn count_changes(
     cursor: &Cursor,
 ) -> Result<usize, StoreError> {
     let mut count = 0;
-    let mut send = |due: Due| -> Result<bool, StoreError> {
-        let sent = match due {
-            Due::Add(_) | Due::Change(_) => adapter.is_some(),
-            Due::Delete(_) | Due::SoftDelete(_) => true,
+    let mut send = |due: Due| -> Result<Option<Due>, StoreError> {
+        let sent = match (due, adapter) {
+            // A view may not show an item: only reading it tells.
+            (Due::Add(id), Some(a)) if a.may_hide_items() => a.read(context, id)?.is_some(),
+            (Due::Add(_) | Due::Change(_), _) => adapter.is_some(),
+            (Due::Delete(_) | Due::SoftDelete(_), _) => true,
         };
         count += usize::from(sent);
-        Ok(sent)
+        Ok(sent.then_some(due))
     };
     walk(
         context,
@@ -327,6 +345,23 @@ fn item_command(
         changes_only,
     ));
     Ok(Some(command))
+}
+
+/// The item again as the server has it, for a client whose write was refused: a Change
+/// (the whole item), or an Add when the client dropped it (a refused Delete); `None` when
+/// it cannot be read.
+pub fn restore_command(
+    context: &ReadContext,
+    adapter: Option<&dyn ClassAdapter>,
+    id: ItemId,
+    as_add: bool,
+) -> Result<Option<Element>, StoreError> {
+    let tag = if as_add {
+        airsync::ADD
+    } else {
+        airsync::CHANGE
+    };
+    item_command(context, adapter, tag, id, false)
 }
 
 /// The ApplicationData of one item of the folder for a Fetch; `None` when it is not there.

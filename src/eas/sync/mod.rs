@@ -24,11 +24,12 @@ pub mod hanging;
 pub mod meeting_request;
 pub mod notes;
 pub mod tasks;
+pub mod view_class;
 
 use super::{CommandError, ProtocolVersion, Reply, Request};
-use crate::store::{now, FolderId, HeldChanges, HeldView, ItemClass, KeyMatch, StoreError};
+use crate::store::{now, HeldChanges, HeldView, KeyMatch, StoreError};
 use crate::wbxml::{tag::airsync, Element};
-use class::{adapter_for, ReadContext};
+use class::ReadContext;
 use collection::{CollectionRequest, CollectionState};
 
 /// Sync Status values (MS-ASCMD 2.2.3.177.17).
@@ -190,26 +191,18 @@ fn sync_collection(
         Ok((answer, true))
     };
     let (store, user, device) = (request.store, request.user.id, request.device.id);
-    let folder = match wanted.collection_id.parse::<FolderId>() {
-        Ok(id) => store.folder(user, id)?,
-        Err(_) => None,
-    };
-    // A folder hidden from this device by its settings is as unknown to it as a deleted one.
-    let folder = match folder {
-        Some(folder)
-            if crate::eas::device_view::folder_visible(store, user, request.device, folder.id)? =>
-        {
-            Some(folder)
-        }
-        _ => None,
-    };
-    let Some(folder) = folder else {
+    // A folder hidden from this device by its settings is as unknown to it as a deleted one;
+    // a view folder (`views`) reads its source folder through its own adapter.
+    let Some(found) =
+        crate::eas::device_view::collection(store, user, request.device, &wanted.collection_id)?
+    else {
         return fail(answer, &wanted.sync_key, status::HIERARCHY_CHANGED);
     };
-    let Some(class) = ItemClass::for_folder_type(folder.folder_type) else {
+    let folder = found.folder;
+    let Some(class) = found.class else {
         return fail(answer, &wanted.sync_key, status::PROTOCOL_ERROR);
     };
-    let adapter = adapter_for(class);
+    let adapter = found.adapter;
     let id = wanted.collection_id.as_str();
     if request.version < ProtocolVersion::V14_0 {
         answer.push_text(airsync::CLASS, class.as_str());
@@ -334,6 +327,20 @@ fn sync_collection(
         *budget = budget.saturating_sub(changes.commands.len());
         changes
     };
+    // Writes a read-only view refused: the client gets the server's version back (unless
+    // the change stream already carries the item).
+    let mut changes = changes;
+    let mut restored = Vec::new();
+    for &(id, as_add) in &applied.restore {
+        let listed = changes
+            .commands
+            .iter()
+            .any(|c| c.child_text(airsync::SERVER_ID).as_deref() == Some(id.to_string().as_str()));
+        if !listed {
+            restored.extend(engine::restore_command(&read, adapter, id, as_add)?);
+        }
+    }
+    changes.commands.splice(0..0, restored);
     let old_data = data;
     if wanted.get_changes {
         state.cutoff = new_cutoff;

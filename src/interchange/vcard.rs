@@ -178,7 +178,8 @@ fn parse_date(text: &str) -> Option<i64> {
     if digits.len() != 8 {
         return None;
     }
-    crate::eas::sync::class::parse_eas_datetime(&format!("{digits}T000000Z"))
+    let date = chrono::NaiveDate::parse_from_str(&digits, "%Y%m%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
 }
 
 fn format_date(unix: i64) -> String {
