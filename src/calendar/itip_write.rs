@@ -4,7 +4,7 @@
 //! in the event's zone with its VTIMEZONE (from the event's TimeZone rules), so a weekly
 //! 09:00 meeting stays at 09:00 for the receiver across daylight-saving changes.
 
-use super::tz::{EventZone, TimeZoneInfo};
+use super::ical_text::{escaped, line, partstat, rrule, utc, vtimezone, when, zone_of, Zone};
 use crate::store::{Property, PropertyRecord};
 
 /// The iTIP method of a message.
@@ -69,190 +69,6 @@ pub fn plausible_address(address: &str) -> bool {
     }
 }
 
-/// Escapes a TEXT value.
-fn escaped(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace("\r\n", "\\n")
-        .replace(['\r', '\n'], "\\n")
-}
-
-/// Appends a content line folded at 75 octets.
-fn line(out: &mut String, content: &str) {
-    let mut width = 0;
-    for c in content.chars() {
-        if width + c.len_utf8() > 75 {
-            out.push_str("\r\n ");
-            width = 1;
-        }
-        out.push(c);
-        width += c.len_utf8();
-    }
-    out.push_str("\r\n");
-}
-
-fn utc(unix: i64) -> String {
-    crate::clock::eas_compact_datetime(unix)
-}
-
-fn local_text(t: chrono::NaiveDateTime) -> String {
-    t.format("%Y%m%dT%H%M%S").to_string()
-}
-
-fn offset_text(minutes: i32) -> String {
-    let sign = if minutes < 0 { '-' } else { '+' };
-    format!("{sign}{:02}{:02}", minutes.abs() / 60, minutes.abs() % 60)
-}
-
-const DAYS: [&str; 7] = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
-
-/// The event's TZID, rules and zone; `None` for UTC or no zone.
-struct Zone {
-    tzid: String,
-    info: TimeZoneInfo,
-    zone: EventZone,
-}
-
-fn zone_of(record: &PropertyRecord) -> Option<Zone> {
-    let Some(Property::Bytes(blob)) = record.get("Timezone") else {
-        return None;
-    };
-    let info = TimeZoneInfo::from_blob(blob)?;
-    let zone = EventZone::from_blob(blob);
-    let tzid = match &zone {
-        EventZone::Iana(tz) if tz.is_utc() => return None,
-        EventZone::Iana(tz) => tz.name().to_string(),
-        EventZone::Rules(info) if info.standard_name.trim().is_empty() => "Custom".to_string(),
-        EventZone::Rules(info) => info.standard_name.trim().to_string(),
-    };
-    Some(Zone { tzid, info, zone })
-}
-
-fn vtimezone(out: &mut String, zone: &Zone) {
-    let info = &zone.info;
-    let standard = -(info.bias + info.standard_bias);
-    let daylight = -(info.bias + info.daylight_bias);
-    line(out, "BEGIN:VTIMEZONE");
-    line(out, &format!("TZID:{}", escaped(&zone.tzid)));
-    let part =
-        |out: &mut String, kind: &str, from: i32, to: i32, rule: Option<&super::tz::Transition>| {
-            line(out, &format!("BEGIN:{kind}"));
-            let (hour, minute) = rule.map_or((0, 0), |r| (r.hour, r.minute));
-            line(out, &format!("DTSTART:16010101T{hour:02}{minute:02}00"));
-            line(out, &format!("TZOFFSETFROM:{}", offset_text(from)));
-            line(out, &format!("TZOFFSETTO:{}", offset_text(to)));
-            if let Some(r) = rule {
-                let week = if r.week >= 5 { -1 } else { i32::from(r.week) };
-                let day = DAYS[usize::from(r.weekday % 7)];
-                line(
-                    out,
-                    &format!("RRULE:FREQ=YEARLY;BYMONTH={};BYDAY={week}{day}", r.month),
-                );
-            }
-            line(out, &format!("END:{kind}"));
-        };
-    if info.standard_date.month != 0 && info.daylight_date.month != 0 {
-        part(
-            out,
-            "STANDARD",
-            daylight,
-            standard,
-            Some(&info.standard_date),
-        );
-        part(
-            out,
-            "DAYLIGHT",
-            standard,
-            daylight,
-            Some(&info.daylight_date),
-        );
-    } else {
-        part(out, "STANDARD", standard, standard, None);
-    }
-    line(out, "END:VTIMEZONE");
-}
-
-/// The RRULE value of a stored Recurrence.
-pub fn rrule(recurrence: &PropertyRecord) -> Option<String> {
-    let int = |name: &str| recurrence.int(name);
-    let kind = int("Type")?;
-    let freq = match kind {
-        0 => "DAILY",
-        1 => "WEEKLY",
-        2 | 3 => "MONTHLY",
-        5 | 6 => "YEARLY",
-        _ => return None,
-    };
-    let mut rule = format!("FREQ={freq}");
-    if let Some(interval) = int("Interval").filter(|i| *i > 1) {
-        rule.push_str(&format!(";INTERVAL={interval}"));
-    }
-    if let Some(count) = int("Occurrences") {
-        rule.push_str(&format!(";COUNT={count}"));
-    }
-    if let Some(until) = int("Until") {
-        rule.push_str(&format!(";UNTIL={}", utc(until)));
-    }
-    if let Some(days) = int("DayOfWeek").filter(|d| *d != 0) {
-        let list: Vec<&str> = (0..7)
-            .filter(|d| days & (1 << d) != 0)
-            .map(|d| DAYS[d])
-            .collect();
-        rule.push_str(&format!(";BYDAY={}", list.join(",")));
-    }
-    if matches!(kind, 5 | 6) {
-        if let Some(month) = int("MonthOfYear") {
-            rule.push_str(&format!(";BYMONTH={month}"));
-        }
-    }
-    if matches!(kind, 2 | 5) {
-        if let Some(day) = int("DayOfMonth") {
-            rule.push_str(&format!(";BYMONTHDAY={day}"));
-        }
-    }
-    if matches!(kind, 3 | 6) {
-        let week = int("WeekOfMonth").unwrap_or(1);
-        rule.push_str(&format!(";BYSETPOS={}", if week >= 5 { -1 } else { week }));
-    }
-    if let Some(first) = int("FirstDayOfWeek") {
-        rule.push_str(&format!(";WKST={}", DAYS[(first.rem_euclid(7)) as usize]));
-    }
-    Some(rule)
-}
-
-/// iCalendar PARTSTAT of an MS-ASCAL AttendeeStatus.
-pub fn partstat(status: Option<i64>) -> &'static str {
-    match status {
-        Some(3) => "ACCEPTED",
-        Some(2) => "TENTATIVE",
-        Some(4) => "DECLINED",
-        _ => "NEEDS-ACTION",
-    }
-}
-
-/// A date-time property in the event's zone (or UTC), or a DATE for all-day events.
-fn when(name: &str, unix: i64, all_day: bool, zone: Option<&Zone>) -> String {
-    if all_day {
-        let date = match zone {
-            Some(z) => z.zone.to_local(unix),
-            None => chrono::DateTime::from_timestamp(unix, 0)
-                .unwrap_or_default()
-                .naive_utc(),
-        };
-        return format!("{name};VALUE=DATE:{}", &local_text(date)[..8]);
-    }
-    match zone {
-        Some(z) => format!(
-            "{name};TZID={}:{}",
-            escaped(&z.tzid),
-            local_text(z.zone.to_local(unix))
-        ),
-        None => format!("{name}:{}", utc(unix)),
-    }
-}
-
 fn mailto(name: &str, params: &str, cn: Option<&str>, email: &str) -> String {
     let cn = cn
         .filter(|n| !n.is_empty())
@@ -308,7 +124,7 @@ impl Itip<'_> {
         line(&mut out, &format!("METHOD:{}", self.method.name()));
         let zone = zone_of(self.event);
         if let Some(zone) = &zone {
-            vtimezone(&mut out, zone);
+            vtimezone(&mut out, &zone.tzid, &zone.info);
         }
         let zone = zone.as_ref();
         self.vevent(&mut out, zone, self.occurrence);

@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod free_busy;
+pub mod ical_text;
 pub mod itip;
 pub mod itip_write;
 pub mod recurrence;
