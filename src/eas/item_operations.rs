@@ -14,6 +14,7 @@ use super::stream::PieceReader;
 use super::sync::class::{self, adapter_for, ReadContext};
 use super::sync::collection::{self, Options};
 use super::{CommandError, Piece, Reply, Request};
+use crate::mime::PartLocation;
 use crate::store::{FolderType, Item, ItemClass, ItemId, Store, StoreError};
 use crate::wbxml::tag::{airsync, airsyncbase as base, item_operations as io, search};
 use crate::wbxml::{self, Element};
@@ -312,8 +313,14 @@ fn fetch_attachment(
     };
     // The native file a groupware-as-mail message attaches (a vCard, an iCalendar object).
     if let Some(item) = super::sync::view_class::parse_native_reference(reference) {
-        let file = super::sync::view_class::native_file(request.store, request.user.id, item)?;
-        return fetch_native(request, reference, file, range, parts, answer);
+        let file = super::sync::view_class::native_file(request.store, request.user.id, item)?.map(
+            |file| FileToSend {
+                total: file.bytes.len() as u64,
+                content_type: file.content_type.to_string(),
+                source: FileSource::Made(file.bytes),
+            },
+        );
+        return send_file(request, reference, file, range, parts, answer);
     }
     let found = match parse_file_reference(reference) {
         None => None,
@@ -321,106 +328,87 @@ fn fetch_attachment(
             Ok(attachments) => attachments
                 .into_iter()
                 .find(|a| a.position == position)
-                .map(|a| (item, a)),
+                .map(|a| FileToSend {
+                    total: a.part.size,
+                    content_type: a.part.content_type,
+                    source: FileSource::Stored(item, a.part.location),
+                }),
             Err(StoreError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
         },
     };
-    let Some((item, attachment)) = found else {
-        answer.push_text(io::STATUS, status::BAD_ATTACHMENT);
-        answer.push_text(base::FILE_REFERENCE, reference);
-        return Ok(());
-    };
-    let total = attachment.part.size;
-    if !request.policy.allows_attachment(total) {
-        let code = if request.policy.allows_attachment(0) {
-            status::TOO_LARGE
-        } else {
-            status::ACCESS_DENIED
-        };
-        answer.push_text(io::STATUS, code);
-        answer.push_text(base::FILE_REFERENCE, reference);
-        return Ok(());
-    }
-    let (skip, length) = match range {
-        Some((start, _)) if start >= total => {
-            answer.push_text(io::STATUS, status::BAD_RANGE);
-            answer.push_text(base::FILE_REFERENCE, reference);
-            return Ok(());
-        }
-        Some((start, end)) => (start, end.min(total - 1) - start + 1),
-        None => (0, total),
-    };
-    let data = parts.stored(Piece::Stored {
-        user: request.user.id,
-        item,
-        location: attachment.part.location.clone(),
-        skip,
-        length,
-        base64: false,
-    });
-    let returned = range.map(|_| (skip, skip + length.max(1) - 1));
-    answer.push_text(io::STATUS, status::SUCCESS);
-    answer.push_text(base::FILE_REFERENCE, reference);
-    let properties = answer.push(Element::new(io::PROPERTIES));
-    properties.push_text(base::CONTENT_TYPE, attachment.part.content_type.clone());
-    if let Some((start, end)) = returned {
-        properties
-            .push_text(io::RANGE, format!("{start}-{end}"))
-            .push_text(io::TOTAL, total.to_string());
-    }
-    properties.push(data);
-    Ok(())
+    send_file(request, reference, found, range, parts, answer)
 }
 
-/// Fetch of an item's native file: the same answers as for a stored attachment, from bytes
-/// made now.
-fn fetch_native(
+/// A file a FileReference names: a stored attachment, or bytes made now (an item's native
+/// file).
+struct FileToSend {
+    total: u64,
+    content_type: String,
+    source: FileSource,
+}
+
+enum FileSource {
+    Stored(ItemId, PartLocation),
+    Made(Vec<u8>),
+}
+
+/// The Fetch answer for a file: not found, refused by the policy's attachment limits, a Range
+/// past its end, or (a slice of) its data with its Properties.
+fn send_file(
     request: &Request,
     reference: &str,
-    file: Option<super::sync::view_class::NativeFile>,
+    file: Option<FileToSend>,
     range: Option<(u64, u64)>,
     parts: &mut Parts,
     answer: &mut Element,
 ) -> Result<(), CommandError> {
-    let Some(file) = file else {
-        answer.push_text(io::STATUS, status::BAD_ATTACHMENT);
+    let refusal = match &file {
+        None => Some(status::BAD_ATTACHMENT),
+        Some(file) if !request.policy.allows_attachment(file.total) => {
+            Some(if request.policy.allows_attachment(0) {
+                status::TOO_LARGE
+            } else {
+                status::ACCESS_DENIED
+            })
+        }
+        Some(file) if range.is_some_and(|(start, _)| start >= file.total) => {
+            Some(status::BAD_RANGE)
+        }
+        Some(_) => None,
+    };
+    let (Some(file), None) = (file, refusal) else {
+        answer.push_text(io::STATUS, refusal.unwrap_or(status::BAD_ATTACHMENT));
         answer.push_text(base::FILE_REFERENCE, reference);
         return Ok(());
     };
-    let total = file.bytes.len() as u64;
-    if !request.policy.allows_attachment(total) {
-        let code = if request.policy.allows_attachment(0) {
-            status::TOO_LARGE
-        } else {
-            status::ACCESS_DENIED
-        };
-        answer.push_text(io::STATUS, code);
-        answer.push_text(base::FILE_REFERENCE, reference);
-        return Ok(());
-    }
+    let total = file.total;
     let (skip, length) = match range {
-        Some((start, _)) if start >= total => {
-            answer.push_text(io::STATUS, status::BAD_RANGE);
-            answer.push_text(base::FILE_REFERENCE, reference);
-            return Ok(());
-        }
         Some((start, end)) => (start, end.min(total - 1) - start + 1),
         None => (0, total),
     };
-    let slice = file.bytes[skip as usize..(skip + length) as usize].to_vec();
-    // Inline data is base64 text; a multipart part is the bytes themselves.
-    let piece = if parts.multipart {
-        Piece::Bytes(slice)
-    } else {
-        use base64::Engine;
-        Piece::Bytes(
-            base64::engine::general_purpose::STANDARD
-                .encode(slice)
-                .into_bytes(),
-        )
+    let data = match file.source {
+        FileSource::Stored(item, location) => parts.stored(Piece::Stored {
+            user: request.user.id,
+            item,
+            location,
+            skip,
+            length,
+            base64: false,
+        }),
+        FileSource::Made(bytes) => {
+            let slice = bytes[skip as usize..(skip + length) as usize].to_vec();
+            // Inline data is base64 text; a multipart part is the bytes themselves.
+            parts.stored(Piece::Bytes(if parts.multipart {
+                slice
+            } else {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .encode(slice)
+                    .into_bytes()
+            }))
+        }
     };
-    let data = parts.stored(piece);
     answer.push_text(io::STATUS, status::SUCCESS);
     answer.push_text(base::FILE_REFERENCE, reference);
     let properties = answer.push(Element::new(io::PROPERTIES));
