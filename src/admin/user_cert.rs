@@ -5,6 +5,7 @@ use argh::FromArgs;
 
 use super::exit;
 use crate::smime::x509;
+use crate::store::certificates::CertificateState;
 use crate::store::{Store, StoreError};
 
 /// manage a user's S/MIME certificates (given to senders by ResolveRecipients)
@@ -106,14 +107,11 @@ pub fn run(store: &Store, args: UserCertArgs) -> i32 {
                 let name = x509::read(&certificate.der)
                     .map(|info| info.common_name)
                     .unwrap_or_default();
-                let state = if certificate.is_valid_at(now) {
-                    "valid"
-                } else if !certificate.for_smime {
-                    "not for mail"
-                } else if certificate.not_after < now {
-                    "expired"
-                } else {
-                    "not yet valid"
+                let state = match certificate.state_at(now) {
+                    CertificateState::Usable => "valid",
+                    CertificateState::NotForMail => "not for mail",
+                    CertificateState::Expired => "expired",
+                    CertificateState::NotYetValid => "not yet valid",
                 };
                 println!(
                     "{}\t{}\t{} to {}\t{state}\tby {}",

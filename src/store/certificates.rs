@@ -43,6 +43,28 @@ impl StoredCertificate {
     pub fn is_valid_at(&self, now: i64) -> bool {
         self.for_smime && self.not_before <= now && now <= self.not_after
     }
+
+    /// Why it is or is not handed out at `now`, for lists shown to people.
+    pub fn state_at(&self, now: i64) -> CertificateState {
+        if self.is_valid_at(now) {
+            CertificateState::Usable
+        } else if !self.for_smime {
+            CertificateState::NotForMail
+        } else if self.not_after < now {
+            CertificateState::Expired
+        } else {
+            CertificateState::NotYetValid
+        }
+    }
+}
+
+/// A stored certificate's state at some time (see [`StoredCertificate::state_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertificateState {
+    Usable,
+    NotForMail,
+    Expired,
+    NotYetValid,
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredCertificate> {

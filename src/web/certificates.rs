@@ -6,7 +6,7 @@
 
 use super::{html, Form, Page, Visitor, WebEnv};
 use crate::smime::{self, x509, Refusal};
-use crate::store::certificates::NewCertificate;
+use crate::store::certificates::{CertificateState, NewCertificate};
 use crate::store::{Store, StoreError, User};
 
 /// Stores the personal certificates of a certificate file for `user`
@@ -72,14 +72,11 @@ fn render(env: &mut WebEnv, visitor: &Visitor, status: u16, top: String) -> Page
             let name = x509::read(&certificate.der)
                 .map(|info| info.common_name)
                 .unwrap_or_default();
-            let state = if certificate.is_valid_at(now) {
-                "in use"
-            } else if !certificate.for_smime {
-                "not for mail"
-            } else if certificate.not_after < now {
-                "expired"
-            } else {
-                "not yet valid"
+            let state = match certificate.state_at(now) {
+                CertificateState::Usable => "in use",
+                CertificateState::NotForMail => "not for mail",
+                CertificateState::Expired => "expired",
+                CertificateState::NotYetValid => "not yet valid",
             };
             content.push_str(&format!(
                 "<tr><td>{}</td><td>{} to {} ({state})</td><td><code>{}</code></td><td>\
