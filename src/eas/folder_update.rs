@@ -1,6 +1,6 @@
 //! FolderUpdate (MS-ASCMD 2.2.1.6): renames and/or moves one of the user's own folders.
 
-use super::hierarchy::{self, status};
+use super::hierarchy::{self, status, NamedFolder};
 use super::{CommandError, Reply, Request};
 use crate::store::StoreError;
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
@@ -31,24 +31,11 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         Err(code) => return answer(code),
     };
     let user = request.user.id;
-    let folder = match server_id.trim().parse::<i64>() {
-        Ok(id) => request.store.folder(user, id)?,
+    let folder = match hierarchy::named_folder(request, &server_id)? {
+        NamedFolder::Own(folder) => folder,
         // A view folder (per-device settings) is the server's to change, like a default one.
-        Err(_)
-            if super::views::view_folder(
-                request.store,
-                user,
-                request.device,
-                server_id.trim(),
-            )?
-            .is_some() =>
-        {
-            return answer(status::SPECIAL_FOLDER);
-        }
-        Err(_) => None,
-    };
-    let Some(folder) = folder else {
-        return answer(status::NOT_FOUND);
+        NamedFolder::View => return answer(status::SPECIAL_FOLDER),
+        NamedFolder::Missing => return answer(status::NOT_FOUND),
     };
     let Some(parent) = hierarchy::parse_parent(&parent) else {
         return answer(status::PARENT_NOT_FOUND);

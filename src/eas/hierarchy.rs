@@ -7,8 +7,9 @@
 //! without hiding another device's changes from this one.
 
 use super::folder_sync::HIERARCHY;
+use super::CommandError;
 use super::Request;
-use crate::store::{KeyMatch, StoreError};
+use crate::store::{Folder, KeyMatch, StoreError};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element, Tag};
 
 /// Status values shared by the three folder commands (MS-ASCMD 2.2.3.177.2–4).
@@ -78,4 +79,30 @@ pub fn status_only(command: Tag, code: &str) -> Element {
     let mut doc = Element::new(command);
     doc.push_text(fh::STATUS, code);
     doc
+}
+
+/// What the ServerId of a FolderUpdate or FolderDelete names.
+pub enum NamedFolder {
+    /// One of the user's folders.
+    Own(Folder),
+    /// A view folder this device's settings show (the server's, not the user's, to change).
+    View,
+    Missing,
+}
+
+pub fn named_folder(request: &Request, server_id: &str) -> Result<NamedFolder, CommandError> {
+    let user = request.user.id;
+    let server_id = server_id.trim();
+    Ok(match server_id.parse::<i64>() {
+        Ok(id) => match request.store.folder(user, id)? {
+            Some(folder) => NamedFolder::Own(folder),
+            None => NamedFolder::Missing,
+        },
+        Err(_) => {
+            match super::views::view_folder(request.store, user, request.device, server_id)? {
+                Some(_) => NamedFolder::View,
+                None => NamedFolder::Missing,
+            }
+        }
+    })
 }
