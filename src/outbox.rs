@@ -4,21 +4,17 @@
 //! submission command: accepted, the entry goes; refused, it waits by the [`Backoff`]; once
 //! too old, it goes and a "Not sent" note naming the recipients is filed in the owner's
 //! Inbox in the same transaction. The request loop calls [`send_next_due`] while no request
-//! waits (and so right after the write that queued the mail); `easd deliver` calls it for
-//! the out-of-office reply it just queued.
+//! waits (and so right after the write that queued the mail); `easd deliver` calls
+//! [`send_queued`] for the out-of-office reply it just queued.
 
 use log::{info, warn};
 
-use crate::mail_submit::{self, SUBMISSION_TIMEOUT};
+use crate::mail_submit;
 use crate::store::outbox::Retry;
 use crate::store::{Backoff, FolderType, NewMessage, QueuedMail, Store, StoreError};
 
-/// How long a claimed entry is left to its attempt before anyone takes it again: longer
-/// than a submission can take (it is killed after [`SUBMISSION_TIMEOUT`]).
-pub const CLAIM_LEASE_SECS: i64 = SUBMISSION_TIMEOUT.as_secs() as i64 + 60;
-
-/// The environment variable that sets the backoff as `first,longest,give-up` seconds
-/// (tests use seconds instead of minutes and days).
+/// The environment variable that sets the backoff as `first,longest,give-up,lease` seconds
+/// (see [`Backoff`]; tests use seconds instead of minutes and days).
 pub const BACKOFF_ENV: &str = "EASD_OUTBOX_BACKOFF";
 
 /// What one call did.
@@ -34,7 +30,7 @@ pub enum Attempt {
     GaveUp(i64),
 }
 
-/// The backoff in force: [`Backoff::default`], or [`BACKOFF_ENV`] when it holds three
+/// The backoff in force: [`Backoff::default`], or [`BACKOFF_ENV`] when it holds four
 /// positive numbers of seconds.
 pub fn backoff_from_env() -> Backoff {
     let Ok(text) = std::env::var(BACKOFF_ENV) else {
@@ -46,13 +42,14 @@ pub fn backoff_from_env() -> Backoff {
         .filter(|n| *n > 0)
         .collect();
     match numbers[..] {
-        [first_retry, longest, give_up_after] => Backoff {
+        [first_retry, longest, give_up_after, claim_lease] => Backoff {
             first_retry,
             longest,
             give_up_after,
+            claim_lease,
         },
         _ => {
-            warn!("{BACKOFF_ENV} ignored: expected three positive numbers of seconds");
+            warn!("{BACKOFF_ENV} ignored: expected four positive numbers of seconds");
             Backoff::default()
         }
     }
@@ -67,9 +64,36 @@ pub fn send_next_due(
     notify: Option<std::net::SocketAddr>,
     now: i64,
 ) -> Result<Attempt, StoreError> {
-    let Some(mail) = store.claim_due_mail(now, CLAIM_LEASE_SECS)? else {
-        return Ok(Attempt::NothingDue);
-    };
+    match store.claim_due_mail(now, backoff.claim_lease)? {
+        Some(mail) => attempt(store, mail, submission_command, backoff, notify, now),
+        None => Ok(Attempt::NothingDue),
+    }
+}
+
+/// Tries entry `id` once, if it is due at `now` (mail just queued, sent at once).
+pub fn send_queued(
+    store: &Store,
+    id: i64,
+    submission_command: &[String],
+    backoff: &Backoff,
+    notify: Option<std::net::SocketAddr>,
+    now: i64,
+) -> Result<Attempt, StoreError> {
+    match store.claim_queued_mail(id, now, backoff.claim_lease)? {
+        Some(mail) => attempt(store, mail, submission_command, backoff, notify, now),
+        None => Ok(Attempt::NothingDue),
+    }
+}
+
+/// One attempt at a claimed entry.
+fn attempt(
+    store: &Store,
+    mail: QueuedMail,
+    submission_command: &[String],
+    backoff: &Backoff,
+    notify: Option<std::net::SocketAddr>,
+    now: i64,
+) -> Result<Attempt, StoreError> {
     let error = match mail_submit::submit(
         submission_command,
         &mail.sender,
@@ -174,6 +198,7 @@ more, or tell these people yourself.\r\n",
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail_submit::SUBMISSION_TIMEOUT;
     use crate::store::Outgoing;
 
     fn sh(script: &str) -> Vec<String> {
@@ -198,6 +223,7 @@ mod tests {
             first_retry: 60,
             longest: 60,
             give_up_after: 3600,
+            claim_lease: 180,
         };
         let first = send_next_due(&store, &refusing, &backoff, None, now).unwrap();
         assert!(
@@ -221,6 +247,11 @@ mod tests {
             .unwrap();
         let notes = store.items_in_window(ann.id, inbox.id, None).unwrap();
         assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn a_claim_outlasts_the_submission_timeout() {
+        assert!(Backoff::default().claim_lease > SUBMISSION_TIMEOUT.as_secs() as i64);
     }
 
     #[test]

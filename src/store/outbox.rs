@@ -33,23 +33,27 @@ pub struct QueuedMail {
     pub last_error: Option<String>,
 }
 
-/// When failed attempts are retried: `first_retry` seconds after the first failure, twice
-/// as long after each further one up to `longest`, and no more once the entry is
-/// `give_up_after` seconds old.
+/// When attempts are made: a failed one is retried `first_retry` seconds later, twice as
+/// long after each further failure up to `longest`, and no more once the entry is
+/// `give_up_after` seconds old; an attempt that never reported (its process died) is taken
+/// again `claim_lease` seconds after it began.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
     pub first_retry: i64,
     pub longest: i64,
     pub give_up_after: i64,
+    pub claim_lease: i64,
 }
 
 impl Default for Backoff {
-    /// One minute doubling to one hour; two days in all (what MTAs commonly do).
+    /// One minute doubling to one hour; two days in all (what MTAs commonly do). The lease
+    /// outlasts the submission command's timeout (two minutes, `mail_submit`).
     fn default() -> Self {
         Backoff {
             first_retry: 60,
             longest: 3600,
             give_up_after: 2 * 24 * 3600,
+            claim_lease: 180,
         }
     }
 }
@@ -117,14 +121,33 @@ impl Store {
     /// seconds ahead first, so another process (or this one after a crash mid-attempt) takes
     /// it again only when the attempt cannot be running any more.
     pub fn claim_due_mail(&self, now: i64, lease: i64) -> Result<Option<QueuedMail>, StoreError> {
+        self.claim(None, now, lease)
+    }
+
+    /// Takes entry `id` for one attempt, like [`Store::claim_due_mail`], if it is due.
+    pub fn claim_queued_mail(
+        &self,
+        id: i64,
+        now: i64,
+        lease: i64,
+    ) -> Result<Option<QueuedMail>, StoreError> {
+        self.claim(Some(id), now, lease)
+    }
+
+    fn claim(
+        &self,
+        only: Option<i64>,
+        now: i64,
+        lease: i64,
+    ) -> Result<Option<QueuedMail>, StoreError> {
         let tx = self.write_transaction()?;
         let found = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM outbox WHERE next_attempt <= ?1
+                "SELECT {COLUMNS} FROM outbox WHERE next_attempt <= ?1 AND (?2 IS NULL OR id = ?2)
                  ORDER BY next_attempt, id LIMIT 1"
             ))?
-            .query_row([now], queued)
+            .query_row(params![now, only], queued)
             .optional()?;
         if let Some(mail) = &found {
             self.conn.execute(
@@ -272,6 +295,7 @@ mod tests {
         assert_eq!(claimed.message, b"Subject: hi\r\n\r\nbody");
         // Claimed: nobody else takes it while the attempt may run.
         assert_eq!(store.claim_due_mail(1000, 600).unwrap(), None);
+        assert_eq!(store.claim_queued_mail(id, 1000, 600).unwrap(), None);
         assert_eq!(store.next_mail_due().unwrap(), Some(1600));
 
         let backoff = Backoff::default();
@@ -282,7 +306,12 @@ mod tests {
             Retry::At(1070)
         );
         assert_eq!(store.claim_due_mail(1069, 600).unwrap(), None);
-        store.claim_due_mail(1070, 600).unwrap().unwrap();
+        let other = queue(&store, ann, 1070);
+        assert_eq!(
+            store.claim_queued_mail(id, 1070, 600).unwrap().unwrap().id,
+            id
+        );
+        assert_eq!(store.claim_due_mail(1070, 600).unwrap().unwrap().id, other);
         assert_eq!(
             store
                 .queued_mail_failed(id, "again", 1070, &backoff)
@@ -296,6 +325,7 @@ mod tests {
         );
 
         assert!(store.remove_queued_mail(id).unwrap());
+        assert!(store.remove_queued_mail(other).unwrap());
         assert_eq!(store.next_mail_due().unwrap(), None);
         assert!(!store.remove_queued_mail(id).unwrap());
     }
@@ -308,6 +338,7 @@ mod tests {
             first_retry: 60,
             longest: 3600,
             give_up_after: 1000,
+            claim_lease: 180,
         };
         let id = queue(&store, ann, 0);
         // The last retry is never later than the give-up time.
