@@ -250,12 +250,17 @@ impl Store {
 
     /// How many entries were queued before `time` and are still waiting.
     pub fn mail_waiting_since(&self, time: i64) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn
-            .prepare_cached("SELECT count(*) FROM outbox WHERE created < ?1")?
-            .query_row([time], |row| row.get(0))?;
-        Ok(count as u64)
+        waiting_since(&self.conn, time)
     }
+}
+
+/// [`Store::mail_waiting_since`] on a bare connection (`easd doctor` reads the file without
+/// opening, and so upgrading, a store).
+pub fn waiting_since(conn: &rusqlite::Connection, time: i64) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE created < ?1")?
+        .query_row([time], |row| row.get(0))?;
+    Ok(count as u64)
 }
 
 #[cfg(test)]
