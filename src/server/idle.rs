@@ -110,7 +110,12 @@ impl IdleWork {
             match sent {
                 Ok(Attempt::NothingDue | Attempt::Sent(_) | Attempt::Retrying(_)) => {}
                 Ok(Attempt::GaveUp(id)) => info!("outbox: mail {id} dropped"),
-                Err(e) => warn!("outbox: {e}"),
+                Err(e) => {
+                    // Not retried in a tight loop: the store may be failing for a while.
+                    warn!("outbox: {e}");
+                    self.mail_due = Some(now + OUTBOX_POLL_SECS);
+                    return;
+                }
             }
             self.reread_outbox(store);
             return;

@@ -822,6 +822,7 @@ mod tests {
                 "messages",
                 "oof",
                 "oof_replied",
+                "outbox",
                 "policy_settings",
                 "settings",
                 "sync_client_ids",
