@@ -788,3 +788,41 @@ fn last_mail(store: &Store, user: i64, folder: i64) -> String {
     std::io::Read::read_to_end(&mut store.open_raw(user, last).unwrap(), &mut raw).unwrap();
     String::from_utf8_lossy(&raw).replace("\r\n ", "")
 }
+
+#[test]
+fn the_administrator_lists_and_drops_waiting_mail() {
+    // A refused invitation waits an hour for its next attempt.
+    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", "3600,3600,7200,1")]);
+    f.recorder.set_failing(true);
+    alice_invites(&f);
+    wait_until("a refused attempt", || {
+        f.store
+            .queued_mails()
+            .unwrap()
+            .first()
+            .is_some_and(|m| m.attempts >= 1)
+    });
+    let id = f.store.queued_mails().unwrap()[0].id.to_string();
+    let out = f.server.easd(&["outbox", "list"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.starts_with(&format!("{id}  {ALICE} -> {REMOTE}")),
+        "{listed}"
+    );
+    assert!(listed.contains("1 attempt(s)"), "{listed}");
+    assert!(listed.contains("relay refused"), "{listed}");
+
+    let out = f.server.easd(&["outbox", "drop", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(f.store.queued_mails().unwrap().is_empty());
+    let out = f.server.easd(&["outbox", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "the outbox is empty\n"
+    );
+    // Unknown ids are refused (EX_NOINPUT).
+    let out = f.server.easd(&["outbox", "retry", &id]);
+    assert_eq!(out.status.code(), Some(66), "{out:?}");
+    assert_eq!(f.recorder.count(), 0);
+}

@@ -16,8 +16,9 @@ use crate::store::{Backoff, Store};
 /// only a few milliseconds (see `examples/bench_search.rs`).
 const INDEX_BATCH: usize = 50;
 
-/// The longest the loop sleeps while mail is queued: entries another process queued
-/// (`easd deliver`) or made due (`easd outbox retry`) are noticed within it.
+/// The longest the loop sleeps without looking at the outbox: entries another process
+/// queued (`easd deliver`'s out-of-office replies) or made due (`easd outbox retry`) are
+/// noticed within it. One indexed read a minute.
 const OUTBOX_POLL_SECS: i64 = 60;
 
 /// How long the loop may wait for a request before idle work is due.
@@ -25,10 +26,8 @@ const OUTBOX_POLL_SECS: i64 = 60;
 pub enum Wait {
     /// Work is due: only look whether a request waits.
     NoTime,
-    /// Work is due after this long.
+    /// Work may be due after this long.
     For(Duration),
-    /// Nothing to do until a request comes.
-    Forever,
 }
 
 /// What is left to do between requests.
@@ -87,12 +86,12 @@ impl IdleWork {
             return Wait::NoTime;
         }
         match self.mail_due {
-            None => Wait::Forever,
             Some(due) if due <= now => Wait::NoTime,
             Some(due) => {
                 let seconds = (due - now).min(OUTBOX_POLL_SECS);
                 Wait::For(Duration::from_secs(seconds as u64))
             }
+            None => Wait::For(Duration::from_secs(OUTBOX_POLL_SECS as u64)),
         }
     }
 
@@ -149,7 +148,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let ann = store.add_user("ann@example.com", "", "pw").unwrap();
         let mut idle = IdleWork::new(&store, Backoff::default());
-        assert_eq!(idle.wait(1000), Wait::Forever);
+        assert_eq!(idle.wait(1000), Wait::For(Duration::from_secs(60)));
         let to = vec!["rita@remote.example".to_string()];
         let id = store
             .enqueue_mail(

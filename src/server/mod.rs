@@ -94,7 +94,6 @@ impl Backend {
             let next = match idle.wait(crate::store::now()) {
                 idle::Wait::NoTime => server.try_recv(),
                 idle::Wait::For(time) => server.recv_timeout(time),
-                idle::Wait::Forever => server.recv().map(Some),
             };
             match next {
                 Ok(Some(request)) => {

@@ -146,13 +146,14 @@ impl TestServer {
         Self::start_with("")
     }
 
-    /// Runs the easd CLI against this server's configuration.
+    /// Runs the easd CLI against this server's configuration, with the server's added
+    /// environment.
     pub fn easd(&self, args: &[&str]) -> Output {
-        easd_cli(&self.config, args, None)
+        easd_cli_with_env(&self.config, args, None, &self.env)
     }
 
     pub fn easd_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        easd_cli(&self.config, args, Some(input))
+        easd_cli_with_env(&self.config, args, Some(input), &self.env)
     }
 
     pub fn add_user(&self, email: &str) {
@@ -256,8 +257,19 @@ impl Drop for TestServer {
 }
 
 pub fn easd_cli(config: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    easd_cli_with_env(config, args, input, &[])
+}
+
+/// [`easd_cli`] with `env` added to the command's environment.
+pub fn easd_cli_with_env(
+    config: &Path,
+    args: &[&str],
+    input: Option<&[u8]>,
+    env: &[(String, String)],
+) -> Output {
     let mut command = Command::new(easd_binary());
     command.arg("--config").arg(config).args(args);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     command.stdin(if input.is_some() {
         Stdio::piped()
     } else {
