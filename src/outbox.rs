@@ -175,9 +175,7 @@ Subject: Not sent: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
 Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
 The mail \"{subject}\" that the server was to send for you since {since} could not be \
 handed to the mail system after {attempts} attempts, and has been given up, for:\r\n\r\n\
-{list}\r\n\r\nThe last error was: {error}\r\n\r\n\
-A meeting it belonged to is saved in your calendar: change it again later to send it once \
-more, or tell these people yourself.\r\n",
+{list}\r\n\r\nThe last error was: {error}\r\n\r\n{advice}",
         domain = user.domain,
         email = user.email,
         date = crate::clock::rfc5322_date(now),
@@ -185,6 +183,12 @@ more, or tell these people yourself.\r\n",
         attempts = mail.attempts + 1,
         list = mail.recipients.join("\r\n"),
         error = error.replace(['\r', '\n'], " "),
+        advice = if is_meeting_mail(&mail.message) {
+            "The meeting is saved in your calendar: change it again later to send it once \
+             more, or tell these people yourself.\r\n"
+        } else {
+            "Tell these people yourself if they need to know.\r\n"
+        },
     );
     let note = NewMessage {
         received_at: Some(now),
@@ -193,6 +197,14 @@ more, or tell these people yourself.\r\n",
     };
     store.add_message(user.id, inbox.id, &note)?;
     Ok(Some(user.email))
+}
+
+/// Whether a message carries iCalendar (meeting mail: invitations, cancellations, answers).
+fn is_meeting_mail(message: &[u8]) -> bool {
+    let needle = b"text/calendar";
+    message
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
@@ -247,6 +259,10 @@ mod tests {
             .unwrap();
         let notes = store.items_in_window(ann.id, inbox.id, None).unwrap();
         assert_eq!(notes.len(), 1);
+        assert!(!is_meeting_mail(b"Subject: Automatic reply\r\n\r\naway"));
+        assert!(is_meeting_mail(
+            b"Content-Type: TEXT/CALENDAR; method=REQUEST\r\n"
+        ));
     }
 
     #[test]

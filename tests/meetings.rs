@@ -375,6 +375,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     let result = meeting_response(&mut phone14, "2", calendar, &event, true);
     assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
     assert_eq!(text(&result, mr::CALENDAR_ID), Some(event.clone()));
+    assert!(store.queued_mails().unwrap().is_empty());
     assert_eq!(recorder.count(), 1);
     let (_, record) = store
         .record_item(user, event.parse().unwrap())

@@ -213,6 +213,7 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         "{result:?}"
     );
     assert_eq!(text(&result, mr::CALENDAR_ID), Some(bob_event_id.clone()));
+    assert!(f.store.queued_mails().unwrap().is_empty());
     assert_eq!(f.recorder.count(), 1, "Alice is local: no submission");
     let (kb_cal, got) = pull(&mut b_phone, &kb_cal, b_cal);
     assert_eq!(got.len(), 1, "{got:?}");
@@ -382,6 +383,9 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         Some("7")
     );
     assert_eq!(text(data(&got[0]), cal::BUSY_STATUS).as_deref(), Some("0"));
+    // Nothing waits in the outbox, so nothing more is on its way (a sent message is
+    // recorded before it leaves the outbox).
+    assert!(f.store.queued_mails().unwrap().is_empty());
     assert_eq!(f.recorder.count(), 3, "Rita was no longer invited");
 }
 
@@ -414,6 +418,7 @@ fn below_16_0_the_phone_sends_its_invitations_and_the_server_sends_nothing() {
     );
     let k = key(&answer);
     send(&mut a_phone, &k, a_cal, vec![delete(&event)]);
+    assert!(f.store.queued_mails().unwrap().is_empty());
     assert_eq!(f.recorder.count(), 0);
     assert!(f
         .store
