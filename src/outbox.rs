@@ -114,7 +114,13 @@ fn attempt(
     };
     // The submission took time: the failure is recorded at the time it happened.
     let failed_at = crate::store::now().max(now);
-    match store.queued_mail_failed(mail.id, &error, failed_at, backoff)? {
+    let retry = match store.queued_mail_failed(mail.id, &error, failed_at, backoff) {
+        Ok(retry) => retry,
+        // Dropped by the administrator while the attempt ran.
+        Err(StoreError::NotFound(_)) => return Ok(Attempt::NothingDue),
+        Err(e) => return Err(e),
+    };
+    match retry {
         Retry::At(at) => {
             warn!(
                 "outbox: mail {} from {} not sent (attempt {}), retried in {} s: {error}",
