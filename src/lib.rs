@@ -36,6 +36,7 @@ pub mod mail_submit;
 pub mod mime;
 pub mod notice;
 pub mod oof;
+pub mod outbox;
 pub mod policy;
 pub mod protocol_version;
 pub mod push;

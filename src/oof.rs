@@ -10,7 +10,9 @@
 //!
 //! The reply goes to the envelope sender (`--sender`, else `Return-Path`, else `From`) with
 //! an empty envelope sender of its own (RFC 3834 §3.3), so a bounce of it cannot loop. A
-//! local address gets it in its Inbox directly; others through `submission-command`.
+//! local address gets it in its Inbox directly; for others it is queued in the outbox in the
+//! transaction that records the sender as answered, then tried at once through
+//! `submission-command`; a refusal leaves it to the server's retries (`crate::outbox`).
 
 use base64::Engine;
 
@@ -27,6 +29,9 @@ pub enum Outcome {
     Skipped(&'static str),
     /// A reply went to this address.
     Replied(String),
+    /// A reply to this address was refused by the mail system for now (the error): it waits
+    /// in the outbox and the server tries again.
+    Queued(String, String),
 }
 
 /// Converts a reply text between `Text` and `HTML`.
@@ -42,8 +47,8 @@ pub fn convert_body(text: &str, from: &str, to: &str) -> String {
 }
 
 /// Answers a message just filed for `user`, when the user's out-of-office says so.
-/// `envelope_sender` is what the MTA passed (`$SENDER`), if anything. Failures to send are
-/// errors for the log; the delivery itself has succeeded already.
+/// `envelope_sender` is what the MTA passed (`$SENDER`), if anything. Failures are errors
+/// for the log; the delivery itself has succeeded already.
 pub fn answer(
     store: &Store,
     user: &User,
@@ -73,12 +78,6 @@ pub fn answer(
     if !message.enabled || message.reply.trim().is_empty() {
         return Ok(Outcome::Skipped("no reply for this kind of sender"));
     }
-    if !store
-        .claim_oof_reply(user.id, &sender, now)
-        .map_err(|e| e.to_string())?
-    {
-        return Ok(Outcome::Skipped("already answered in this period"));
-    }
     let reply = compose_reply(
         user,
         &sender,
@@ -87,13 +86,50 @@ pub fn answer(
         &message.body_type,
         now,
     );
-    let sent = send(store, &sender, &reply, submission_command, notify);
-    if let Err(e) = sent {
-        // Not sent: a later message from this sender may try again.
-        let _ = store.release_oof_reply(user.id, &sender);
-        return Err(e);
+    // Answered and reply (filed or queued) are one write: the reply exists exactly when the
+    // sender counts as answered.
+    let written = store.atomically(|| -> Result<Option<Written>, StoreError> {
+        if !store.claim_oof_reply(user.id, &sender, now)? {
+            return Ok(None);
+        }
+        file_or_queue(store, user, &sender, &reply, now).map(Some)
+    });
+    let written = written.map_err(|e| e.to_string())?;
+    match written {
+        None => Ok(Outcome::Skipped("already answered in this period")),
+        Some(Written::Filed(local)) => {
+            if let Some(addr) = notify {
+                crate::push::notify(addr, &local);
+            }
+            Ok(Outcome::Replied(sender))
+        }
+        Some(Written::Queued(id)) => {
+            let backoff = crate::outbox::backoff_from_env();
+            let sent =
+                crate::outbox::send_queued(store, id, submission_command, &backoff, notify, now)
+                    .map_err(|e| e.to_string())?;
+            match sent {
+                crate::outbox::Attempt::Sent(_) => Ok(Outcome::Replied(sender)),
+                _ => {
+                    let error = store
+                        .queued_mail(id)
+                        .ok()
+                        .flatten()
+                        .and_then(|m| m.last_error)
+                        .unwrap_or_default();
+                    Ok(Outcome::Queued(sender, error))
+                }
+            }
+        }
     }
-    Ok(Outcome::Replied(sender))
+}
+
+/// Where a reply went.
+enum Written {
+    /// Into this local user's Inbox.
+    Filed(String),
+    /// Into the outbox, as this entry.
+    Queued(i64),
 }
 
 /// Why a message is automatic or bulk mail that must not be answered (RFC 3834 §2).
@@ -243,36 +279,36 @@ fn compose_reply(
     message
 }
 
-/// Files the reply in a local user's Inbox, or submits it with an empty envelope sender.
-fn send(
+/// Files the reply in a local user's Inbox, or queues it with an empty envelope sender.
+fn file_or_queue(
     store: &Store,
+    user: &User,
     to: &str,
     reply: &[u8],
-    submission_command: &[String],
-    notify: Option<std::net::SocketAddr>,
-) -> Result<(), String> {
-    if let Some(local) = store.user_by_email(to).map_err(|e| e.to_string())? {
+    now: i64,
+) -> Result<Written, StoreError> {
+    if let Some(local) = store.user_by_email(to)? {
         let inbox = store
-            .folders_of(local.id)
-            .map_err(|e| e.to_string())?
+            .folders_of(local.id)?
             .into_iter()
             .find(|f| f.folder_type == FolderType::Inbox)
-            .ok_or_else(|| format!("{} has no Inbox", local.email))?;
+            .ok_or_else(|| StoreError::NotFound(format!("the Inbox of {}", local.email)))?;
         let filed = NewMessage {
-            received_at: Some(now()),
+            received_at: Some(now),
             recipient: Some(&local.email),
             ..NewMessage::new(reply)
         };
-        store
-            .add_message(local.id, inbox.id, &filed)
-            .map_err(|e| e.to_string())?;
-        if let Some(addr) = notify {
-            crate::push::notify(addr, &local.email);
-        }
-        return Ok(());
+        store.add_message(local.id, inbox.id, &filed)?;
+        return Ok(Written::Filed(local.email));
     }
-    crate::mail_submit::submit(submission_command, "<>", &[to.to_string()], reply)
-        .map_err(|e| e.to_string())
+    let recipients = [to.to_string()];
+    let queued = crate::store::Outgoing {
+        user: user.id,
+        sender: "<>",
+        recipients: &recipients,
+        message: reply,
+    };
+    Ok(Written::Queued(store.enqueue_mail(&queued, now)?))
 }
 
 #[cfg(test)]

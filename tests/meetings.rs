@@ -351,6 +351,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
         "{result:?}"
     );
     let event = text(&result, mr::CALENDAR_ID).expect("CalendarId");
+    recorder.wait_for_count(1);
     assert_eq!(recorder.count(), 1);
     assert!(recorder.args(0).iter().any(|a| a == "olga@remote.example"));
     let reply = recorder.sent_text(0);
@@ -374,6 +375,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     let result = meeting_response(&mut phone14, "2", calendar, &event, true);
     assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
     assert_eq!(text(&result, mr::CALENDAR_ID), Some(event.clone()));
+    assert!(store.queued_mails().unwrap().is_empty());
     assert_eq!(recorder.count(), 1);
     let (_, record) = store
         .record_item(user, event.parse().unwrap())
@@ -387,6 +389,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
     assert!(result.child(mr::CALENDAR_ID).is_none());
     assert!(store.folder_records(user, calendar).unwrap().is_empty());
+    recorder.wait_for_count(2);
     assert_eq!(recorder.count(), 2);
     assert!(recorder.sent_text(1).contains("PARTSTAT=DECLINED"));
 
@@ -408,4 +411,46 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
         let result = meeting_response(&mut phone16, answer, inbox, &id, false);
         assert_eq!(text(&result, mr::STATUS).as_deref(), Some("2"), "{id}");
     }
+}
+
+#[test]
+fn an_answer_the_mta_refused_is_kept_and_its_reply_sent_when_the_mta_is_back() {
+    let recorder = common::SendmailRecorder::new();
+    recorder.set_failing(true);
+    let server = common::TestServer::start_with_env(
+        &recorder.config(),
+        &[("EASD_OUTBOX_BACKOFF", "1,1,3600,1")],
+    );
+    server.add_user(ALICE);
+    let store = easd::store::Store::open(&server.db).unwrap();
+    let user = store.user_by_email(ALICE).unwrap().unwrap().id;
+    let inbox = folder(&store, user, FolderType::Inbox);
+    deliver(
+        &server,
+        ALICE,
+        &invitation("REQUEST", 1, "20250310T090000", ""),
+    );
+    let mail = store.items_in_window(user, inbox, None).unwrap()[0].id;
+    let mut phone16 = phone(&server, "p16", "16.1");
+    // The answer is recorded and its REPLY queued with it, whatever the mail system says.
+    let result = meeting_response(&mut phone16, "1", inbox, &mail.to_string(), true);
+    assert_eq!(
+        text(&result, mr::STATUS).as_deref(),
+        Some("1"),
+        "{result:?}"
+    );
+    let queued = store.queued_mails().unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].recipients, ["olga@remote.example"]);
+    assert_eq!(queued[0].sender, ALICE);
+
+    recorder.set_failing(false);
+    recorder.wait_for_count(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !store.queued_mails().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "still queued");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(recorder.count(), 1);
+    assert!(recorder.sent_text(0).contains("METHOD:REPLY"));
 }

@@ -64,8 +64,13 @@ struct Family {
 }
 
 fn family() -> Family {
+    family_with_env(&[])
+}
+
+/// The family on a server started with `env` added to its environment.
+fn family_with_env(env: &[(&str, &str)]) -> Family {
     let recorder = common::SendmailRecorder::new();
-    let server = common::TestServer::start_with(&recorder.config());
+    let server = common::TestServer::start_with_env(&recorder.config(), env);
     server.add_user(ALICE);
     server.add_user(BOB);
     let store = Store::open(&server.db).unwrap();
@@ -146,6 +151,7 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
     let ka = key(&answer);
 
     // The remote attendee's REQUEST goes through the submission command, Bob's does not.
+    f.recorder.wait_for_count(1);
     assert_eq!(f.recorder.count(), 1);
     let args = f.recorder.args(0);
     assert!(args.iter().any(|a| a == REMOTE), "{args:?}");
@@ -207,6 +213,7 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         "{result:?}"
     );
     assert_eq!(text(&result, mr::CALENDAR_ID), Some(bob_event_id.clone()));
+    assert!(f.store.queued_mails().unwrap().is_empty());
     assert_eq!(f.recorder.count(), 1, "Alice is local: no submission");
     let (kb_cal, got) = pull(&mut b_phone, &kb_cal, b_cal);
     assert_eq!(got.len(), 1, "{got:?}");
@@ -251,6 +258,7 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         })],
     );
     let ka = key(&answer);
+    f.recorder.wait_for_count(2);
     assert_eq!(f.recorder.count(), 2);
     let update = f.recorder.sent_text(1).replace("\r\n ", "");
     assert!(update.contains("SEQUENCE:1"), "{update}");
@@ -275,6 +283,7 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         })],
     );
     let ka = key(&answer);
+    f.recorder.wait_for_count(3);
     assert_eq!(f.recorder.count(), 3);
     assert!(f.recorder.args(2).iter().any(|a| a == REMOTE));
     let cancel = f.recorder.sent_text(2).replace("\r\n ", "");
@@ -374,6 +383,9 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
         Some("7")
     );
     assert_eq!(text(data(&got[0]), cal::BUSY_STATUS).as_deref(), Some("0"));
+    // Nothing waits in the outbox, so nothing more is on its way (a sent message is
+    // recorded before it leaves the outbox).
+    assert!(f.store.queued_mails().unwrap().is_empty());
     assert_eq!(f.recorder.count(), 3, "Rita was no longer invited");
 }
 
@@ -406,6 +418,7 @@ fn below_16_0_the_phone_sends_its_invitations_and_the_server_sends_nothing() {
     );
     let k = key(&answer);
     send(&mut a_phone, &k, a_cal, vec![delete(&event)]);
+    assert!(f.store.queued_mails().unwrap().is_empty());
     assert_eq!(f.recorder.count(), 0);
     assert!(f
         .store
@@ -415,13 +428,24 @@ fn below_16_0_the_phone_sends_its_invitations_and_the_server_sends_nothing() {
     assert!(f.store.folder_records(f.bob, b_cal).unwrap().is_empty());
 }
 
-#[test]
-fn a_failed_submission_keeps_the_meeting_and_tells_the_organizer() {
-    let f = family();
-    f.recorder.set_failing(true);
+/// Retries after one second, give up after `give_up` seconds, a dead attempt retaken after
+/// one second: the outbox on a test's time scale.
+fn quick_backoff(give_up: u32) -> String {
+    format!("1,1,{give_up},1")
+}
+
+/// Waits (generous deadline) until `done` holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Alice's 16.1 phone adds a meeting with Bob (local) and Rita (remote).
+fn alice_invites(f: &Family) {
     let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
-    let a_inbox = folder(&f.store, f.alice, FolderType::Inbox);
-    let b_cal = folder(&f.store, f.bob, FolderType::Calendar);
     let mut a_phone = device(&f.server, ALICE, "alice16", "16.1");
     let k = first_key(&mut a_phone, a_cal, |_| {});
     let answer = send(
@@ -433,6 +457,85 @@ fn a_failed_submission_keeps_the_meeting_and_tells_the_organizer() {
         })],
     );
     added_id(&answer);
+}
+
+#[test]
+fn an_invitation_the_mta_refused_is_sent_by_a_later_retry_exactly_once() {
+    let backoff = quick_backoff(3600);
+    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", &backoff)]);
+    f.recorder.set_failing(true);
+    alice_invites(&f);
+    // The phone's write stands; the refused invitation waits in the outbox.
+    wait_until("a refused attempt", || {
+        f.store
+            .queued_mails()
+            .unwrap()
+            .first()
+            .is_some_and(|m| m.attempts >= 1)
+    });
+    let queued = f.store.queued_mails().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].recipients, [REMOTE]);
+    assert!(
+        queued[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("relay refused")),
+        "{queued:?}"
+    );
+    assert_eq!(f.recorder.count(), 0);
+
+    // The MTA is back: a retry sends it with no request from any phone.
+    f.recorder.set_failing(false);
+    f.recorder.wait_for_count(1);
+    wait_until("the sent mail leaving the outbox", || {
+        f.store.queued_mails().unwrap().is_empty()
+    });
+    assert_eq!(f.recorder.count(), 1, "sent exactly once");
+    assert!(f.recorder.args(0).iter().any(|a| a == REMOTE));
+    assert!(f.recorder.sent_text(0).contains("METHOD:REQUEST"));
+    let a_inbox = folder(&f.store, f.alice, FolderType::Inbox);
+    assert!(f
+        .store
+        .items_in_window(f.alice, a_inbox, None)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn an_invitation_queued_before_a_crash_is_sent_after_the_restart() {
+    let backoff = quick_backoff(3600);
+    let mut f = family_with_env(&[("EASD_OUTBOX_BACKOFF", &backoff)]);
+    f.recorder.set_failing(true);
+    alice_invites(&f);
+    // When the phone has its answer the invitation is already stored with the meeting.
+    assert_eq!(f.store.queued_mails().unwrap().len(), 1);
+    f.server.kill_and_restart();
+    f.recorder.set_failing(false);
+    f.recorder.wait_for_count(1);
+    wait_until("the sent mail leaving the outbox", || {
+        f.store.queued_mails().unwrap().is_empty()
+    });
+    assert_eq!(f.recorder.count(), 1, "sent exactly once");
+    assert!(f.recorder.args(0).iter().any(|a| a == REMOTE));
+    assert!(f
+        .recorder
+        .sent_text(0)
+        .contains("Invitation: Garden planning"));
+}
+
+#[test]
+fn an_invitation_given_up_on_keeps_the_meeting_and_tells_the_organizer() {
+    let backoff = quick_backoff(2);
+    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", &backoff)]);
+    f.recorder.set_failing(true);
+    let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
+    let a_inbox = folder(&f.store, f.alice, FolderType::Inbox);
+    let b_cal = folder(&f.store, f.bob, FolderType::Calendar);
+    alice_invites(&f);
+    wait_until("the outbox giving up", || {
+        f.store.queued_mails().unwrap().is_empty()
+    });
     assert_eq!(f.recorder.count(), 0);
     assert_eq!(f.store.folder_records(f.alice, a_cal).unwrap().len(), 1);
     // Bob, on this server, has his invitation all the same.
@@ -443,6 +546,7 @@ fn a_failed_submission_keeps_the_meeting_and_tells_the_organizer() {
         "{note}"
     );
     assert!(note.contains(REMOTE), "{note}");
+    assert!(note.contains("relay refused"), "{note}");
     assert!(!note.contains(BOB), "{note}");
 }
 
@@ -688,4 +792,42 @@ fn last_mail(store: &Store, user: i64, folder: i64) -> String {
     let mut raw = Vec::new();
     std::io::Read::read_to_end(&mut store.open_raw(user, last).unwrap(), &mut raw).unwrap();
     String::from_utf8_lossy(&raw).replace("\r\n ", "")
+}
+
+#[test]
+fn the_administrator_lists_and_drops_waiting_mail() {
+    // A refused invitation waits an hour for its next attempt.
+    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", "3600,3600,7200,1")]);
+    f.recorder.set_failing(true);
+    alice_invites(&f);
+    wait_until("a refused attempt", || {
+        f.store
+            .queued_mails()
+            .unwrap()
+            .first()
+            .is_some_and(|m| m.attempts >= 1)
+    });
+    let id = f.store.queued_mails().unwrap()[0].id.to_string();
+    let out = f.server.easd(&["outbox", "list"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.starts_with(&format!("{id}  {ALICE} -> {REMOTE}")),
+        "{listed}"
+    );
+    assert!(listed.contains("1 attempt(s)"), "{listed}");
+    assert!(listed.contains("relay refused"), "{listed}");
+
+    let out = f.server.easd(&["outbox", "drop", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(f.store.queued_mails().unwrap().is_empty());
+    let out = f.server.easd(&["outbox", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "the outbox is empty\n"
+    );
+    // Unknown ids are refused (EX_NOINPUT).
+    let out = f.server.easd(&["outbox", "retry", &id]);
+    assert_eq!(out.status.code(), Some(66), "{out:?}");
+    assert_eq!(f.recorder.count(), 0);
 }

@@ -357,8 +357,12 @@ struct OofSetup {
 }
 
 fn oof_setup() -> OofSetup {
+    oof_setup_with_env(&[])
+}
+
+fn oof_setup_with_env(env: &[(&str, &str)]) -> OofSetup {
     let recorder = SendmailRecorder::new();
-    let server = TestServer::start_with(&recorder.config());
+    let server = TestServer::start_with_env(&recorder.config(), env);
     server.add_user(ALICE);
     server.add_user(BOB);
     let store = Store::open(&server.db).unwrap();
@@ -562,4 +566,54 @@ fn a_scheduled_oof_replies_only_inside_its_window() {
         "From: carol@remote.example\r\nSubject: Two\r\n\r\nx\r\n",
     );
     assert_eq!(setup.recorder.count(), 1);
+}
+
+#[test]
+fn an_out_of_office_reply_the_mta_refused_is_sent_by_the_server_later() {
+    let setup = oof_setup_with_env(&[("EASD_OUTBOX_BACKOFF", "1,1,3600,1")]);
+    let mut phone = setup.server.device(ALICE, "phone");
+    away_for_everyone(&mut phone);
+    setup.recorder.set_failing(true);
+    let out = setup.server.easd_stdin(
+        &["deliver", ALICE],
+        b"From: Carol <carol@remote.example>\r\nTo: alice@example.com\r\nSubject: Lunch?\r\n\r\nhi\r\n",
+    );
+    // Delivered; the refused reply waits in the outbox, and the sender counts as answered.
+    assert!(out.status.success(), "deliver: {out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("queued, the server retries"), "{said}");
+    let queued = setup.store.queued_mails().unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        (queued[0].sender.as_str(), queued[0].recipients.as_slice()),
+        ("<>", ["carol@remote.example".to_string()].as_slice())
+    );
+    deliver(
+        &setup,
+        ALICE,
+        "From: carol@remote.example\r\nTo: alice@example.com\r\nSubject: Again\r\n\r\nhi\r\n",
+    );
+    assert_eq!(setup.store.queued_mails().unwrap().len(), 1);
+
+    // The MTA is back: the server sends it (any request makes the loop look at the outbox
+    // at once; otherwise it looks every minute).
+    setup.recorder.set_failing(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while setup.recorder.count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply was not sent"
+        );
+        phone.options();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    setup.recorder.wait_for_count(1);
+    assert!(setup
+        .recorder
+        .sent_text(0)
+        .contains("Subject: Automatic reply: Lunch?"));
+    assert_eq!(
+        setup.recorder.args(0),
+        ["-i", "-f", "<>", "--", "carol@remote.example"]
+    );
 }

@@ -99,6 +99,7 @@ pub fn run(config_path: Option<&Path>, database: Option<&Path>, _args: &DoctorAr
     check_autodiscover(&mut report, db.as_ref());
     check_notification_socket(&mut report, &config, running);
     check_submission(&mut report, &config.submission_command);
+    check_outbox(&mut report, db.as_ref(), crate::store::now());
     check_smime_trust_store(&mut report, &config.smime_trust_store);
     report.finish()
 }
@@ -827,6 +828,36 @@ fn check_smime_trust_store(report: &mut Report, path: &Path) {
     }
 }
 
+/// Mail the server owes that has waited over an hour: the mail system keeps refusing it.
+fn check_outbox(report: &mut Report, db: Option<&Connection>, now: i64) {
+    let Some(conn) = db else {
+        report.say(Verdict::Skip, "outbox", "no readable database");
+        return;
+    };
+    match crate::store::outbox::waiting_since(conn, now - 3600) {
+        Ok(0) => report.say(
+            Verdict::Ok,
+            "outbox",
+            "no mail has waited for the mail system over an hour",
+        ),
+        Ok(waiting) => report.say(
+            Verdict::Warn,
+            "outbox",
+            format!(
+                "{waiting} message(s) the server sends for users (meeting invitations, \
+                 answers, out-of-office replies) have waited over an hour: the mail system \
+                 refuses them — see easd outbox list and the log, fix submission-command or \
+                 the MTA; the server keeps retrying for two days"
+            ),
+        ),
+        Err(error) => report.say(
+            Verdict::Skip,
+            "outbox",
+            format!("cannot read the outbox (schema older than this easd?): {error}"),
+        ),
+    }
+}
+
 fn check_submission(report: &mut Report, command: &[String]) {
     let Some(program) = command.first() else {
         report.say(
@@ -898,6 +929,29 @@ mod tests {
         assert!(read_status(&mut closed).is_err());
         let endless = vec![b'x'; 4096];
         assert!(read_status(&mut endless.as_slice()).is_err());
+    }
+
+    #[test]
+    fn mail_waiting_over_an_hour_is_a_warning() {
+        let dir = crate::store::test_support::TempDir::new();
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let path = dir.path().join("easd.db");
+        let store = crate::store::Store::open(&path).unwrap();
+        let ann = store.add_user("ann@example.com", "", "pw").unwrap();
+        let to = vec!["rita@remote.example".to_string()];
+        let mail = crate::store::Outgoing {
+            user: ann.id,
+            sender: &ann.email,
+            recipients: &to,
+            message: b"x",
+        };
+        store.enqueue_mail(&mail, 10_000).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let mut report = Report::default();
+        check_outbox(&mut report, Some(&conn), 10_000 + 3000);
+        assert_eq!((report.ok, report.warn), (1, 0));
+        check_outbox(&mut report, Some(&conn), 10_000 + 3601);
+        assert_eq!((report.ok, report.warn), (1, 1));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod device_wipe;
 mod doctor;
 mod gal;
 mod import;
+mod outbox_cmd;
 mod policy;
 mod serve;
 mod user;
@@ -70,6 +71,7 @@ pub enum Command {
     Config(config_cmd::ConfigArgs),
     Policy(policy::PolicyArgs),
     Gal(gal::GalArgs),
+    Outbox(outbox_cmd::OutboxArgs),
 }
 
 /// Entry point of the binary; returns the process exit code.
@@ -110,6 +112,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Config(args) => config_cmd::run(&config, args),
         Command::Policy(args) => policy::run(&config, args),
         Command::Gal(args) => gal::run(&config, args),
+        Command::Outbox(args) => outbox_cmd::run(&config, args),
         Command::Wbxml(_) | Command::Doctor(_) => exit::SOFTWARE,
     }
 }

@@ -221,6 +221,7 @@ fn serve_with(
         throttle: login_throttle(&config),
         web: web_settings(&config),
         test_faults: crate::server::containment::test_faults_enabled(),
+        outbox_backoff: crate::outbox::backoff_from_env(),
     };
     if settings.test_faults {
         warn!(

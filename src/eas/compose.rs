@@ -302,8 +302,48 @@ pub(crate) fn deliver(
     recipients: &[String],
     message: &[u8],
 ) -> Result<Result<(), u16>, CommandError> {
-    let store = request.store;
-    let user = request.user;
+    let (local, remote) = split_recipients(request, recipients)?;
+    if !remote.is_empty() {
+        if let Err(e) = mail_submit::submit(
+            request.submission_command,
+            &request.user.email,
+            &remote,
+            message,
+        ) {
+            warn!("sending mail for {}: {e}", request.user.email);
+            return Ok(Err(status::SUBMISSION_FAILED));
+        }
+    }
+    file_for_local(request, &local, message)
+}
+
+/// Delivers mail the server sends for the user as part of a write (a meeting answer): users
+/// of this server get it in their Inbox now, the others' copy is queued in the outbox
+/// (`store::outbox`). Inside the write's transaction the mail thus exists exactly when the
+/// write does; the request loop sends it after the commit. `Err` as for [`deliver`].
+pub(crate) fn deliver_queued(
+    request: &Request,
+    recipients: &[String],
+    message: &[u8],
+) -> Result<Result<(), u16>, CommandError> {
+    let (local, remote) = split_recipients(request, recipients)?;
+    if !remote.is_empty() {
+        let queued = crate::store::Outgoing {
+            user: request.user.id,
+            sender: &request.user.email,
+            recipients: &remote,
+            message,
+        };
+        request.store.enqueue_mail(&queued, crate::store::now())?;
+    }
+    file_for_local(request, &local, message)
+}
+
+/// The recipients who are users of this server (each once) and the addresses of the others.
+fn split_recipients(
+    request: &Request,
+    recipients: &[String],
+) -> Result<(Vec<User>, Vec<String>), CommandError> {
     let mut local = Vec::new();
     let mut remote = Vec::new();
     for address in recipients {
@@ -316,15 +356,16 @@ pub(crate) fn deliver(
             None => remote.push(address.clone()),
         }
     }
-    if !remote.is_empty() {
-        if let Err(e) =
-            mail_submit::submit(request.submission_command, &user.email, &remote, message)
-        {
-            warn!("sending mail for {}: {e}", user.email);
-            return Ok(Err(status::SUBMISSION_FAILED));
-        }
-    }
-    for recipient in &local {
+    Ok((local, remote))
+}
+
+/// Files `message` in the Inbox of each of `local`.
+fn file_for_local(
+    request: &Request,
+    local: &[User],
+    message: &[u8],
+) -> Result<Result<(), u16>, CommandError> {
+    for recipient in local {
         let Some(inbox) = special_folder(request, recipient, FolderType::Inbox)? else {
             warn!(
                 "{} has no Inbox; the message to them is dropped",
@@ -339,8 +380,8 @@ pub(crate) fn deliver(
         };
         // A meeting mailed between users of this server reaches the calendar directly, in
         // the transaction that files the mail.
-        crate::eas::meetings::file_mail(store, recipient, inbox, &filed)?;
-        if recipient.id == user.id {
+        crate::eas::meetings::file_mail(request.store, recipient, inbox, &filed)?;
+        if recipient.id == request.user.id {
             request.note_change();
         } else {
             request.notify_user(&recipient.email);

@@ -134,32 +134,41 @@ fn answer_one(
         Ok(proposal) => proposal,
         Err(()) => return Ok(Err(status::INVALID_REQUEST)),
     };
-    let responded =
-        match meetings::respond(store, user, &uid, invitation.as_ref(), answer, occurrence) {
-            Ok(Some(responded)) => responded,
-            Ok(None) => return Ok(Err(status::INVALID_REQUEST)),
-            Err(StoreError::NotFound(_)) => return Ok(Err(status::MAILBOX_ERROR)),
-            Err(e) => return Err(e.into()),
-        };
-    request.note_change();
-    let (calendar_id, record) = responded;
-    if let (true, Some(send)) = (request.version >= ProtocolVersion::V16_0, send_response) {
-        let disallowed = record.int("DisallowNewTimeProposal") == Some(1);
-        let note = AnswerNote {
-            occurrence,
-            proposed: proposal.filter(|_| !disallowed),
-            text: send
-                .child(airsyncbase::BODY)
-                .and_then(|b| b.child_text(airsyncbase::DATA))
-                .unwrap_or_default(),
-        };
-        if let Some((organizer, message)) = meetings::answer_mail(user, &record, answer, &note) {
-            if super::compose::deliver(request, &[organizer], &message)?.is_err() {
-                return Ok(Err(status::MAILBOX_ERROR));
+    // The answer and its mail to the organizer are one write: the mail is queued with the
+    // answer, never lost after it.
+    store.atomically(
+        || -> Result<Result<Option<ItemId>, &'static str>, CommandError> {
+            let responded =
+                match meetings::respond(store, user, &uid, invitation.as_ref(), answer, occurrence)
+                {
+                    Ok(Some(responded)) => responded,
+                    Ok(None) => return Ok(Err(status::INVALID_REQUEST)),
+                    Err(StoreError::NotFound(_)) => return Ok(Err(status::MAILBOX_ERROR)),
+                    Err(e) => return Err(e.into()),
+                };
+            request.note_change();
+            let (calendar_id, record) = responded;
+            if let (true, Some(send)) = (request.version >= ProtocolVersion::V16_0, send_response) {
+                let disallowed = record.int("DisallowNewTimeProposal") == Some(1);
+                let note = AnswerNote {
+                    occurrence,
+                    proposed: proposal.filter(|_| !disallowed),
+                    text: send
+                        .child(airsyncbase::BODY)
+                        .and_then(|b| b.child_text(airsyncbase::DATA))
+                        .unwrap_or_default(),
+                };
+                if let Some((organizer, message)) =
+                    meetings::answer_mail(user, &record, answer, &note)
+                {
+                    if super::compose::deliver_queued(request, &[organizer], &message)?.is_err() {
+                        return Ok(Err(status::MAILBOX_ERROR));
+                    }
+                }
             }
-        }
-    }
-    Ok(Ok(calendar_id))
+            Ok(Ok(calendar_id))
+        },
+    )
 }
 
 /// SendResponse's ProposedStartTime and ProposedEndTime: `Err` when only one is there, a

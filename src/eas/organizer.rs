@@ -14,83 +14,15 @@
 //! The event keeps the organizer (the user: 16.x phones do not send OrganizerEmail) and the
 //! SEQUENCE. Attendees who are users of this server get the mail in their Inbox and the
 //! meeting in their calendar inside the transaction of the phone's write; mail to the others
-//! is handed to the submission command after that transaction committed ([`PendingMail`]).
+//! is queued in the outbox in that same transaction (`store::outbox`), so it exists exactly
+//! when the write does, and the server sends it once the write committed (`crate::outbox`).
 
-use log::{info, warn};
+use log::warn;
 
 use super::meetings::{self, organizes, same_address, SEQUENCE};
 use super::{CommandError, ProtocolVersion, Request};
 use crate::calendar::itip_write::{plausible_address, Itip, Method};
-use crate::store::{FolderType, ItemId, NewMessage, Property, PropertyRecord};
-
-/// Mail for recipients outside this server, sent once the write is committed.
-#[derive(Debug)]
-pub struct PendingMail {
-    pub recipients: Vec<String>,
-    pub message: Vec<u8>,
-}
-
-impl PendingMail {
-    /// Hands the mail to the submission command. The meeting stays as the phone wrote it
-    /// whatever happens: a failure is logged and the organizer finds a note in the Inbox
-    /// saying who was not reached.
-    pub fn send(&self, request: &Request) {
-        let sender = &request.user.email;
-        let error = match crate::mail_submit::submit(
-            request.submission_command,
-            sender,
-            &self.recipients,
-            &self.message,
-        ) {
-            Ok(()) => {
-                info!(
-                    "meeting mail from {sender} to {} recipient(s)",
-                    self.recipients.len()
-                );
-                return;
-            }
-            Err(e) => e,
-        };
-        warn!("meeting mail from {sender} not sent: {error}");
-        if let Err(e) = self.file_failure(request) {
-            warn!("no note of the unsent meeting mail for {sender}: {e}");
-        }
-    }
-
-    /// Files the note of a failed submission in the organizer's Inbox.
-    fn file_failure(&self, request: &Request) -> Result<(), CommandError> {
-        let user = request.user;
-        let Some(inbox) = super::compose::special_folder(request, user, FolderType::Inbox)? else {
-            return Ok(());
-        };
-        let subject = mail_parser::MessageParser::new()
-            .parse(&self.message)
-            .and_then(|m| m.subject().map(str::to_string))
-            .unwrap_or_default();
-        let now = crate::store::now();
-        let raw = format!(
-            "From: Mail server <postmaster@{domain}>\r\nTo: <{email}>\r\n\
-Subject: Not sent: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
-Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-The meeting mail \"{subject}\" could not be handed to the mail system for:\r\n\r\n{list}\r\n\r\n\
-The meeting is saved in your calendar. Change it again later to send it once more, or \
-tell these attendees yourself.\r\n",
-            domain = user.domain,
-            email = user.email,
-            subject = subject.replace(['\r', '\n'], " "),
-            date = crate::clock::rfc5322_date(now),
-            list = self.recipients.join("\r\n"),
-        );
-        let message = NewMessage {
-            received_at: Some(now),
-            recipient: Some(&user.email),
-            ..NewMessage::new(raw.as_bytes())
-        };
-        request.store.add_message(user.id, inbox, &message)?;
-        request.note_change();
-        Ok(())
-    }
-}
+use crate::store::{FolderType, ItemId, NewMessage, Outgoing, Property, PropertyRecord};
 
 /// Whether the server mails attendees for phones of `version`.
 pub fn server_sends(version: ProtocolVersion) -> bool {
@@ -219,32 +151,32 @@ fn owed(
 /// After a 16.x phone's write of calendar item `item` (`before`: its record before the
 /// write; `occurrence`: the InstanceId of a single-occurrence edit), inside the write's
 /// transaction: records organizer and SEQUENCE on the event, delivers the meeting mail to
-/// attendees on this server and returns the mail for the others.
+/// attendees on this server and queues the mail for the others in the outbox.
 pub fn after_write(
     request: &Request,
     item: ItemId,
     before: Option<&PropertyRecord>,
     occurrence: Option<i64>,
-) -> Result<Vec<PendingMail>, CommandError> {
+) -> Result<(), CommandError> {
     let (store, user) = (request.store, request.user);
     if !server_sends(request.version) {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let after = store.record_item(user.id, item)?.map(|(_, record)| record);
     let organized = |r: Option<&PropertyRecord>| r.is_some_and(|r| organizes(r, user));
     if !organized(before) && !organized(after.as_ref()) {
-        return Ok(Vec::new());
+        return Ok(());
     }
     // A repeated Add (its answer was lost) finds the event already announced.
     if before.is_none() && after.as_ref().is_some_and(|a| a.int(SEQUENCE).is_some()) {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let mut owed = owed(before, after.as_ref(), &user.email, occurrence);
     owed.retain(|(_, to, _)| !to.is_empty());
     // The event as the attendees should see it: the one after the write, else the one
     // deleted; with the organizer and the SEQUENCE.
     let Some(mut event) = after.clone().or_else(|| before.cloned()) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let previous = before.and_then(|b| b.int(SEQUENCE));
     let sequence = match (previous, owed.is_empty()) {
@@ -269,7 +201,6 @@ pub fn after_write(
         (Some(before), Some(after)) => WHEN.iter().any(|f| before.get(f) != after.get(f)),
         _ => false,
     };
-    let mut pending = Vec::new();
     for (method, recipients, at) in owed {
         let itip = Itip {
             method,
@@ -309,13 +240,16 @@ pub fn after_write(
             }
         }
         if !remote.is_empty() {
-            pending.push(PendingMail {
-                recipients: remote,
-                message,
-            });
+            let queued = Outgoing {
+                user: user.id,
+                sender: &user.email,
+                recipients: &remote,
+                message: &message,
+            };
+            store.enqueue_mail(&queued, crate::store::now())?;
         }
     }
-    Ok(pending)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! The blocking request loop behind the front door: one thread taking one request at a time
 //! from tiny_http on a private Unix socket. It owns what a request *means*: the MS-ASHTTP
 //! query, Basic authentication, protocol version checks, device records, dispatch to the EAS
-//! commands and autodiscover, and the per-request log line. While no request waits it
-//! indexes the mail an upgrade left unindexed, a small batch at a time (see
-//! [`crate::store::mail_search`]). Sockets, TLS, limits and waiting requests belong to
+//! commands and autodiscover, and the per-request log line. While no request waits it does
+//! the work between requests ([`idle`]): indexing the mail an upgrade left unindexed and
+//! sending the outbox, a small step at a time. Sockets, TLS, limits and waiting requests belong to
 //! [`crate::http`].
 
 pub mod answer;
 pub mod auth;
 pub mod containment;
+pub mod idle;
 pub mod throttle;
 
 use std::io::Read;
@@ -25,10 +26,6 @@ use crate::store::{DeviceSeen, Store, User};
 use crate::wbxml;
 use answer::Answer;
 use auth::{Credentials, Logins, Outcome};
-
-/// Messages indexed per idle step: small enough that a request arriving meanwhile waits
-/// only a few milliseconds (see `examples/bench_search.rs`).
-const INDEX_BATCH: usize = 50;
 
 /// The path of the EAS endpoint, compared case-insensitively.
 const ACTIVESYNC_PATH: &str = "/microsoft-server-activesync";
@@ -56,6 +53,8 @@ pub struct BackendSettings {
     pub web: crate::web::WebSettings,
     /// Honour the test-only fault header (`EASD_TEST_FAULTS=1`; see [`containment`]).
     pub test_faults: bool,
+    /// When refused outbox mail is tried again ([`crate::outbox::backoff_from_env`]).
+    pub outbox_backoff: crate::store::Backoff,
 }
 
 /// The request handler: the store plus what it remembers between requests.
@@ -87,52 +86,30 @@ impl Backend {
     }
 
     /// Serves requests until the server is unblocked (shutdown). `stopping` is set before
-    /// the unblock: while the loop polls (it has index work for idle moments) it may take
-    /// the unblock for "nothing waiting", so it checks the flag too.
+    /// the unblock: while the loop polls (it has idle work) it may take the unblock for
+    /// "nothing waiting", so it checks the flag too.
     pub fn run(&mut self, server: &tiny_http::Server, stopping: &AtomicBool) {
-        let mut index_work = match self.store.index_backlog_len() {
-            Ok(waiting) => {
-                if waiting > 0 {
-                    info!("{waiting} messages from before the search index will be indexed while idle");
-                }
-                waiting > 0
-            }
-            Err(e) => {
-                warn!("cannot read the search index backlog: {e}");
-                false
-            }
-        };
+        let mut idle = idle::IdleWork::new(&self.store, self.settings.outbox_backoff);
         loop {
-            let next = if index_work {
-                server.try_recv()
-            } else {
-                server.recv().map(Some)
+            let next = match idle.wait(crate::store::now()) {
+                idle::Wait::NoTime => server.try_recv(),
+                idle::Wait::For(time) => server.recv_timeout(time),
             };
-            let request = match next {
-                Ok(Some(request)) => request,
+            match next {
+                Ok(Some(request)) => {
+                    self.serve(request);
+                    // The request may have queued mail, due at once.
+                    idle.reread_outbox(&self.store);
+                }
                 Ok(None) if stopping.load(Ordering::SeqCst) => break,
                 Ok(None) => {
-                    index_work = self.index_while_idle();
-                    continue;
+                    let outbox = idle::OutboxSettings {
+                        submission_command: &self.settings.submission_command,
+                        notify: self.settings.notify,
+                    };
+                    idle.step(&self.store, &outbox, crate::store::now());
                 }
                 Err(_) => break,
-            };
-            self.serve(request);
-        }
-    }
-
-    /// Indexes one batch of the search backlog; whether more remains.
-    fn index_while_idle(&mut self) -> bool {
-        match self.store.index_backlog(INDEX_BATCH) {
-            Ok(0) => {
-                info!("search index complete");
-                false
-            }
-            Ok(_) => true,
-            Err(e) => {
-                // Not retried in a tight loop; the next start tries again.
-                warn!("indexing mail for search failed: {e}");
-                false
             }
         }
     }

@@ -965,13 +965,15 @@ mod tests {
     fn an_upgraded_database_indexes_its_old_mail_from_the_backlog() {
         let f = fixture();
         let old = file(&f, f.inbox, &message("Old contract", "signed in 2019"), 100);
-        // The database as version 10 left it: no index, no backlog, no trigger.
+        // The database as version 10 left it: no index, no backlog, no trigger (and none of
+        // the later versions' tables: the outbox of version 12).
         f.store
             .connection()
             .execute_batch(
                 "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
                  DROP TABLE message_text; DROP TABLE message_text_keys;
-                 DROP TABLE message_text_backlog; PRAGMA user_version = 10;",
+                 DROP TABLE message_text_backlog; DROP TABLE outbox;
+                 PRAGMA user_version = 10;",
             )
             .unwrap();
         crate::store::schema::migrate(f.store.connection()).unwrap();

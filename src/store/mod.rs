@@ -25,6 +25,7 @@ pub mod lock;
 pub mod mail;
 pub mod mail_search;
 pub mod oof;
+pub mod outbox;
 pub mod policies;
 pub mod provisioning;
 pub mod records;
@@ -46,6 +47,7 @@ pub use mail::{
     StoredAttachment, StoredBody,
 };
 pub use mail_search::{MailHit, MailHits, MailQuery};
+pub use outbox::{Backoff, Outgoing, QueuedMail};
 pub use policies::PolicyLevel;
 pub use provisioning::{Provisioning, WipeStatus};
 pub use records::{NewRecordItem, Property, PropertyRecord};

@@ -218,6 +218,20 @@
 //!
 //! **`message_text`** (FTS5) and **`message_text_backlog`**; see the constant `MAIL_SEARCH`
 //! below and `store::mail_search`.
+//!
+//! # Version 12: the outbox
+//!
+//! **`outbox`** — mail the server sends on a user's behalf (meeting invitations and
+//! cancellations, meeting answers, out-of-office replies), queued in the transaction of the
+//! write that owes it and removed once the submission command took it (`store::outbox`).
+//! - `id` INTEGER PRIMARY KEY AUTOINCREMENT
+//! - `user_id` INTEGER NOT NULL → `users(id)` ON DELETE CASCADE — whose mail it is
+//! - `sender` TEXT NOT NULL — the envelope sender (`<>` for out-of-office replies)
+//! - `recipients` TEXT NOT NULL — the envelope recipients, one per line
+//! - `message` BLOB NOT NULL — the raw RFC 5322 message
+//! - `created` INTEGER NOT NULL; `attempts` INTEGER NOT NULL DEFAULT 0
+//! - `next_attempt` INTEGER NOT NULL — when it is due; `last_error` TEXT NULL
+//! - index `outbox_due` (`next_attempt`)
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -655,6 +669,22 @@ CREATE TRIGGER messages_move_text AFTER UPDATE OF item_id ON messages BEGIN
 END;
 ";
 
+/// Schema version 12: the outbox of mail the server sends for users (see `store::outbox`).
+const OUTBOX: &str = "
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    sender TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    message BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX outbox_due ON outbox (next_attempt);
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -668,6 +698,7 @@ pub const MIGRATIONS: &[&str] = &[
     GAL,
     USER_CERTIFICATES,
     MAIL_SEARCH,
+    OUTBOX,
 ];
 
 /// The schema version this code brings databases to.
@@ -791,6 +822,7 @@ mod tests {
                 "messages",
                 "oof",
                 "oof_replied",
+                "outbox",
                 "policy_settings",
                 "settings",
                 "sync_client_ids",

@@ -32,6 +32,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     pub https: SocketAddr,
     pub stdout_lines: Vec<String>,
+    /// What was added to its environment (kept across [`TestServer::kill_and_restart`]).
+    env: Vec<(String, String)>,
 }
 
 fn unique_dir() -> PathBuf {
@@ -124,7 +126,12 @@ impl TestServer {
         )
         .expect("config");
         let (child, http, https, lines) = spawn_server(&dir, &config, env);
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         TestServer {
+            env,
             child: Some(child),
             dir,
             db,
@@ -139,13 +146,14 @@ impl TestServer {
         Self::start_with("")
     }
 
-    /// Runs the easd CLI against this server's configuration.
+    /// Runs the easd CLI against this server's configuration, with the server's added
+    /// environment.
     pub fn easd(&self, args: &[&str]) -> Output {
-        easd_cli(&self.config, args, None)
+        easd_cli_with_env(&self.config, args, None, &self.env)
     }
 
     pub fn easd_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        easd_cli(&self.config, args, Some(input))
+        easd_cli_with_env(&self.config, args, Some(input), &self.env)
     }
 
     pub fn add_user(&self, email: &str) {
@@ -180,7 +188,12 @@ impl TestServer {
                 }
             }
         }
-        let (child, http, https, lines) = spawn_server(&self.dir, &self.config, &[]);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (child, http, https, lines) = spawn_server(&self.dir, &self.config, &env);
         self.child = Some(child);
         self.http = http;
         self.https = https;
@@ -244,8 +257,19 @@ impl Drop for TestServer {
 }
 
 pub fn easd_cli(config: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    easd_cli_with_env(config, args, input, &[])
+}
+
+/// [`easd_cli`] with `env` added to the command's environment.
+pub fn easd_cli_with_env(
+    config: &Path,
+    args: &[&str],
+    input: Option<&[u8]>,
+    env: &[(String, String)],
+) -> Output {
     let mut command = Command::new(easd_binary());
     command.arg("--config").arg(config).args(args);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     command.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -730,7 +754,8 @@ impl SendmailRecorder {
              if [ -e \"$dir/fail\" ]; then cat >/dev/null; echo 'relay refused' >&2; exit 1; fi\n\
              n=$(ls \"$dir\" | grep -c '^sent-')\n\
              printf '%s\\n' \"$@\" > \"$dir/args-$n\"\n\
-             cat > \"$dir/sent-$n\"\n",
+             cat > \"$dir/part-$n\"\n\
+             mv \"$dir/part-$n\" \"$dir/sent-$n\"\n",
         )
         .expect("recorder script");
         use std::os::unix::fs::PermissionsExt;
@@ -754,6 +779,20 @@ impl SendmailRecorder {
             .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().starts_with("sent-"))
             .count()
+    }
+
+    /// Waits (up to a generous deadline) until it received `n` messages: the server sends
+    /// its own mail (meeting invitations, answers) from its outbox after answering the phone.
+    pub fn wait_for_count(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the submission command got {} message(s), not {n}",
+                self.count()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Message `n` as it arrived on standard input.

@@ -370,7 +370,7 @@ impl ClassAdapter for CalendarClass {
         item: ItemId,
         before: Option<&PropertyRecord>,
         instance: Option<i64>,
-    ) -> Result<Vec<crate::eas::organizer::PendingMail>, crate::eas::CommandError> {
+    ) -> Result<(), crate::eas::CommandError> {
         crate::eas::organizer::after_write(request, item, before, instance)
     }
 }

@@ -16,7 +16,6 @@
 //! is its own adapter ([`super::email`]) over the parsed message store.
 
 use super::collection::Options;
-use crate::eas::organizer::PendingMail;
 use crate::eas::{CommandError, ProtocolVersion, Request};
 use crate::store::{
     ClientAdd, FolderId, FolderType, ItemClass, ItemId, PropertyRecord, Store, StoreError, User,
@@ -298,16 +297,15 @@ pub trait ClassAdapter {
     }
     /// What follows a client's write of `item` inside the write's transaction (`before`: the
     /// item's record before the write; `instance`: the occurrence of a single-occurrence
-    /// edit) — the calendar's meeting mail from 16.0; returns the mail to submit after the
-    /// commit.
+    /// edit) — the calendar's meeting mail from 16.0.
     fn after_client_write(
         &self,
         _request: &Request,
         _item: ItemId,
         _before: Option<&PropertyRecord>,
         _instance: Option<i64>,
-    ) -> Result<Vec<PendingMail>, CommandError> {
-        Ok(Vec::new())
+    ) -> Result<(), CommandError> {
+        Ok(())
     }
 }
 

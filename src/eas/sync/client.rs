@@ -224,8 +224,8 @@ fn refuse(
 
 /// Runs one client write (`write` returns its outcome and the item it wrote, if it did) and,
 /// when the class follows writes for this protocol version (the calendar's meeting mail from
-/// 16.0), the class's follow-up in the same transaction; mail for other servers goes out
-/// after the commit. `target` is the item the command names, read before the write.
+/// 16.0), the class's follow-up in the same transaction (mail for other servers is queued
+/// in the outbox there and sent by the request loop after the commit). `target` is the item the command names, read before the write.
 fn observed<T>(
     context: &ClientContext,
     target: Option<ItemId>,
@@ -242,22 +242,17 @@ fn observed<T>(
         return write().map(|(value, _)| value);
     };
     let (store, user) = (context.read.store, context.read.user);
-    let mut pending = Vec::new();
-    let value = store.atomically(|| -> Result<T, CommandError> {
+    store.atomically(|| -> Result<T, CommandError> {
         let before = match in_folder(context, target)? {
             Some(id) => store.record_item(user, id)?.map(|(_, record)| record),
             None => None,
         };
         let (value, written) = write()?;
         if let Some(id) = written {
-            pending = adapter.after_client_write(request, id, before.as_ref(), instance)?;
+            adapter.after_client_write(request, id, before.as_ref(), instance)?;
         }
         Ok(value)
-    })?;
-    for mail in &pending {
-        mail.send(request);
-    }
-    Ok(value)
+    })
 }
 
 fn response(tag: crate::wbxml::Tag, server_id: &str, status: ItemStatus) -> Element {
