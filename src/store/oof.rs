@@ -203,15 +203,6 @@ impl Store {
         Ok(inserted == 1)
     }
 
-    /// Forgets a claim (the reply could not be sent, so a later message may try again).
-    pub fn release_oof_reply(&self, user: UserId, sender: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM oof_replied WHERE user_id = ?1 AND sender = ?2",
-            params![user, sender.to_lowercase()],
-        )?;
-        Ok(())
-    }
-
     /// Whether the user has sent mail to `address` (a recipient of a message in Sent Items).
     pub fn has_written_to(&self, user: UserId, address: &str) -> Result<bool, StoreError> {
         let address = address.to_lowercase();
@@ -274,7 +265,5 @@ mod tests {
         assert!(!store.claim_oof_reply(user, "a@x.org", 2).unwrap());
         store.set_oof(user, &oof).unwrap();
         assert!(store.claim_oof_reply(user, "a@x.org", 3).unwrap());
-        store.release_oof_reply(user, "a@x.org").unwrap();
-        assert!(store.claim_oof_reply(user, "a@x.org", 4).unwrap());
     }
 }
