@@ -30,7 +30,7 @@ pub mod sync_items;
 pub mod sync_state;
 pub mod web_sessions;
 
-pub use accounts::{hash_password, verify_password, User, UserId};
+pub use accounts::{decoy_hash, hash_password, verify_password, User, UserId};
 pub use device_settings::{DeviceInformation, DeviceSettings};
 pub use devices::{Device, DeviceSeen};
 pub use folders::{Folder, FolderChange, FolderId, FolderType};
