@@ -1,6 +1,8 @@
 //! What reaches the disk: a phone that is up to date costs the storage nothing (flash wear on
 //! routers and NAS boxes). A Sync with nothing new and a FolderSync with the current key leave
-//! the database file and its write-ahead log byte for byte as they were.
+//! the database file and its write-ahead log byte for byte as they were, and a parked Ping
+//! answered later (heartbeat, shutdown) is not a new contact that writes the device's
+//! `last_seen`.
 
 mod common;
 
@@ -8,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::{TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store};
-use easd::wbxml::tag::{airsync, airsyncbase as base, folder_hierarchy as fh};
+use easd::wbxml::tag::{airsync, airsyncbase as base, folder_hierarchy as fh, ping};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -80,6 +82,17 @@ fn folder_sync(device: &mut TestDevice, key: &str) -> String {
     doc.child_text(fh::SYNC_KEY).expect("a SyncKey")
 }
 
+fn last_seen(store: &Store, device_id: &str) -> i64 {
+    store
+        .connection()
+        .query_row(
+            "SELECT last_seen FROM devices WHERE device_id = ?1",
+            [device_id],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
 /// The bytes of the database file and of its WAL (empty when there is none).
 fn files(db: &Path) -> (Vec<u8>, Vec<u8>) {
     let wal = PathBuf::from(format!("{}-wal", db.display()));
@@ -135,4 +148,51 @@ fn requests_of_an_up_to_date_phone_leave_the_database_and_wal_unchanged() {
     let out = server.easd_stdin(&["deliver", ALICE], &message(99));
     assert!(out.status.success());
     assert!(files(&server.db) != after);
+}
+
+#[test]
+fn a_parked_ping_answered_at_shutdown_does_not_write_the_devices_last_seen() {
+    let mut server = TestServer::start_with("log-level = debug");
+    server.add_user(ALICE);
+    let inbox = inbox_of(&server.db, ALICE);
+    let mut device = server.device(ALICE, "parkedphone");
+    let (key, _) = sync(&mut device, "0", inbox);
+    let (key, _) = sync(&mut device, &key, inbox);
+    assert_eq!(sync(&mut device, &key, inbox).0, key);
+
+    let pinger = std::thread::spawn(move || {
+        let mut doc = Element::new(ping::PING);
+        doc.push_text(ping::HEARTBEAT_INTERVAL, "600");
+        doc.push(Element::new(ping::FOLDERS))
+            .push(Element::new(ping::FOLDER))
+            .push_text(ping::ID, inbox.to_string())
+            .push_text(ping::CLASS, "Email");
+        let response = device.command("Ping", Some(&doc));
+        assert_eq!(response.status(), 200);
+        response.doc().child_text(ping::STATUS)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !server.log().contains(": parked for ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Ping never parked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // As if the phone had parked its Ping an hour ago: a new contact now would move it.
+    let long_ago = {
+        let store = Store::open(&server.db).unwrap();
+        store
+            .connection()
+            .execute(
+                "UPDATE devices SET last_seen = last_seen - 3600 WHERE device_id = 'parkedphone'",
+                [],
+            )
+            .unwrap();
+        last_seen(&store, "parkedphone")
+    };
+    server.stop();
+    assert_eq!(pinger.join().unwrap().as_deref(), Some("1"));
+    let store = Store::open(&server.db).unwrap();
+    assert_eq!(last_seen(&store, "parkedphone"), long_ago);
 }
