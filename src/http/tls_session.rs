@@ -126,7 +126,9 @@ impl TlsSession {
         let n = socket.write(unsent)?;
         self.sent += n;
         if self.sent == self.outgoing.len() {
-            self.outgoing.clear();
+            // Freed, not kept: a connection waiting for the request loop after its handshake
+            // would otherwise hold the handshake's 4-5 KiB until it parks.
+            self.outgoing = Vec::new();
             self.sent = 0;
         }
         Ok(n)
