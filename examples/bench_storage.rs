@@ -10,8 +10,7 @@
 //! is one) and `strace` for the fsync count (skipped without it).
 //!
 //! The bytes come from `/proc/PID/io` `write_bytes`: what a process sent (or dirtied for) the
-//! block layer. Each `easd deliver` runs under a `sh` that prints its own `/proc/$$/io` after
-//! waiting for it: a parent's figures include those of the children it reaped.
+//! block layer, read for each `easd deliver` after it exited and before it is reaped.
 
 mod bench_util;
 
@@ -132,29 +131,43 @@ fn io_field(io: &str, name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no {name} in /proc/PID/io"))
 }
 
-/// Runs `easd deliver` once with `raw` on its standard input: (wall-clock time, bytes it
-/// wrote). The time includes `sh` starting it (well under a millisecond).
+/// Runs `easd deliver` once with `raw` on its standard input: (wall-clock time from its
+/// start to its exit, bytes it wrote). The figures are read between its exit and its reaping
+/// (`waitid` with `WNOWAIT`), while `/proc/PID/io` still holds them.
 fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<(Duration, u64), String> {
-    let script = "\"$0\" --config \"$1\" deliver \"$2\"; code=$?; cat /proc/$$/io; exit $code";
     let started = Instant::now();
-    let mut child = Command::new("sh")
-        .args(["-c", script])
-        .arg(binary)
+    let mut child = Command::new(binary)
+        .arg("--config")
         .arg(config)
-        .arg(ACCOUNT)
+        .args(["deliver", ACCOUNT])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("sh: {e}"))?;
+        .map_err(|e| format!("easd deliver: {e}"))?;
     child
         .stdin
         .take()
         .ok_or("no stdin")?
         .write_all(raw)
         .map_err(|e| format!("writing the message: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let pid = child.id();
+    // SAFETY: waits for our own child without reaping it; `info` is plain data.
+    let waited = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
     let elapsed = started.elapsed();
+    if waited != 0 {
+        return Err(format!("waitid: {}", std::io::Error::last_os_error()));
+    }
+    let written = write_bytes(&pid.to_string());
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
             "easd deliver failed ({}): {}",
@@ -162,8 +175,7 @@ fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<(Duration, u64), 
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let io = String::from_utf8_lossy(&out.stdout);
-    Ok((elapsed, io_field(&io, "write_bytes")?))
+    Ok((elapsed, written?))
 }
 
 /// fsync-type calls one delivery makes, counted with `strace -f -c`; `None` without strace.
