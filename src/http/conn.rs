@@ -16,9 +16,7 @@ use super::body::{Body, BodyCollector};
 use super::chunked::ChunkedDecoder;
 use super::head::RequestHead;
 use super::outgoing::{Outgoing, ResponseBudget};
-
-/// rustls buffers at most this much outgoing data per connection.
-const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+use super::tls_session::TlsSession;
 
 /// Why a parked request was sent to the backend again (`X-Easd-Resume`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +124,7 @@ pub(crate) struct ClientConn {
     pub(crate) serial: u64,
     pub(crate) socket: TcpStream,
     pub(crate) peer: SocketAddr,
-    tls: Option<Box<rustls::ServerConnection>>,
+    tls: Option<Box<TlsSession>>,
     pub(crate) phase: Phase,
     /// Received plaintext not yet consumed by the request parser.
     pub(crate) inbuf: Vec<u8>,
@@ -150,11 +148,7 @@ impl ClientConn {
         budget: Arc<ResponseBudget>,
     ) -> Result<ClientConn, rustls::Error> {
         let tls = match tls_config {
-            Some(config) => {
-                let mut session = rustls::ServerConnection::new(config)?;
-                session.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                Some(Box::new(session))
-            }
+            Some(config) => Some(Box::new(TlsSession::new(config)?)),
             None => None,
         };
         Ok(ClientConn {
@@ -216,6 +210,9 @@ impl ClientConn {
             self.inbuf.shrink_to_fit();
         }
         self.out.release_memory();
+        if let Some(tls) = self.tls.as_mut() {
+            tls.release_buffers();
+        }
     }
 
     /// Reads once from the socket (through TLS if any), appending plaintext to `inbuf`.
@@ -235,35 +232,19 @@ impl ClientConn {
                 Err(e) => Err(e),
             };
         };
-        let socket_eof = match tls.read_tls(&mut self.socket) {
+        let socket_eof = match tls.read_tls(&mut self.socket, scratch) {
             Ok(0) => true,
             Ok(_) => false,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::WouldBlock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(ReadOutcome::Data),
             Err(e) => return Err(e),
         };
-        if let Err(error) = tls.process_new_packets() {
+        if let Err(error) = tls.process(&mut self.inbuf) {
             // rustls has queued an alert describing the problem; try to deliver it.
             let _ = tls.write_tls(&mut self.socket);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+            return Err(error);
         }
-        let mut closed = socket_eof;
-        loop {
-            match tls.reader().read(scratch) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => self.inbuf.extend_from_slice(&scratch[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    closed = true;
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(if closed {
+        Ok(if socket_eof || tls.peer_closed() {
             ReadOutcome::Eof
         } else {
             ReadOutcome::Data
@@ -294,7 +275,7 @@ impl ClientConn {
             Some(tls) => loop {
                 let mut moved = 0;
                 if !self.out.unsent().is_empty() {
-                    moved = tls.writer().write(self.out.unsent())?;
+                    moved = tls.encrypt(self.out.unsent(), &mut self.inbuf)?;
                     self.out.consume(moved);
                 }
                 let mut wrote = false;
@@ -325,7 +306,8 @@ impl ClientConn {
     pub(crate) fn shut_write(&mut self) -> bool {
         if let Some(tls) = self.tls.as_mut() {
             if !self.close_notify_sent {
-                tls.send_close_notify();
+                // A session that cannot queue it (broken) is closed without it.
+                let _ = tls.send_close_notify(&mut self.inbuf);
                 self.close_notify_sent = true;
                 return false;
             }
@@ -341,7 +323,7 @@ impl ClientConn {
     pub(crate) fn close_now(&mut self) {
         if let Some(tls) = self.tls.as_mut() {
             if !self.close_notify_sent && !tls.is_handshaking() {
-                tls.send_close_notify();
+                let _ = tls.send_close_notify(&mut self.inbuf);
                 self.close_notify_sent = true;
                 let _ = tls.write_tls(&mut self.socket);
             }

@@ -30,6 +30,7 @@ mod outgoing;
 mod park;
 mod timers;
 pub mod tls;
+mod tls_session;
 
 use std::io;
 use std::net::SocketAddr;

@@ -19,7 +19,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::throttle::{AddressKey, Locked, LoginKey, Refusal, Throttle, ThrottleSettings};
-use crate::store::{hash_password, verify_password, Store, StoreError, User};
+use crate::store::{decoy_hash, verify_password, Store, StoreError, User};
 
 /// How long a verified login is trusted without hashing the password again.
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -94,7 +94,7 @@ impl Logins {
         Logins {
             verified: HashMap::new(),
             throttle: Throttle::new(settings, Instant::now()),
-            dummy_hash: hash_password(""),
+            dummy_hash: decoy_hash(),
         }
     }
 

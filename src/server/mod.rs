@@ -277,7 +277,20 @@ impl Backend {
             protocol_version: version.as_str(),
             now: crate::store::now(),
         };
-        let device = match self.store.record_device(user.id, &seen) {
+        // A parked request sent again by the front door (heartbeat over, a change, shutdown)
+        // is the contact that parked it, already recorded: recording it again would write a
+        // phone's last_seen at every heartbeat's end, and at shutdown for every parked phone
+        // at once (an fsync each).
+        let resumed = header(request, "X-Easd-Resume").is_some();
+        let recorded = if resumed {
+            self.store.device(user.id, &query.device_id)
+        } else {
+            Ok(None)
+        };
+        let device = match recorded.and_then(|known| match known {
+            Some(device) => Ok(device),
+            None => self.store.record_device(user.id, &seen),
+        }) {
             Ok(device) => device,
             Err(e) => return internal_error(&e),
         };

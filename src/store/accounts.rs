@@ -4,9 +4,10 @@
 //! E-mail addresses and domains are stored lower-case; every lookup
 //! lower-cases its input, so addresses are case-insensitive everywhere.
 
-use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{folders, is_unique_violation, now, Store, StoreError};
@@ -74,6 +75,26 @@ pub fn hash_password(password: &str) -> String {
         Ok(hash) => hash,
         Err(e) => panic!("argon2 hashing failed: {e}"),
     }
+}
+
+/// A PHC string that no password matches, with the parameters of [`hash_password`]: checking
+/// a password against it costs what checking against a real hash costs, so a login name that
+/// does not exist takes as long as a wrong password. Made from a random salt and a random
+/// output instead of by hashing, so it costs nothing to make (the server made one by hashing
+/// at every start: half the start-up time). A password hashing to those random 32 bytes is a
+/// 2^-256 chance.
+pub fn decoy_hash() -> String {
+    let (memory_kib, passes, lanes) = HASH_COST;
+    let salt = SaltString::generate(&mut OsRng);
+    let mut output = [0u8; 32];
+    OsRng.fill_bytes(&mut output);
+    let output = base64::engine::general_purpose::STANDARD_NO_PAD.encode(output);
+    format!(
+        "${}$v={}$m={memory_kib},t={passes},p={lanes}${}${output}",
+        argon2::ARGON2ID_IDENT,
+        Version::V0x13 as u32,
+        salt.as_str()
+    )
 }
 
 /// Checks `password` against a PHC string in constant time. Malformed or
@@ -698,6 +719,20 @@ mod tests {
             .find_login("corp.example.org\\ivan")
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn the_decoy_hash_has_the_real_parameters_and_matches_no_password() {
+        let decoy = decoy_hash();
+        let real = hash_password("correct horse");
+        let parameters = |phc: &str| phc.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(parameters(&decoy), parameters(&real));
+        let parsed = PasswordHash::new(&decoy).expect("a well-formed PHC string");
+        assert_eq!(parsed.hash.map(|h| h.len()), Some(32));
+        for password in ["", "correct horse", "password"] {
+            assert!(!verify_password(password, &decoy));
+        }
+        assert_ne!(decoy, decoy_hash(), "salt and output are random");
     }
 
     #[test]
