@@ -62,6 +62,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 /// does not keep its high-water size on small flash storage.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
 
+/// Prepared statements kept per connection (`prepare_cached`). rusqlite keeps 16 by default,
+/// fewer than one Sync request uses (auth, policy, device, sync state, items, messages,
+/// bodies, attachments, held set ...), so a request evicted and re-compiled its own
+/// statements. A compiled statement costs a few KiB; the server's distinct statements fit.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
 /// Tuning knobs for [`Store::open_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -171,6 +177,7 @@ impl Store {
         // The busy timeout goes first so that switching to WAL waits for a
         // concurrent opener instead of failing.
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let journal_mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !journal_mode.eq_ignore_ascii_case("wal") && !journal_mode.eq_ignore_ascii_case("memory")
