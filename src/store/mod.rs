@@ -52,6 +52,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 /// How long a statement waits for another process (e.g. `easd` on the
@@ -178,6 +179,13 @@ impl Store {
         // concurrent opener instead of failing.
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        // Query-planner stability: plans never depend on bound values. Without it SQLite
+        // re-compiles a statement whenever a parameter compared to a column changes between
+        // 0/1 and anything else, and rusqlite clears a cached statement's bindings (to NULL)
+        // after each use, so every query naming user 1 (the first account, in most homes)
+        // was compiled again on every run: most of the server's CPU in a Sync. easd keeps no
+        // planner statistics and has no LIKE on an index, so no plan gets worse.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         let journal_mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !journal_mode.eq_ignore_ascii_case("wal") && !journal_mode.eq_ignore_ascii_case("memory")
@@ -377,6 +385,26 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::TempDir;
     use super::*;
+
+    #[test]
+    fn cached_statements_are_not_recompiled_for_small_parameter_values() {
+        let temp = TempDir::new();
+        let store = Store::open(&temp.path().join("easd.db")).unwrap();
+        // The shape of most reads: rows of an item, checked to be the user's.
+        let sql = "SELECT count(*) FROM attachments a JOIN items i ON i.id = a.item_id
+                   WHERE a.item_id = ?1 AND i.user_id = ?2";
+        // User 1: a value SQLite would otherwise re-plan for after rusqlite cleared the
+        // bindings between runs.
+        for _ in 0..3 {
+            let mut statement = store.conn.prepare_cached(sql).unwrap();
+            let _: i64 = statement.query_row([7, 1], |row| row.get(0)).unwrap();
+        }
+        let statement = store.conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0
+        );
+    }
 
     #[test]
     fn open_creates_private_directory_and_file_and_migrates() {
