@@ -228,12 +228,46 @@ impl Store {
         )?)
     }
 
-    /// Starts a read transaction, so several queries see one snapshot.
-    pub(crate) fn read_transaction(&self) -> Result<Transaction<'_>, StoreError> {
-        Ok(Transaction::new_unchecked(
-            &self.conn,
-            TransactionBehavior::Deferred,
-        )?)
+    /// Opens a read transaction: the store's queries until [`ReadSnapshot::end`] see one
+    /// snapshot of the database and share one lock, instead of each taking and releasing
+    /// the WAL read lock (file-lock system calls) on its own. Inside a transaction that is
+    /// already open it adds nothing. No write may be made while it is open.
+    pub fn read_snapshot(&self) -> Result<ReadSnapshot<'_>, StoreError> {
+        let owned = self.conn.is_autocommit();
+        if owned {
+            self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        }
+        Ok(ReadSnapshot {
+            conn: &self.conn,
+            owned,
+        })
+    }
+}
+
+/// An open read transaction of [`Store::read_snapshot`]; dropping it without
+/// [`ReadSnapshot::end`] (an error, a panic) rolls it back.
+pub struct ReadSnapshot<'a> {
+    conn: &'a Connection,
+    /// Whether this snapshot began the transaction (and so ends it).
+    owned: bool,
+}
+
+impl ReadSnapshot<'_> {
+    /// Ends the read transaction.
+    pub fn end(mut self) -> Result<(), StoreError> {
+        if self.owned {
+            self.owned = false;
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
@@ -404,6 +438,35 @@ mod tests {
             statement.get_status(rusqlite::StatementStatus::RePrepare),
             0
         );
+    }
+
+    #[test]
+    fn a_read_snapshot_sees_one_state_and_ends_its_transaction() {
+        let temp = TempDir::new();
+        let path = temp.path().join("easd.db");
+        let reader = Store::open(&path).unwrap();
+        let writer = Store::open(&path).unwrap();
+        let count = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+                .unwrap()
+        };
+        let snapshot = reader.read_snapshot().unwrap();
+        assert!(!reader.conn.is_autocommit());
+        assert_eq!(count(&reader), 0);
+        writer.add_user("snap@example.com", "", "pw").unwrap();
+        // The snapshot still sees the state of its first read.
+        assert_eq!(count(&reader), 0);
+        // Inside an open transaction a snapshot adds nothing and ends nothing.
+        reader.read_snapshot().unwrap().end().unwrap();
+        assert!(!reader.conn.is_autocommit());
+        snapshot.end().unwrap();
+        assert!(reader.conn.is_autocommit());
+        assert_eq!(count(&reader), 1);
+        // Dropped without end (an error on the way): rolled back, no transaction left open.
+        drop(reader.read_snapshot().unwrap());
+        assert!(reader.conn.is_autocommit());
     }
 
     #[test]

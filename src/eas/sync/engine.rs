@@ -143,6 +143,22 @@ fn walk(
     limit: Option<usize>,
     send: &mut dyn FnMut(Due) -> Result<bool, StoreError>,
 ) -> Result<(bool, i64, HeldChanges), StoreError> {
+    // Only reads from here on: one snapshot for the whole answer, so the items of a window
+    // come from one state of the folder and share one read lock.
+    let snapshot = context.store.read_snapshot()?;
+    let walked = walk_in_snapshot(context, cursor, echo, client, limit, send)?;
+    snapshot.end()?;
+    Ok(walked)
+}
+
+fn walk_in_snapshot(
+    context: &ReadContext,
+    cursor: &Cursor,
+    echo: &HashSet<ItemId>,
+    client: &HeldChanges,
+    limit: Option<usize>,
+    send: &mut dyn FnMut(Due) -> Result<bool, StoreError>,
+) -> Result<(bool, i64, HeldChanges), StoreError> {
     let mut holdings = Holdings::new(context, cursor.held, client);
     for due in window_moves(context, cursor, &holdings)? {
         if send(due)? {
