@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use bench_util::percentile;
 use common::{TestDevice, TestServer, PASSWORD};
-use easd::store::{FolderId, FolderType, Store};
 use easd::wbxml::tag::{airsync, airsyncbase as base, folder_hierarchy as fh};
 use easd::wbxml::Element;
 
@@ -137,7 +136,8 @@ fn summary(values: &mut [f64], unit: &str, decimals: usize) -> String {
 
 fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     let pid = server.pid();
-    let inbox = inbox_of(&server.db)?;
+    let inbox = inbox_of(server)?;
+    let inbox = inbox.as_str();
     let mbox = server.dir.join("bench.mbox");
     write_mbox(&mbox, options.messages).map_err(|e| format!("writing the mbox: {e}"))?;
     let bytes = std::fs::metadata(&mbox).map_err(|e| e.to_string())?.len();
@@ -263,20 +263,22 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn inbox_of(db: &Path) -> Result<FolderId, String> {
-    let store = Store::open(db).map_err(|e| e.to_string())?;
-    let user = store
-        .user_by_email(ACCOUNT)
-        .map_err(|e| e.to_string())?
-        .ok_or("the account was not created")?
-        .id;
-    Ok(store
-        .folders_of(user)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .ok_or("no Inbox")?
-        .id)
+/// The Inbox's CollectionId, from a FolderSync as a phone learns it (the benchmark never
+/// opens the database itself, so it measures any build, older schemas included).
+fn inbox_of(server: &TestServer) -> Result<String, String> {
+    let mut device = phone(server, "hierarchy");
+    let answer = device.command("FolderSync", Some(&folder_sync("0")));
+    let changes = answer
+        .doc
+        .as_ref()
+        .and_then(|d| d.child(fh::CHANGES))
+        .ok_or("FolderSync gave no Changes")?;
+    let inbox = changes
+        .children_with(fh::ADD)
+        .find(|add| add.child_text(fh::TYPE).as_deref() == Some("2"))
+        .and_then(|add| add.child_text(fh::SERVER_ID))
+        .ok_or_else(|| "FolderSync named no Inbox".to_string());
+    inbox
 }
 
 /// A phone on its own TLS keep-alive connection.
@@ -312,7 +314,7 @@ fn folder_sync(key: &str) -> Element {
 /// Syncs from key 0 to the end: (items sent, last key).
 fn initial_sync(
     device: &mut TestDevice,
-    inbox: FolderId,
+    inbox: &str,
     window: usize,
     body: BodyChoice,
 ) -> Result<(usize, String), String> {
@@ -338,7 +340,7 @@ struct SyncAnswer {
 fn sync_collection(
     device: &mut TestDevice,
     key: &str,
-    inbox: FolderId,
+    inbox: &str,
     window: usize,
     body: BodyChoice,
 ) -> Result<SyncAnswer, String> {
@@ -348,7 +350,7 @@ fn sync_collection(
         .push(Element::new(airsync::COLLECTION));
     collection
         .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, inbox.to_string());
+        .push_text(airsync::COLLECTION_ID, inbox);
     if key != "0" {
         collection
             .push_text(airsync::DELETES_AS_MOVES, "1")

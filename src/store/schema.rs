@@ -200,6 +200,12 @@
 //! (`domain_id`, `email`). **`gal_published_folders`** — contact folders an administrator
 //! published to the owner's domain: `folder_id` INTEGER PRIMARY KEY → `folders(id)` ON DELETE
 //! CASCADE; `published` INTEGER NOT NULL (when).
+//!
+//! # Version 10: finding confirmed removals of held items
+//!
+//! **`sync_held`** gains the partial index `sync_held_removed` (`device`, `collection`,
+//! `removed`) over the rows a device was told to remove: committing a sync key deletes the
+//! removals the device confirmed without reading every item the device holds.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -580,6 +586,14 @@ CREATE TABLE gal_published_folders (
 );
 ";
 
+/// Schema version 10: the rows of `sync_held` a device was told to remove, indexed. Without
+/// it every new sync key read all the items the device holds (10,000 in a big Inbox) to find
+/// the few confirmed removals, so each answer of an initial sync cost more than the last.
+const HELD_REMOVALS: &str = "
+CREATE INDEX sync_held_removed ON sync_held(device, collection, removed)
+    WHERE removed IS NOT NULL;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -591,6 +605,7 @@ pub const MIGRATIONS: &[&str] = &[
     RECORDS,
     WEB_SESSIONS,
     GAL,
+    HELD_REMOVALS,
 ];
 
 /// The schema version this code brings databases to.
