@@ -238,7 +238,8 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(
-            plan.iter().any(|step| step.contains("INDEX sync_held_removed")),
+            plan.iter()
+                .any(|step| step.contains("INDEX sync_held_removed")),
             "{plan:?}"
         );
     }
