@@ -266,7 +266,15 @@ impl ReadSnapshot<'_> {
 impl Drop for ReadSnapshot<'_> {
     fn drop(&mut self) {
         if self.owned {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            // Ending a read transaction early (a request answered before its writes) is
+            // routine, so the statement is cached too.
+            let rolled_back = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut statement| statement.execute([]));
+            if rolled_back.is_err() && !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
         }
     }
 }
