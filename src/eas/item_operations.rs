@@ -420,7 +420,7 @@ fn fetch_item(
         answer.push(ids);
         return Ok(());
     };
-    let data = class::encode(adapter.fields(), &record, request.version, false);
+    let data = class::encode(adapter.fields(), record, request.version, false);
     let schema = options.and_then(|o| o.child(io::SCHEMA));
     let mut properties = Element::new(io::PROPERTIES);
     for mut field in data.elements().cloned() {

@@ -338,7 +338,7 @@ fn item_command(
     let mut command = server_id_command(tag, id);
     command.push(encode(
         adapter.fields(),
-        &record,
+        record,
         context.version,
         changes_only,
     ));
@@ -363,5 +363,5 @@ pub fn fetch(
     };
     Ok(adapter
         .read(context, id)?
-        .map(|record| encode(adapter.fields(), &record, context.version, false)))
+        .map(|record| encode(adapter.fields(), record, context.version, false)))
 }
