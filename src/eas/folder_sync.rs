@@ -29,6 +29,9 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let store = request.store;
     let user = request.user.id;
     let device = request.device.id;
+    // Every read in one snapshot (one state of the hierarchy, one read lock), the writes
+    // after it.
+    let snapshot = store.read_snapshot()?;
     let current_seq = store.hierarchy_seq(user)?;
 
     // (changes since, the key the device holds, whether that key is the newest one issued,
@@ -57,10 +60,6 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         }
     };
 
-    if since.is_none() {
-        // SyncKey 0 starts the device over: every collection it synced is forgotten too.
-        store.reset_all_sync_states(device)?;
-    }
     let changes = match since {
         None => store
             .folders_of(user)?
@@ -73,6 +72,11 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         changes,
         &device_view::hidden_folders(store, user, request.device)?,
     );
+    snapshot.end()?;
+    if since.is_none() {
+        // SyncKey 0 starts the device over: every collection it synced is forgotten too.
+        store.reset_all_sync_states(device)?;
+    }
 
     // View folders (per-device settings) are compared with the list the key told of.
     let view_folders = views::view_folders(store, user, request.device)?;

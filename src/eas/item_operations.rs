@@ -523,7 +523,7 @@ fn fields_through(
     let Some(record) = adapter.read(&context, item.id)? else {
         return Ok(None);
     };
-    let data = class::encode(adapter.fields(), &record, request.version, false);
+    let data = class::encode(adapter.fields(), record, request.version, false);
     Ok(Some(data.elements().cloned().collect()))
 }
 

@@ -169,7 +169,8 @@ impl Backend {
 
     /// Checks the Basic credentials; `Err` is the 401 to send.
     fn authenticate(
-        &mut self,
+        logins: &mut Logins,
+        store: &Store,
         request: &tiny_http::Request,
         fields: &mut LogFields,
     ) -> Result<User, Answer> {
@@ -180,7 +181,7 @@ impl Backend {
         };
         fields.user = credentials.login.clone();
         let peer = header(request, "X-Easd-Peer").and_then(|text| peer_ip(&text));
-        match self.logins.authenticate(&self.store, &credentials, peer) {
+        match logins.authenticate(store, &credentials, peer) {
             Ok(Outcome::Accepted(user)) => {
                 fields.user = user.email.clone();
                 Ok(user)
@@ -209,7 +210,13 @@ impl Backend {
         query_text: &str,
         fields: &mut LogFields,
     ) -> Answer {
-        let user = match self.authenticate(request, fields) {
+        // Up to the device record the request only reads: one snapshot (one WAL read lock)
+        // for the login, the query's user and the policy instead of a lock per query.
+        let snapshot = match self.store.read_snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(e) => return internal_error(&e),
+        };
+        let user = match Self::authenticate(&mut self.logins, &self.store, request, fields) {
             Ok(user) => user,
             Err(answer) => return answer,
         };
@@ -268,6 +275,9 @@ impl Backend {
         else {
             return Answer::status(400).header("MS-ASProtocolVersions", &policy.versions_header());
         };
+        if let Err(e) = snapshot.end() {
+            return internal_error(&e);
+        }
 
         let user_agent = header(request, "User-Agent").unwrap_or_default();
         let seen = DeviceSeen {
@@ -477,7 +487,7 @@ impl Backend {
 
     fn autodiscover(&mut self, request: &mut tiny_http::Request, fields: &mut LogFields) -> Answer {
         fields.command = "Autodiscover".to_string();
-        let user = match self.authenticate(request, fields) {
+        let user = match Self::authenticate(&mut self.logins, &self.store, request, fields) {
             Ok(user) => user,
             Err(answer) => return answer,
         };

@@ -328,9 +328,10 @@ impl Store {
         user: UserId,
         seq: i64,
     ) -> Result<Vec<FolderChange>, StoreError> {
-        let tx = self.read_transaction()?;
+        let snapshot = self.read_snapshot()?;
+        let tx = &self.conn;
         let changed = query_folders(
-            &tx,
+            tx,
             "WHERE user_id = ?1 AND changed_seq > ?2 ORDER BY id",
             params![user, seq],
         )?;
@@ -355,7 +356,7 @@ impl Store {
                 changes.push(FolderChange::Deleted(id?));
             }
         }
-        tx.commit()?;
+        snapshot.end()?;
         Ok(changes)
     }
 

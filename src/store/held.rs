@@ -224,6 +224,27 @@ mod tests {
     }
 
     #[test]
+    fn confirmed_removals_are_found_through_the_index_not_by_reading_the_whole_set() {
+        let (store, _) = setup();
+        let plan: Vec<String> = store
+            .conn
+            .prepare(
+                "EXPLAIN QUERY PLAN DELETE FROM sync_held
+                 WHERE device = ?1 AND collection = ?2 AND removed <= ?3",
+            )
+            .unwrap()
+            .query_map(params![1, "7", 3], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX sync_held_removed")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
     fn a_replay_undoes_what_the_lost_answer_told() {
         let (store, device) = setup();
         let k1 = store

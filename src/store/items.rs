@@ -321,7 +321,8 @@ impl Store {
         since: i64,
         limit: usize,
     ) -> Result<ItemChanges, StoreError> {
-        let tx = self.read_transaction()?;
+        let snapshot = self.read_snapshot()?;
+        let tx = &self.conn;
         let current: i64 = tx
             .query_row(
                 "SELECT item_seq FROM folders WHERE id = ?1 AND user_id = ?2",
@@ -375,7 +376,7 @@ impl Store {
                 changes.push(change?);
             }
         }
-        tx.commit()?;
+        snapshot.end()?;
         // Each counter value belongs to exactly one change, so this order is total.
         changes.sort_by_key(|change| change.seq);
         let more_available = limit != 0 && changes.len() > limit;

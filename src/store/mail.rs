@@ -918,11 +918,21 @@ impl Store {
         kind: BodyKind,
         max_bytes: usize,
     ) -> Result<Option<String>, StoreError> {
-        let parts: Vec<StoredBody> = self
-            .message_bodies(user, item)?
-            .into_iter()
-            .filter(|b| b.kind == kind)
-            .collect();
+        let bodies = self.message_bodies(user, item)?;
+        self.body_text_of(user, item, &bodies, kind, max_bytes)
+    }
+
+    /// [`Store::body_text`] from the message's body parts as [`Store::message_bodies`] gave
+    /// them, for a caller that has them already.
+    pub fn body_text_of(
+        &self,
+        user: UserId,
+        item: ItemId,
+        bodies: &[StoredBody],
+        kind: BodyKind,
+        max_bytes: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let parts: Vec<&StoredBody> = bodies.iter().filter(|b| b.kind == kind).collect();
         if parts.is_empty() {
             return Ok(None);
         }

@@ -481,7 +481,7 @@ impl Store {
         if query.terms.is_empty() || query.conversation_id.is_some() {
             return self.search_general(user, query, first, count);
         }
-        let tx = self.read_transaction()?;
+        let snapshot = self.read_snapshot()?;
         let expression = match_expression(user, &query.terms);
         let (low, high) = key_range(query);
         let mut total = 0usize;
@@ -504,7 +504,7 @@ impl Store {
             ),
         };
         {
-            let mut statement = tx.prepare_cached(sql)?;
+            let mut statement = self.conn.prepare_cached(sql)?;
             let mut rows = statement.query(params![expression, low, high, folders])?;
             while let Some(row) = rows.next()? {
                 if total >= first && keys.len() < count {
@@ -515,7 +515,7 @@ impl Store {
         }
         let mut hits = Vec::with_capacity(keys.len());
         {
-            let mut resolve = tx.prepare_cached(
+            let mut resolve = self.conn.prepare_cached(
                 "SELECT i.id, i.folder_id FROM message_text_keys k
                  JOIN messages m ON m.blob_id = k.blob_id JOIN items i ON i.id = m.item_id
                  WHERE k.key = ?1 AND i.user_id = ?2",
@@ -532,7 +532,7 @@ impl Store {
                 hits.extend(hit);
             }
         }
-        tx.commit()?;
+        snapshot.end()?;
         Ok(MailHits { total, hits })
     }
 

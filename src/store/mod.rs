@@ -60,6 +60,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
+use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 
 /// How long a statement waits for another process (e.g. `easd` on the
@@ -77,6 +78,12 @@ const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
 /// delivered 10 KB message 45 KiB instead of 78 KiB with SQLite's default 4 KiB pages
 /// (`examples/bench_storage.rs`), while reading a message's row costs the same.
 const NEW_DATABASE_PAGE_SIZE: i64 = 1024;
+
+/// Prepared statements kept per connection (`prepare_cached`). rusqlite keeps 16 by default,
+/// fewer than one Sync request uses (auth, policy, device, sync state, items, messages,
+/// bodies, attachments, held set ...), so a request evicted and re-compiled its own
+/// statements. A compiled statement costs a few KiB; the server's distinct statements fit.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 /// Tuning knobs for [`Store::open_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +211,14 @@ impl Store {
         // transaction, plus two for the commit that crosses the auto-checkpoint
         // threshold (SQLite's default of 1000 pages, 1 MiB with 1 KiB pages), which then
         // checkpoints.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        // Query-planner stability: plans never depend on bound values. Without it SQLite
+        // re-compiles a statement whenever a parameter compared to a column changes between
+        // 0/1 and anything else, and rusqlite clears a cached statement's bindings (to NULL)
+        // after each use, so every query naming user 1 (the first account, in most homes)
+        // was compiled again on every run: most of the server's CPU in a Sync. easd keeps no
+        // planner statistics and has no LIKE on an index, so no plan gets worse.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         let journal_mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !journal_mode.eq_ignore_ascii_case("wal") && !journal_mode.eq_ignore_ascii_case("memory")
@@ -244,11 +259,6 @@ impl Store {
         Transaction::begin(&self.conn, "BEGIN IMMEDIATE")
     }
 
-    /// Starts a read transaction, so several queries see one snapshot.
-    pub(crate) fn read_transaction(&self) -> Result<Transaction<'_>, StoreError> {
-        Transaction::begin(&self.conn, "BEGIN DEFERRED")
-    }
-
     /// Runs `writes` as one transaction: every store write inside it commits with the
     /// others when `writes` returns `Ok`, and none does when it returns `Err` (or panics).
     pub fn atomically<T, E: From<StoreError>>(
@@ -259,6 +269,56 @@ impl Store {
         let value = writes()?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// Opens a read transaction: the store's queries until [`ReadSnapshot::end`] see one
+    /// snapshot of the database and share one lock, instead of each taking and releasing
+    /// the WAL read lock (file-lock system calls) on its own. Inside a transaction that is
+    /// already open it adds nothing. No write may be made while it is open.
+    pub fn read_snapshot(&self) -> Result<ReadSnapshot<'_>, StoreError> {
+        let owned = self.conn.is_autocommit();
+        if owned {
+            self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        }
+        Ok(ReadSnapshot {
+            conn: &self.conn,
+            owned,
+        })
+    }
+}
+
+/// An open read transaction of [`Store::read_snapshot`]; dropping it without
+/// [`ReadSnapshot::end`] (an error, a panic) rolls it back.
+pub struct ReadSnapshot<'a> {
+    conn: &'a Connection,
+    /// Whether this snapshot began the transaction (and so ends it).
+    owned: bool,
+}
+
+impl ReadSnapshot<'_> {
+    /// Ends the read transaction.
+    pub fn end(mut self) -> Result<(), StoreError> {
+        if self.owned {
+            self.owned = false;
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        if self.owned {
+            // Ending a read transaction early (a request answered before its writes) is
+            // routine, so the statement is cached too.
+            let rolled_back = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut statement| statement.execute([]));
+            if rolled_back.is_err() && !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+        }
     }
 }
 
@@ -503,6 +563,55 @@ mod tests {
             .unwrap();
         assert_eq!(users(&store), 2);
         assert!(store.connection().is_autocommit());
+    }
+
+    #[test]
+    fn cached_statements_are_not_recompiled_for_small_parameter_values() {
+        let temp = TempDir::new();
+        let store = Store::open(&temp.path().join("easd.db")).unwrap();
+        // The shape of most reads: rows of an item, checked to be the user's.
+        let sql = "SELECT count(*) FROM attachments a JOIN items i ON i.id = a.item_id
+                   WHERE a.item_id = ?1 AND i.user_id = ?2";
+        // User 1: a value SQLite would otherwise re-plan for after rusqlite cleared the
+        // bindings between runs.
+        for _ in 0..3 {
+            let mut statement = store.conn.prepare_cached(sql).unwrap();
+            let _: i64 = statement.query_row([7, 1], |row| row.get(0)).unwrap();
+        }
+        let statement = store.conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0
+        );
+    }
+
+    #[test]
+    fn a_read_snapshot_sees_one_state_and_ends_its_transaction() {
+        let temp = TempDir::new();
+        let path = temp.path().join("easd.db");
+        let reader = Store::open(&path).unwrap();
+        let writer = Store::open(&path).unwrap();
+        let count = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+                .unwrap()
+        };
+        let snapshot = reader.read_snapshot().unwrap();
+        assert!(!reader.conn.is_autocommit());
+        assert_eq!(count(&reader), 0);
+        writer.add_user("snap@example.com", "", "pw").unwrap();
+        // The snapshot still sees the state of its first read.
+        assert_eq!(count(&reader), 0);
+        // Inside an open transaction a snapshot adds nothing and ends nothing.
+        reader.read_snapshot().unwrap().end().unwrap();
+        assert!(!reader.conn.is_autocommit());
+        snapshot.end().unwrap();
+        assert!(reader.conn.is_autocommit());
+        assert_eq!(count(&reader), 1);
+        // Dropped without end (an error on the way): rolled back, no transaction left open.
+        drop(reader.read_snapshot().unwrap());
+        assert!(reader.conn.is_autocommit());
     }
 
     #[test]

@@ -117,10 +117,13 @@ impl Store {
         &self,
         levels: &[PolicyLevel],
     ) -> Result<EffectivePolicy, StoreError> {
+        // One snapshot for the levels: one consistent policy, one read lock.
+        let snapshot = self.read_snapshot()?;
         let mut layers = Vec::with_capacity(levels.len());
         for level in levels {
             layers.push((level.source(), self.policy_overrides(level)?));
         }
+        snapshot.end()?;
         Ok(EffectivePolicy::resolve(&layers))
     }
 }

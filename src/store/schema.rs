@@ -232,6 +232,12 @@
 //! - `created` INTEGER NOT NULL; `attempts` INTEGER NOT NULL DEFAULT 0
 //! - `next_attempt` INTEGER NOT NULL — when it is due; `last_error` TEXT NULL
 //! - index `outbox_due` (`next_attempt`)
+//!
+//! # Version 13: finding confirmed removals of held items
+//!
+//! **`sync_held`** gains the partial index `sync_held_removed` (`device`, `collection`,
+//! `removed`) over the rows a device was told to remove: committing a sync key deletes the
+//! removals the device confirmed without reading every item the device holds.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -685,6 +691,14 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (next_attempt);
 ";
 
+/// Schema version 13: the rows of `sync_held` a device was told to remove, indexed. Without
+/// it every new sync key read all the items the device holds (10,000 in a big Inbox) to find
+/// the few confirmed removals, so each answer of an initial sync cost more than the last.
+const HELD_REMOVALS: &str = "
+CREATE INDEX sync_held_removed ON sync_held(device, collection, removed)
+    WHERE removed IS NOT NULL;
+";
+
 /// The migration steps, oldest first. Index `i` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     V1,
@@ -699,6 +713,7 @@ pub const MIGRATIONS: &[&str] = &[
     USER_CERTIFICATES,
     MAIL_SEARCH,
     OUTBOX,
+    HELD_REMOVALS,
 ];
 
 /// The schema version this code brings databases to.

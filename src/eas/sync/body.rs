@@ -13,7 +13,7 @@ use super::class::BodyValue;
 use super::collection::{BodyPreference, Options};
 use crate::eas::ProtocolVersion;
 use crate::mime::{BodyKind, NativeBodyType};
-use crate::store::{ItemId, MessageRecord, Store, StoreError, UserId};
+use crate::store::{MessageRecord, Store, StoreError, UserId};
 use crate::wbxml::{tag::airsyncbase as base, tag::email, Element};
 
 /// The body types of AirSyncBase:Type.
@@ -93,11 +93,22 @@ pub fn content(
         } else {
             BodyKind::Plain
         };
-        let full = text_size(store, user, item, kind)?;
+        let bodies = store.message_bodies(user, item)?;
+        let full = bodies
+            .iter()
+            .filter(|b| b.kind == kind)
+            .map(|b| b.size)
+            .sum::<u64>();
         // One byte more than allowed tells whether the text was cut.
         let wanted = limit.map_or(UNTRUNCATED_LIMIT, |l| l.saturating_add(1));
         let text = store
-            .body_text(user, item, kind, wanted.min(UNTRUNCATED_LIMIT) as usize)?
+            .body_text_of(
+                user,
+                item,
+                &bodies,
+                kind,
+                wanted.min(UNTRUNCATED_LIMIT) as usize,
+            )?
             .unwrap_or_default();
         (full.max(text.len() as u64), text.into_bytes())
     };
@@ -114,16 +125,6 @@ pub fn content(
         data: (!(truncated && all_or_none)).then_some(data),
         truncated,
     })
-}
-
-/// The decoded size of a rendering's parts.
-fn text_size(store: &Store, user: UserId, item: ItemId, kind: BodyKind) -> Result<u64, StoreError> {
-    Ok(store
-        .message_bodies(user, item)?
-        .iter()
-        .filter(|b| b.kind == kind)
-        .map(|b| b.size)
-        .sum())
 }
 
 /// The largest length ≤ `limit` that does not split a UTF-8 character (MIME is cut anywhere).

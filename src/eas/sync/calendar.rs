@@ -458,7 +458,7 @@ mod tests {
         record.set(calendar::EXCEPTIONS, Value::Groups(vec![exception]));
         let stored = to_properties(FIELDS, &record);
         let back = super::super::data_class::from_properties(FIELDS, &stored);
-        let new = encode(FIELDS, &back, V16_1, false);
+        let new = encode(FIELDS, back.clone(), V16_1, false);
         let sent = new
             .child(calendar::EXCEPTIONS)
             .and_then(|e| e.child(calendar::EXCEPTION))
@@ -468,7 +468,7 @@ mod tests {
             Some("2023-11-14T22:13:20.000Z")
         );
         assert!(sent.child(calendar::EXCEPTION_START_TIME).is_none());
-        let old = encode(FIELDS, &back, V12_1, false);
+        let old = encode(FIELDS, back.clone(), V12_1, false);
         let sent = old
             .child(calendar::EXCEPTIONS)
             .and_then(|e| e.child(calendar::EXCEPTION))
@@ -491,7 +491,7 @@ mod tests {
         record.set(calendar::LOCATION, Value::Text("Kitchen".into()));
         let stored = to_properties(FIELDS, &record);
         let back = super::super::data_class::from_properties(FIELDS, &stored);
-        let new = encode(FIELDS, &back, V16_1, false);
+        let new = encode(FIELDS, back.clone(), V16_1, false);
         let location = new.child(airsyncbase::LOCATION).unwrap();
         assert_eq!(
             location.child_text(airsyncbase::DISPLAY_NAME).as_deref(),
@@ -500,7 +500,7 @@ mod tests {
         let decoded = decode(FIELDS, &new, V16_1);
         let stored = to_properties(FIELDS, &decoded);
         let back = super::super::data_class::from_properties(FIELDS, &stored);
-        let old = encode(FIELDS, &back, V12_1, false);
+        let old = encode(FIELDS, back.clone(), V12_1, false);
         assert_eq!(
             old.child_text(calendar::LOCATION).as_deref(),
             Some("Kitchen")

@@ -173,6 +173,12 @@ impl Record {
         let at = self.values.iter().position(|(t, _)| *t == tag)?;
         Some(self.values.remove(at).1)
     }
+
+    /// Like [`Record::remove`], without keeping the order of the rest.
+    fn take(&mut self, tag: Tag) -> Option<Value> {
+        let at = self.values.iter().position(|(t, _)| *t == tag)?;
+        Some(self.values.swap_remove(at).1)
+    }
 }
 
 /// What the adapter may look at when it reads (or writes) an item.
@@ -368,10 +374,11 @@ pub fn class_window_cutoff(
 }
 
 /// Writes ApplicationData from a record: the table's fields of `version`, in table order;
-/// with `changes_only` just the fields sent in Change commands.
+/// with `changes_only` just the fields sent in Change commands. The record is consumed: its
+/// texts, bytes and elements (a message body) move into the answer instead of being copied.
 pub fn encode(
     fields: &[Field],
-    record: &Record,
+    record: Record,
     version: ProtocolVersion,
     changes_only: bool,
 ) -> Element {
@@ -383,7 +390,7 @@ pub fn encode(
 fn encode_into(
     data: &mut Element,
     fields: &[Field],
-    record: &Record,
+    mut record: Record,
     version: ProtocolVersion,
     changes_only: bool,
 ) {
@@ -391,32 +398,32 @@ fn encode_into(
         if !field.exists_in(version) || (changes_only && !field.in_change) {
             continue;
         }
-        let Some(value) = record.get(field.tag) else {
+        let Some(value) = record.take(field.tag) else {
             continue;
         };
         match value {
             Value::Text(text) => {
-                data.push_text(field.tag, text.clone());
+                data.push_text(field.tag, text);
             }
             Value::Date(unix) if field.kind == FieldKind::CompactDate => {
-                data.push_text(field.tag, crate::clock::eas_compact_datetime(*unix));
+                data.push_text(field.tag, crate::clock::eas_compact_datetime(unix));
             }
             Value::Date(unix) => {
-                data.push_text(field.tag, crate::clock::eas_datetime(*unix));
+                data.push_text(field.tag, crate::clock::eas_datetime(unix));
             }
             Value::Int(number) => {
                 data.push_text(field.tag, number.to_string());
             }
             Value::Bool(flag) => {
-                data.push_text(field.tag, if *flag { "1" } else { "0" });
+                data.push_text(field.tag, if flag { "1" } else { "0" });
             }
             Value::Opaque(bytes) if field.kind == FieldKind::Base64 => {
                 use base64::Engine;
-                let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+                let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
                 data.push_text(field.tag, text);
             }
             Value::Opaque(bytes) => {
-                data.push_opaque(field.tag, bytes.clone());
+                data.push_opaque(field.tag, bytes);
             }
             Value::List(texts) => {
                 let FieldKind::List(item_tag) = field.kind else {
@@ -424,7 +431,7 @@ fn encode_into(
                 };
                 let list = data.push(Element::new(field.tag));
                 for text in texts {
-                    list.push_text(item_tag, text.clone());
+                    list.push_text(item_tag, text);
                 }
             }
             Value::Group(group) => {
@@ -445,20 +452,18 @@ fn encode_into(
                 }
             }
             Value::Body(body) if field.kind == FieldKind::PlainBody => {
-                data.push_text(field.tag, body.data.clone());
+                data.push_text(field.tag, body.data);
             }
             Value::Body(body) => {
                 // Unshaped (no preference known): the whole body in its own type.
+                let size = body.data.len().to_string();
                 data.push(Element::new(field.tag))
                     .push_text(airsyncbase::TYPE, body.body_type.to_string())
-                    .push_text(
-                        airsyncbase::ESTIMATED_DATA_SIZE,
-                        body.data.len().to_string(),
-                    )
-                    .push_text(airsyncbase::DATA, body.data.clone());
+                    .push_text(airsyncbase::ESTIMATED_DATA_SIZE, size)
+                    .push_text(airsyncbase::DATA, body.data);
             }
             Value::Nested(element) => {
-                data.push(element.clone());
+                data.push(element);
             }
         }
     }
@@ -611,12 +616,12 @@ mod tests {
             tasks::CATEGORIES,
             Value::Groups(vec![entry("one"), entry("two")]),
         );
-        let wire = encode(FIELDS, &record, ProtocolVersion::V16_1, false);
+        let wire = encode(FIELDS, record.clone(), ProtocolVersion::V16_1, false);
         let list = wire.child(tasks::CATEGORIES).unwrap();
         assert_eq!(list.children_with(tasks::RECURRENCE).count(), 2);
         assert_eq!(decode(FIELDS, &wire, ProtocolVersion::V16_1), record);
         // An older version writes and reads each entry without the newer field.
-        let old = encode(FIELDS, &record, ProtocolVersion::V14_0, false);
+        let old = encode(FIELDS, record.clone(), ProtocolVersion::V14_0, false);
         let first = old
             .child(tasks::CATEGORIES)
             .unwrap()
@@ -643,13 +648,13 @@ mod tests {
         record.set(email::CATEGORIES, Value::List(vec!["Red".into()]));
         record.set(email::BODY, Value::Text("old body".into()));
 
-        let new = encode(FIELDS, &record, ProtocolVersion::V16_1, false);
+        let new = encode(FIELDS, record.clone(), ProtocolVersion::V16_1, false);
         let tags: Vec<Tag> = new.elements().map(|e| e.tag).collect();
         assert_eq!(tags, [email::SUBJECT, email::READ, email::CATEGORIES]);
-        let old = encode(FIELDS, &record, ProtocolVersion::V2_5, false);
+        let old = encode(FIELDS, record.clone(), ProtocolVersion::V2_5, false);
         let tags: Vec<Tag> = old.elements().map(|e| e.tag).collect();
         assert_eq!(tags, [email::SUBJECT, email::READ, email::BODY]);
-        let change = encode(FIELDS, &record, ProtocolVersion::V16_1, true);
+        let change = encode(FIELDS, record.clone(), ProtocolVersion::V16_1, true);
         assert_eq!(change.child_text(email::READ).as_deref(), Some("1"));
         assert!(change.child(email::SUBJECT).is_none());
 

@@ -475,7 +475,7 @@ mod tests {
         record.set(tasks::RECURRENCE, Value::Group(recurrence));
         record.set(contacts::ALIAS, Value::Text("jo".into()));
 
-        let wire = crate::eas::sync::class::encode(FIELDS, &record, V16_1, false);
+        let wire = crate::eas::sync::class::encode(FIELDS, record.clone(), V16_1, false);
         let decoded = crate::eas::sync::class::decode(FIELDS, &wire, V16_1);
         let stored = to_properties(FIELDS, &decoded);
         assert_eq!(stored, to_properties(FIELDS, &record));
@@ -484,7 +484,7 @@ mod tests {
             assert_eq!(back.get(*tag), Some(value), "{tag:?}");
         }
         // A 2.5 client reads the same body from its own element and no 14.0 field.
-        let old = crate::eas::sync::class::encode(FIELDS, &back, V2_5, false);
+        let old = crate::eas::sync::class::encode(FIELDS, back.clone(), V2_5, false);
         assert_eq!(old.child_text(contacts::BODY).as_deref(), Some("note"));
         assert!(old.child(airsyncbase::BODY).is_none() && old.child(contacts::ALIAS).is_none());
         let picture = old.child_text(contacts::PICTURE).unwrap();

@@ -144,6 +144,22 @@ fn walk(
     limit: Option<usize>,
     send: &mut dyn FnMut(Due) -> Result<Option<Due>, StoreError>,
 ) -> Result<(bool, i64, HeldChanges), StoreError> {
+    // Only reads from here on: one snapshot for the whole answer, so the items of a window
+    // come from one state of the folder and share one read lock.
+    let snapshot = context.store.read_snapshot()?;
+    let walked = walk_in_snapshot(context, cursor, echo, client, limit, send)?;
+    snapshot.end()?;
+    Ok(walked)
+}
+
+fn walk_in_snapshot(
+    context: &ReadContext,
+    cursor: &Cursor,
+    echo: &HashSet<ItemId>,
+    client: &HeldChanges,
+    limit: Option<usize>,
+    send: &mut dyn FnMut(Due) -> Result<Option<Due>, StoreError>,
+) -> Result<(bool, i64, HeldChanges), StoreError> {
     let mut holdings = Holdings::new(context, cursor.held, client);
     for due in window_moves(context, cursor, &holdings)? {
         if let Some(sent) = send(due)? {
@@ -340,7 +356,7 @@ fn item_command(
     let mut command = server_id_command(tag, id);
     command.push(encode(
         adapter.fields(),
-        &record,
+        record,
         context.version,
         changes_only,
     ));
@@ -382,5 +398,5 @@ pub fn fetch(
     };
     Ok(adapter
         .read(context, id)?
-        .map(|record| encode(adapter.fields(), &record, context.version, false)))
+        .map(|record| encode(adapter.fields(), record, context.version, false)))
 }

@@ -191,6 +191,9 @@ fn sync_collection(
         Ok((answer, true))
     };
     let (store, user, device) = (request.store, request.user.id, request.device.id);
+    // The folder and the key are read in one snapshot (one read lock); it ends before the
+    // first write (a fresh start's key, the client's commands).
+    let snapshot = store.read_snapshot()?;
     // A folder hidden from this device by its settings is as unknown to it as a deleted one;
     // a view folder (`views`) reads its source folder through its own adapter.
     let Some(found) =
@@ -216,6 +219,7 @@ fn sync_collection(
             supported: wanted.supported.clone(),
         };
         state.options.capped_by(request.policy, class);
+        snapshot.end()?;
         let key = store.advance_collection_key(
             device,
             id,
@@ -249,6 +253,7 @@ fn sync_collection(
             }
             KeyMatch::Unknown => return fail(answer, "0", status::INVALID_SYNC_KEY),
         };
+    snapshot.end()?;
     let held = HeldView {
         device,
         collection: id,
