@@ -966,13 +966,13 @@ mod tests {
         let f = fixture();
         let old = file(&f, f.inbox, &message("Old contract", "signed in 2019"), 100);
         // The database as version 10 left it: no index, no backlog, no trigger (and none of
-        // the later versions' tables: the outbox of version 12).
+        // the later versions': the outbox of 12, the held-removal index of 13).
         f.store
             .connection()
             .execute_batch(
                 "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
                  DROP TABLE message_text; DROP TABLE message_text_keys;
-                 DROP TABLE message_text_backlog; DROP TABLE outbox;
+                 DROP TABLE message_text_backlog; DROP TABLE outbox; DROP INDEX sync_held_removed;
                  PRAGMA user_version = 10;",
             )
             .unwrap();
