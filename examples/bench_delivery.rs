@@ -40,28 +40,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         messages: 10_000,
         easd: None,
     };
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--help" || word == "-h" {
-            return Err(String::new());
+    bench_util::read_flags(args, |flag| {
+        match flag.name {
+            "--deliveries" => options.deliveries = flag.positive()?,
+            "--messages" => options.messages = flag.positive()?,
+            "--easd" => options.easd = Some(flag.path()),
+            _ => return Ok(false),
         }
-        let value = words
-            .next()
-            .ok_or_else(|| format!("{word} needs a value"))?;
-        let positive = || -> Result<u64, String> {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{word} needs a positive whole number, not {value:?}"))
-        };
-        match word.as_str() {
-            "--deliveries" => options.deliveries = positive()?,
-            "--messages" => options.messages = positive()?,
-            "--easd" => options.easd = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {word}")),
-        }
-    }
+        Ok(true)
+    })?;
     Ok(options)
 }
 

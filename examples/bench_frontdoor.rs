@@ -51,29 +51,16 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         seconds: 10,
         easd: None,
     };
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--help" || word == "-h" {
-            return Err(String::new());
+    bench_util::read_flags(args, |flag| {
+        match flag.name {
+            "--connections" => options.connections = flag.positive()?,
+            "--clients" => options.clients = flag.positive()?,
+            "--seconds" => options.seconds = flag.positive()?,
+            "--easd" => options.easd = Some(flag.path()),
+            _ => return Ok(false),
         }
-        let value = words
-            .next()
-            .ok_or_else(|| format!("{word} needs a value"))?;
-        let positive = || -> Result<u64, String> {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{word} needs a positive whole number, not {value:?}"))
-        };
-        match word.as_str() {
-            "--connections" => options.connections = positive()? as usize,
-            "--clients" => options.clients = positive()? as usize,
-            "--seconds" => options.seconds = positive()?,
-            "--easd" => options.easd = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {word}")),
-        }
-    }
+        Ok(true)
+    })?;
     Ok(options)
 }
 

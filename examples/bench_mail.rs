@@ -48,26 +48,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         messages: 10_000,
         easd: None,
     };
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--help" || word == "-h" {
-            return Err(String::new());
+    bench_util::read_flags(args, |flag| {
+        match flag.name {
+            "--messages" => options.messages = flag.positive()?,
+            "--easd" => options.easd = Some(flag.path()),
+            _ => return Ok(false),
         }
-        let value = words
-            .next()
-            .ok_or_else(|| format!("{word} needs a value"))?;
-        match word.as_str() {
-            "--messages" => {
-                options.messages = value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &usize| n > 0)
-                    .ok_or_else(|| format!("--messages needs a positive number, not {value:?}"))?
-            }
-            "--easd" => options.easd = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {word}")),
-        }
-    }
+        Ok(true)
+    })?;
     Ok(options)
 }
 

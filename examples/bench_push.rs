@@ -56,29 +56,16 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         idle_seconds: 60,
         easd: std::env::var_os("EASD_BIN").map(PathBuf::from),
     };
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--help" || word == "-h" {
-            return Err(String::new());
+    bench_util::read_flags(args, |flag| {
+        match flag.name {
+            "--pings" => options.pings = flag.positive()?,
+            "--sample" => options.sample = flag.positive()?,
+            "--idle" => options.idle_seconds = flag.positive()?,
+            "--easd" => options.easd = Some(flag.path()),
+            _ => return Ok(false),
         }
-        let value = words
-            .next()
-            .ok_or_else(|| format!("{word} needs a value"))?;
-        let positive = || -> Result<u64, String> {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{word} needs a positive whole number, not {value:?}"))
-        };
-        match word.as_str() {
-            "--pings" => options.pings = positive()? as usize,
-            "--sample" => options.sample = positive()? as usize,
-            "--idle" => options.idle_seconds = positive()?,
-            "--easd" => options.easd = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {word}")),
-        }
-    }
+        Ok(true)
+    })?;
     if options.sample > options.pings {
         return Err("--sample cannot exceed --pings".to_string());
     }

@@ -55,28 +55,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         rounds: 20,
         easd: None,
     };
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--help" || word == "-h" {
-            return Err(String::new());
+    bench_util::read_flags(args, |flag| {
+        match flag.name {
+            "--stalled" => options.stalled = flag.positive()?,
+            "--rounds" => options.rounds = flag.positive()?,
+            "--easd" => options.easd = Some(flag.path()),
+            _ => return Ok(false),
         }
-        let value = words
-            .next()
-            .ok_or_else(|| format!("{word} needs a value"))?;
-        let count = || {
-            value
-                .parse()
-                .ok()
-                .filter(|&n: &usize| n > 0)
-                .ok_or_else(|| format!("{word} needs a positive number, not {value:?}"))
-        };
-        match word.as_str() {
-            "--stalled" => options.stalled = count()?,
-            "--rounds" => options.rounds = count()?,
-            "--easd" => options.easd = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {word}")),
-        }
-    }
+        Ok(true)
+    })?;
     Ok(options)
 }
 

@@ -61,28 +61,17 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         runs: 5,
         easd: None,
     };
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--help" || word == "-h" {
-            return Err(String::new());
+    bench_util::read_flags(args, |flag| {
+        match flag.name {
+            "--deliveries" => options.deliveries = flag.whole::<u64>()?.max(1),
+            "--idle" => options.idle_seconds = flag.whole()?,
+            "--db-mib" => options.db_mib = flag.whole()?,
+            "--runs" => options.runs = flag.whole::<u64>()?.max(1),
+            "--easd" => options.easd = Some(flag.path()),
+            _ => return Ok(false),
         }
-        let value = words
-            .next()
-            .ok_or_else(|| format!("{word} needs a value"))?;
-        let number = || -> Result<u64, String> {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{word} needs a whole number, not {value:?}"))
-        };
-        match word.as_str() {
-            "--deliveries" => options.deliveries = number()?.max(1),
-            "--idle" => options.idle_seconds = number()?,
-            "--db-mib" => options.db_mib = number()?,
-            "--runs" => options.runs = number()?.max(1),
-            "--easd" => options.easd = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {word}")),
-        }
-    }
+        Ok(true)
+    })?;
     Ok(options)
 }
 

@@ -286,3 +286,58 @@ pub fn easd_under_test(given: Option<&Path>, build: bool) -> Result<PathBuf, Str
     std::env::set_var("EASD_BIN", &binary);
     Ok(binary)
 }
+
+/// One `--flag value` pair of a benchmark's command line.
+pub struct Flag<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+impl Flag<'_> {
+    /// The value as a whole number (0 allowed).
+    pub fn whole<T: std::str::FromStr>(&self) -> Result<T, String> {
+        self.value
+            .parse()
+            .map_err(|_| format!("{} needs a whole number, not {:?}", self.name, self.value))
+    }
+
+    /// The value as a whole number above 0.
+    pub fn positive<T: std::str::FromStr + PartialOrd + From<u8>>(&self) -> Result<T, String> {
+        self.value
+            .parse()
+            .ok()
+            .filter(|n: &T| *n > T::from(0))
+            .ok_or_else(|| {
+                format!(
+                    "{} needs a positive number, not {:?}",
+                    self.name, self.value
+                )
+            })
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(self.value)
+    }
+}
+
+/// Reads a benchmark's `--flag value` pairs: `set` takes each and answers whether it knows the
+/// flag. `--help`/`-h` asks for the usage (an empty error, see [`bench_main`]); a flag without
+/// a value or one `set` does not know is an error.
+pub fn read_flags(
+    args: &[String],
+    mut set: impl FnMut(&Flag) -> Result<bool, String>,
+) -> Result<(), String> {
+    let mut words = args.iter();
+    while let Some(name) = words.next() {
+        if name == "--help" || name == "-h" {
+            return Err(String::new());
+        }
+        let value = words
+            .next()
+            .ok_or_else(|| format!("{name} needs a value"))?;
+        if !set(&Flag { name, value })? {
+            return Err(format!("unknown option {name}"));
+        }
+    }
+    Ok(())
+}
