@@ -117,10 +117,17 @@ impl TestServer {
         let dir = unique_dir();
         let db = dir.join("easd.db");
         let config = dir.join("easd.conf");
+        // Each server hears its own change notifications: with the default port the first
+        // server of a parallel run would get every other server's (and the rest none).
+        let notify = if extra_config.contains("notify") {
+            String::new()
+        } else {
+            format!("notify = 127.0.0.1:{}\n", free_udp_port())
+        };
         std::fs::write(
             &config,
             format!(
-                "database = {}\nhostname = localhost\nhttps = 127.0.0.1:0\nhttp = 127.0.0.1:0\n{extra_config}\n",
+                "database = {}\nhostname = localhost\nhttps = 127.0.0.1:0\nhttp = 127.0.0.1:0\n{notify}{extra_config}\n",
                 db.display()
             ),
         )
