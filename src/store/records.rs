@@ -296,6 +296,20 @@ impl Store {
         Ok(ids)
     }
 
+    /// The record of the user's item `id` when it is of `class`; `None` when it is gone or
+    /// of another class.
+    pub fn record_of_class(
+        &self,
+        user: UserId,
+        id: ItemId,
+        class: ItemClass,
+    ) -> Result<Option<PropertyRecord>, StoreError> {
+        Ok(self
+            .record_item(user, id)?
+            .filter(|(item, _)| item.class == class)
+            .map(|(_, record)| record))
+    }
+
     /// The item and its record, `None` when it is not the user's or holds no record.
     pub fn record_item(
         &self,

@@ -287,11 +287,9 @@ impl DataClass {
         context: &ReadContext,
         item: ItemId,
     ) -> Result<Option<PropertyRecord>, StoreError> {
-        Ok(context
+        context
             .store
-            .record_item(context.user, item)?
-            .filter(|(item, _)| item.class == self.class)
-            .map(|(_, record)| record))
+            .record_of_class(context.user, item, self.class)
     }
 }
 

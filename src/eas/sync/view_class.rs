@@ -504,11 +504,9 @@ impl ViewClass {
         context: &ReadContext,
         item: ItemId,
     ) -> Result<Option<PropertyRecord>, StoreError> {
-        Ok(context
+        context
             .store
-            .record_item(context.user, item)?
-            .filter(|(item, _)| item.class == self.source)
-            .map(|(_, record)| record))
+            .record_of_class(context.user, item, self.source)
     }
 
     fn mail(
