@@ -9,6 +9,9 @@
 //! application lists. The store keeps per-level overrides (`store::policies`); this module
 //! validates them and resolves them.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use sha2::{Digest, Sha256};
 
 use crate::protocol_version::ProtocolVersion;
@@ -273,7 +276,9 @@ pub fn normalise(name: &str, value: &str) -> Result<(&'static Setting, String), 
 /// The policy in force for one device: each setting's value and where it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EffectivePolicy {
-    values: Vec<(String, Source)>,
+    /// Neutral values borrow the setting table; only overridden ones are allocated (the
+    /// policy is resolved on every request).
+    values: Vec<(Cow<'static, str>, Source)>,
 }
 
 impl Default for EffectivePolicy {
@@ -282,7 +287,7 @@ impl Default for EffectivePolicy {
         EffectivePolicy {
             values: SETTINGS
                 .iter()
-                .map(|s| (s.neutral.to_string(), Source::Default))
+                .map(|s| (Cow::Borrowed(s.neutral), Source::Default))
                 .collect(),
         }
     }
@@ -298,7 +303,7 @@ impl EffectivePolicy {
             for (key, value) in overrides {
                 if let Ok((def, value)) = normalise(key, value) {
                     if let Some(index) = SETTINGS.iter().position(|s| std::ptr::eq(s, def)) {
-                        policy.values[index] = (value, *source);
+                        policy.values[index] = (Cow::Owned(value), *source);
                     }
                 }
             }
@@ -311,7 +316,7 @@ impl EffectivePolicy {
         SETTINGS
             .iter()
             .zip(self.values.iter())
-            .map(|(def, (value, source))| (def, value.as_str(), *source))
+            .map(|(def, (value, source))| (def, value.as_ref(), *source))
     }
 
     /// The value of the setting `name`; `""` for an unknown name.
@@ -319,7 +324,7 @@ impl EffectivePolicy {
         SETTINGS
             .iter()
             .position(|s| s.name == name)
-            .map_or("", |i| self.values[i].0.as_str())
+            .map_or("", |i| self.values[i].0.as_ref())
     }
 
     /// The value of the setting `name` as a number, if it has one.
@@ -350,7 +355,11 @@ impl EffectivePolicy {
             digest.update(b"\n");
         }
         let bytes = digest.finalize();
-        bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+        let mut text = String::with_capacity(16);
+        for b in &bytes[..8] {
+            let _ = write!(text, "{b:02x}");
+        }
+        text
     }
 
     pub fn allows_non_provisionable(&self) -> bool {

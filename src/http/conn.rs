@@ -130,6 +130,10 @@ pub(crate) struct ClientConn {
     pub(crate) inbuf: Vec<u8>,
     out: Outgoing,
     pub(crate) peer_closed: bool,
+    /// A read found the socket empty: no read is tried again until the poll reports the
+    /// socket (readiness is edge-triggered, so data arriving after that empty read is
+    /// reported). Saves the empty reads of every turn of the loop while a request is served.
+    pub(crate) socket_drained: bool,
     close_notify_sent: bool,
     pub(crate) requests_served: u64,
     pub(crate) deadline: Option<(Instant, DeadlineKind)>,
@@ -160,6 +164,7 @@ impl ClientConn {
             inbuf: Vec::new(),
             out: Outgoing::new(budget),
             peer_closed: false,
+            socket_drained: false,
             close_notify_sent: false,
             requests_served: 0,
             deadline: None,
@@ -220,6 +225,17 @@ impl ClientConn {
         if self.peer_closed {
             return Ok(ReadOutcome::Eof);
         }
+        if self.socket_drained {
+            return Ok(ReadOutcome::WouldBlock);
+        }
+        let outcome = self.read_socket(scratch);
+        if let Ok(ReadOutcome::WouldBlock) = outcome {
+            self.socket_drained = true;
+        }
+        outcome
+    }
+
+    fn read_socket(&mut self, scratch: &mut [u8]) -> io::Result<ReadOutcome> {
         let Some(tls) = self.tls.as_mut() else {
             return match self.socket.read(scratch) {
                 Ok(0) => Ok(ReadOutcome::Eof),

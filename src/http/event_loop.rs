@@ -304,7 +304,8 @@ impl EventLoop {
                 .push_back(Work::Backend(index - self.backend_token_base));
         } else {
             let slot = index - self.client_token_base;
-            if let Some(Some(conn)) = self.clients.get(slot) {
+            if let Some(Some(conn)) = self.clients.get_mut(slot) {
+                conn.socket_drained = false;
                 self.work.push_back(Work::Client(ConnRef {
                     slot,
                     serial: conn.serial,

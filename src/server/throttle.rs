@@ -271,7 +271,9 @@ pub struct Throttle {
     addresses: Table<AddressKey>,
     logins: Table<LoginKey>,
     /// Login name + address pairs that logged in successfully: exempt from the hash budget.
-    trusted: HashMap<[u8; 32], Instant>,
+    /// Keyed by the pair itself: both parts are small and fixed-size already, and this is
+    /// updated on every accepted request, so no digest of them is computed.
+    trusted: HashMap<(Option<AddressKey>, LoginKey), Instant>,
     budget: HashBudget,
 }
 
@@ -314,7 +316,7 @@ impl Throttle {
         if self.budget.balance > 0 {
             return Ok(());
         }
-        let pair = pair_key(address, login);
+        let pair = (address, login);
         if self
             .trusted
             .get(&pair)
@@ -357,7 +359,7 @@ impl Throttle {
             self.addresses.clear(&address);
         }
         self.logins.clear(&login);
-        let pair = pair_key(address, login);
+        let pair = (address, login);
         if !self.trusted.contains_key(&pair) && self.trusted.len() >= MAX_RECORDS {
             self.trusted
                 .retain(|_, at| now.saturating_duration_since(*at) < TRUSTED_FOR);
@@ -370,17 +372,6 @@ impl Throttle {
         }
         self.trusted.insert(pair, now);
     }
-}
-
-fn pair_key(address: Option<AddressKey>, login: LoginKey) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(login.0);
-    match address {
-        Some(AddressKey(IpAddr::V4(v4))) => hasher.update(v4.octets()),
-        Some(AddressKey(IpAddr::V6(v6))) => hasher.update(v6.octets()),
-        None => hasher.update([]),
-    }
-    hasher.finalize().into()
 }
 
 #[cfg(test)]
