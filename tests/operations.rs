@@ -235,10 +235,17 @@ fn verdict<'a>(report: &'a str, check: &str) -> &'a str {
 /// A configuration naming the real (bound) ports of `server`, for the doctor to probe.
 fn config_with_real_ports(server: &TestServer, extra: &str) -> PathBuf {
     let config = server.dir.join("doctor.conf");
+    // The notification address the server was given (each test server has its own).
+    let notify = std::fs::read_to_string(&server.config)
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with("notify") && !extra.contains("notify"))
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(
         &config,
         format!(
-            "database = {}\nhostname = localhost\nhttps = {}\nhttp = {}\n{extra}\n",
+            "database = {}\nhostname = localhost\nhttps = {}\nhttp = {}\n{notify}\n{extra}\n",
             server.db.display(),
             server.https,
             server.http
