@@ -13,7 +13,6 @@ mod bench_util;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,7 +109,8 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
 
     // --- Fill the mailbox ---------------------------------------------------------------
     let mbox = server.dir.join("bench.mbox");
-    write_mbox(&mbox, options.messages).map_err(|e| format!("writing the mbox: {e}"))?;
+    bench_util::write_report_mbox(&mbox, ACCOUNT, options.messages, 8)
+        .map_err(|e| format!("writing the mbox: {e}"))?;
     let started = Instant::now();
     let out = server.easd(&["import", ACCOUNT, mbox.to_str().ok_or("path")?]);
     if !out.status.success() {
@@ -335,50 +335,6 @@ fn fetch_attachment(device: &mut TestDevice, reference: &str) -> (u16, usize) {
         &body,
     );
     (response.status, response.body.len())
-}
-
-/// An mbox of `count` plausible messages (multipart/alternative, about 3 KB each), a minute
-/// apart (the benchmark syncs with FilterType 0, so the dates only order them).
-fn write_mbox(path: &std::path::Path, count: usize) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let paragraph = "The quarterly figures are in and the team has reviewed them. \
-                     We will discuss the details on Thursday; please bring your notes.\n";
-    for n in 0..count {
-        let date = format!(
-            "Tue, 14 Nov 2023 {:02}:{:02}:00 +0000",
-            (n / 60) % 24,
-            n % 60
-        );
-        let text: String = paragraph.repeat(8);
-        let html = format!(
-            "<html><body><p>{}</p></body></html>",
-            text.replace('\n', "<br>")
-        );
-        write!(
-            out,
-            "From sender{m}@example.org Mon Jan  1 00:00:00 2024\n\
-             From: Sender {m} <sender{m}@example.org>\n\
-             To: Bench <{ACCOUNT}>\n\
-             Subject: Report number {n}\n\
-             Date: {date}\n\
-             Message-ID: <bench-{n}@example.org>\n\
-             MIME-Version: 1.0\n\
-             Content-Type: multipart/alternative; boundary=\"b{n}\"\n\
-             \n\
-             --b{n}\n\
-             Content-Type: text/plain; charset=utf-8\n\
-             \n\
-             {text}\n\
-             --b{n}\n\
-             Content-Type: text/html; charset=utf-8\n\
-             \n\
-             {html}\n\
-             --b{n}--\n\
-             \n",
-            m = n % 50
-        )?;
-    }
-    out.flush()
 }
 
 /// A message with a 50 MB attachment of incompressible bytes, base64 in 76-column lines.

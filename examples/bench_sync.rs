@@ -18,8 +18,7 @@ mod bench_util;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bench_util::percentile;
@@ -126,7 +125,8 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     let inbox = inbox_of(server)?;
     let inbox = inbox.as_str();
     let mbox = server.dir.join("bench.mbox");
-    write_mbox(&mbox, options.messages).map_err(|e| format!("writing the mbox: {e}"))?;
+    bench_util::write_report_mbox(&mbox, ACCOUNT, options.messages, 5)
+        .map_err(|e| format!("writing the mbox: {e}"))?;
     let bytes = std::fs::metadata(&mbox).map_err(|e| e.to_string())?.len();
     let out = server.easd(&["import", ACCOUNT, mbox.to_str().ok_or("path")?]);
     if !out.status.success() {
@@ -382,48 +382,4 @@ fn sync_collection(
         adds,
         more_available: answer.child(airsync::MORE_AVAILABLE).is_some(),
     })
-}
-
-/// An mbox of `count` messages of about 2 KB (multipart/alternative, plain and HTML), a
-/// minute apart.
-fn write_mbox(path: &Path, count: usize) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let paragraph = "The quarterly figures are in and the team has reviewed them. \
-                     We will discuss the details on Thursday; please bring your notes.\n";
-    let text: String = paragraph.repeat(5);
-    let html = format!(
-        "<html><body><p>{}</p></body></html>",
-        text.replace('\n', "<br>")
-    );
-    for n in 0..count {
-        let date = format!(
-            "Tue, 14 Nov 2023 {:02}:{:02}:00 +0000",
-            (n / 60) % 24,
-            n % 60
-        );
-        write!(
-            out,
-            "From sender{m}@example.org Mon Jan  1 00:00:00 2024\n\
-             From: Sender {m} <sender{m}@example.org>\n\
-             To: Bench <{ACCOUNT}>\n\
-             Subject: Report number {n}\n\
-             Date: {date}\n\
-             Message-ID: <bench-{n}@example.org>\n\
-             MIME-Version: 1.0\n\
-             Content-Type: multipart/alternative; boundary=\"b{n}\"\n\
-             \n\
-             --b{n}\n\
-             Content-Type: text/plain; charset=utf-8\n\
-             \n\
-             {text}\n\
-             --b{n}\n\
-             Content-Type: text/html; charset=utf-8\n\
-             \n\
-             {html}\n\
-             --b{n}--\n\
-             \n",
-            m = n % 50
-        )?;
-    }
-    out.flush()
 }

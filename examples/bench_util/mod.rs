@@ -341,3 +341,54 @@ pub fn read_flags(
     }
     Ok(())
 }
+
+/// An mbox of `count` messages to `account`, a minute apart, each multipart/alternative with
+/// `paragraphs` paragraphs of plain text and the same as HTML (5 make about 2 KB, 8 about 3 KB).
+/// The benchmarks that sync it use FilterType 0, so the dates only order the messages.
+pub fn write_report_mbox(
+    path: &Path,
+    account: &str,
+    count: usize,
+    paragraphs: usize,
+) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = io::BufWriter::new(std::fs::File::create(path)?);
+    let paragraph = "The quarterly figures are in and the team has reviewed them. \
+                     We will discuss the details on Thursday; please bring your notes.\n";
+    let text: String = paragraph.repeat(paragraphs);
+    let html = format!(
+        "<html><body><p>{}</p></body></html>",
+        text.replace('\n', "<br>")
+    );
+    for n in 0..count {
+        let date = format!(
+            "Tue, 14 Nov 2023 {:02}:{:02}:00 +0000",
+            (n / 60) % 24,
+            n % 60
+        );
+        write!(
+            out,
+            "From sender{m}@example.org Mon Jan  1 00:00:00 2024\n\
+             From: Sender {m} <sender{m}@example.org>\n\
+             To: Bench <{account}>\n\
+             Subject: Report number {n}\n\
+             Date: {date}\n\
+             Message-ID: <bench-{n}@example.org>\n\
+             MIME-Version: 1.0\n\
+             Content-Type: multipart/alternative; boundary=\"b{n}\"\n\
+             \n\
+             --b{n}\n\
+             Content-Type: text/plain; charset=utf-8\n\
+             \n\
+             {text}\n\
+             --b{n}\n\
+             Content-Type: text/html; charset=utf-8\n\
+             \n\
+             {html}\n\
+             --b{n}--\n\
+             \n",
+            m = n % 50
+        )?;
+    }
+    out.flush()
+}
