@@ -823,18 +823,8 @@ fn find_searches_mail_and_the_address_book() {
 #[test]
 fn a_database_from_before_the_index_is_indexed_by_the_running_server() {
     let mut setup = setup();
-    // Make the file what version 10 left: no index, no backlog, no trigger (and no later
-    // version's: the outbox of version 12, the held-removal index of 13).
-    setup
-        .store
-        .connection()
-        .execute_batch(
-            "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
-             DROP TABLE message_text; DROP TABLE message_text_keys;
-             DROP TABLE message_text_backlog; DROP TABLE outbox; DROP INDEX sync_held_removed;
-             PRAGMA user_version = 10;",
-        )
-        .unwrap();
+    // Make the file what version 10 left: no index, no backlog, no trigger.
+    easd::store::schema::rewind_for_upgrade_tests(setup.store.connection(), 10).unwrap();
     setup.server.kill_and_restart();
     // The restarted server migrated the file and indexes the backlog while idle; a Search
     // now and then is the only thing that can interrupt it.
