@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bench_util::{millis, percentile, ProcessStats};
+use bench_util::{millis, percentile, stats, ProcessStats};
 use common::{basic_auth, read_response, tls_client_config, HttpClient, TestServer, PASSWORD};
 
 const ACCOUNT: &str = "good@example.com";
@@ -227,10 +227,6 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     println!();
     println!("server exit after SIGTERM: {status}");
     Ok(())
-}
-
-fn stats(pid: u32) -> Result<ProcessStats, String> {
-    bench_util::process_stats(pid).map_err(|e| format!("reading /proc/{pid}: {e}"))
 }
 
 fn good_request(client: &mut HttpClient, auth: &str) -> Result<(), String> {

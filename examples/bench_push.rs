@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bench_util::{mib, millis, percentile, ProcessStats};
+use bench_util::{mib, millis, percentile, stats, verdict};
 use common::{basic_auth, read_response, TestServer, PASSWORD};
 use easd::store::{FolderType, NewMessage, Store};
 use easd::wbxml::{self, tag::ping, Element};
@@ -132,18 +132,6 @@ fn ping_status(stream: &mut TlsStream) -> Result<String, String> {
     }
     let doc = wbxml::decode(&response.body).map_err(|e| format!("WBXML: {e}"))?;
     Ok(doc.child_text(ping::STATUS).unwrap_or_default())
-}
-
-fn stats(pid: u32) -> Result<ProcessStats, String> {
-    bench_util::process_stats(pid).map_err(|e| format!("reading /proc/{pid}: {e}"))
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 /// How many requests the server has parked so far (its debug log says so for each).
