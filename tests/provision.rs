@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{TestDevice, TestServer};
+use common::{folder_sync_status, provision_request, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{
     airsync, airsyncbase as base, folder_hierarchy as fh, item_operations as io, ping,
@@ -21,7 +21,7 @@ use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
 const ADMIN: &str = "admin@example.com";
-const EAS: &str = "MS-EAS-Provisioning-WBXML";
+const EAS: &str = common::EAS_POLICY_TYPE;
 const WAP: &str = "MS-WAP-Provisioning-XML";
 
 fn start() -> TestServer {
@@ -85,20 +85,6 @@ fn libwbxml_agrees(body: &[u8], root: &str) {
     if let Some(xml) = common::libwbxml_decode(body) {
         assert!(xml.contains(root), "{xml}");
     }
-}
-
-fn provision_request(policy_type: &str, ack: Option<(&str, &str)>) -> Element {
-    let mut doc = Element::new(prov::PROVISION);
-    let policy = doc
-        .push(Element::new(prov::POLICIES))
-        .push(Element::new(prov::POLICY));
-    policy.push_text(prov::POLICY_TYPE, policy_type);
-    if let Some((key, status)) = ack {
-        policy
-            .push_text(prov::POLICY_KEY, key)
-            .push_text(prov::STATUS, status);
-    }
-    doc
 }
 
 /// The Policy element of a Provision answer.
@@ -169,17 +155,6 @@ fn folder_sync(device: &mut TestDevice) -> common::EasResponse {
     let mut doc = Element::new(fh::FOLDER_SYNC);
     doc.push_text(fh::SYNC_KEY, "0");
     device.command("FolderSync", Some(&doc))
-}
-
-/// The FolderSync Status of a 14.0+ device (HTTP 200 expected).
-fn folder_sync_status(device: &mut TestDevice) -> String {
-    let response = folder_sync(device);
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    libwbxml_agrees(&response.http.body, "FolderSync");
-    response
-        .doc()
-        .child_text(fh::STATUS)
-        .expect("a FolderSync Status")
 }
 
 #[test]

@@ -15,8 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{HttpClient, TestDevice, TestServer, PASSWORD};
-use easd::wbxml::tag::{folder_hierarchy as fh, provision as prov, settings as st};
+use common::{
+    folder_sync_status, provision_request, HttpClient, TestDevice, TestServer, EAS_POLICY_TYPE,
+    PASSWORD,
+};
+use easd::wbxml::tag::{provision as prov, settings as st};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -241,36 +244,6 @@ impl Drop for Browser {
     }
 }
 
-fn provision_request(ack: Option<(&str, &str)>) -> Element {
-    let mut doc = Element::new(prov::PROVISION);
-    let policy = doc
-        .push(Element::new(prov::POLICIES))
-        .push(Element::new(prov::POLICY));
-    policy.push_text(prov::POLICY_TYPE, "MS-EAS-Provisioning-WBXML");
-    if let Some((key, status)) = ack {
-        policy
-            .push_text(prov::POLICY_KEY, key)
-            .push_text(prov::STATUS, status);
-    }
-    doc
-}
-
-fn policy_key(answer: &Element) -> String {
-    answer
-        .child(prov::POLICIES)
-        .and_then(|p| p.child(prov::POLICY))
-        .and_then(|p| p.child_text(prov::POLICY_KEY))
-        .expect("a policy key")
-}
-
-fn folder_sync_status(device: &mut TestDevice) -> String {
-    let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, "0");
-    let response = device.command("FolderSync", Some(&doc));
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    response.doc().child_text(fh::STATUS).expect("a Status")
-}
-
 fn chromium_installed() -> bool {
     ["chromium", "chromedriver"].iter().all(|program| {
         Command::new(program)
@@ -302,13 +275,7 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
     // The phone that gets lost: provisioned, as phones with a policy are.
     let mut lost = server.device(ALICE, "iphone-15");
     lost.device_type = "iPhone".into();
-    let first = lost.command("Provision", Some(&provision_request(None)));
-    let temporary = policy_key(first.doc());
-    let second = lost.command(
-        "Provision",
-        Some(&provision_request(Some((&temporary, "1")))),
-    );
-    lost.policy_key = Some(policy_key(second.doc()));
+    common::provision(&mut lost);
     assert_eq!(folder_sync_status(&mut lost), "1");
 
     let base = format!("https://localhost:{}", server.https.port());
@@ -335,7 +302,7 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
     browser.wait_for("wipe pending");
     browser.screenshot("phone-devices-wipe-pending");
     assert_eq!(folder_sync_status(&mut lost), "140");
-    let answer = lost.command("Provision", Some(&provision_request(None)));
+    let answer = lost.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
     assert!(
         answer.doc().child(prov::REMOTE_WIPE).is_some(),
         "{:?}",

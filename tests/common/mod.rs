@@ -706,6 +706,65 @@ impl TestDevice {
     }
 }
 
+/// The policy type of EAS provisioning (MS-ASPROV).
+pub const EAS_POLICY_TYPE: &str = "MS-EAS-Provisioning-WBXML";
+
+/// A Provision request for `policy_type`: phase one, or with `ack` (the temporary key and the
+/// device's Status) phase two.
+pub fn provision_request(policy_type: &str, ack: Option<(&str, &str)>) -> Element {
+    use easd::wbxml::tag::provision as prov;
+    let mut doc = Element::new(prov::PROVISION);
+    let policy = doc
+        .push(Element::new(prov::POLICIES))
+        .push(Element::new(prov::POLICY));
+    policy.push_text(prov::POLICY_TYPE, policy_type);
+    if let Some((key, status)) = ack {
+        policy
+            .push_text(prov::POLICY_KEY, key)
+            .push_text(prov::STATUS, status);
+    }
+    doc
+}
+
+/// The PolicyKey of a Provision answer.
+pub fn policy_key(answer: &Element) -> String {
+    use easd::wbxml::tag::provision as prov;
+    answer
+        .child(prov::POLICIES)
+        .and_then(|p| p.child(prov::POLICY))
+        .and_then(|p| p.child_text(prov::POLICY_KEY))
+        .expect("a policy key")
+}
+
+/// Provisions `device` as a phone under a policy does: phase one, then phase two
+/// acknowledging the temporary key; the device carries the final key afterwards.
+pub fn provision(device: &mut TestDevice) {
+    let first = device.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
+    assert_eq!(first.status(), 200, "{:?}", first.http);
+    let temporary = policy_key(first.doc());
+    let ack = provision_request(EAS_POLICY_TYPE, Some((&temporary, "1")));
+    let second = device.command("Provision", Some(&ack));
+    assert_eq!(second.status(), 200, "{:?}", second.http);
+    device.policy_key = Some(policy_key(second.doc()));
+}
+
+/// The Status of a FolderSync from key 0 by a 14.0+ device (HTTP 200 expected; the answer
+/// is also decoded by libwbxml where installed).
+pub fn folder_sync_status(device: &mut TestDevice) -> String {
+    use easd::wbxml::tag::folder_hierarchy as fh;
+    let mut doc = Element::new(fh::FOLDER_SYNC);
+    doc.push_text(fh::SYNC_KEY, "0");
+    let response = device.command("FolderSync", Some(&doc));
+    assert_eq!(response.status(), 200, "{:?}", response.http);
+    if let Some(xml) = libwbxml_decode(&response.http.body) {
+        assert!(xml.contains("FolderSync"), "{xml}");
+    }
+    response
+        .doc()
+        .child_text(fh::STATUS)
+        .expect("a FolderSync Status")
+}
+
 pub fn percent(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
