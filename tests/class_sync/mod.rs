@@ -109,6 +109,21 @@ pub fn pull_with(
     panic!("MoreAvailable without end");
 }
 
+/// The initial Sync of a collection, from key 0 to its end: every command.
+pub fn pull_all(device: &mut TestDevice, id: FolderId) -> Vec<Element> {
+    let key_now = first_key(device, id, |_| {});
+    pull(device, &key_now, id).1
+}
+
+/// The ApplicationData among `commands` whose `tag` is `value`.
+pub fn data_where<'a>(commands: &'a [Element], tag: Tag, value: &str) -> &'a Element {
+    commands
+        .iter()
+        .map(data)
+        .find(|d| d.child_text(tag).as_deref() == Some(value))
+        .unwrap_or_else(|| panic!("no item with {tag:?} {value} in {commands:?}"))
+}
+
 /// Sends client commands; returns the answer.
 pub fn send(
     device: &mut TestDevice,

@@ -169,6 +169,24 @@ impl TestServer {
     }
 
     /// What the server has logged so far (its standard error).
+    /// Exports `email`'s `folder`, imports that text for a new account `copy` and exports
+    /// `copy`'s folder: asserts both commands succeed and the second export is the same text
+    /// as the first, which it returns.
+    pub fn export_round_trip(&self, email: &str, folder: &str, copy: &str) -> String {
+        let first = self.easd(&["export", email, "--folder", folder]);
+        assert_eq!(first.status.code(), Some(0), "{first:?}");
+        let first = String::from_utf8(first.stdout).expect("an export in UTF-8");
+        self.add_user(copy);
+        let file = self.dir.join(format!("export-of-{folder}"));
+        std::fs::write(&file, &first).unwrap();
+        let out = self.easd(&["import", copy, file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let second = self.easd(&["export", copy, "--folder", folder]);
+        assert_eq!(second.status.code(), Some(0), "{second:?}");
+        assert_eq!(String::from_utf8(second.stdout).unwrap(), first);
+        first
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
