@@ -40,10 +40,6 @@ fn jo(data: &mut Element) {
         .push_text(base::DATA, "Met at the conference.");
 }
 
-fn text(data: &Element, tag: easd::wbxml::Tag) -> Option<String> {
-    data.child_text(tag)
-}
-
 #[test]
 fn a_contact_added_changed_and_deleted_on_one_phone_reaches_the_other() {
     let (server, store, user) = start();

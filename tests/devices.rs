@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{TestDevice, TestServer};
+use common::{folder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, folder_hierarchy as fh, item_estimate as ie, ping};
 use easd::wbxml::Element;
@@ -20,8 +20,7 @@ fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
     server.add_user(BOB);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
 }
 
@@ -31,16 +30,6 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
 }
 
 fn file(store: &Store, user: UserId, folder: FolderId, subject: &str, received: i64) -> i64 {

@@ -18,8 +18,7 @@ fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
     server.add_user(BOB);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
 }
 
@@ -65,11 +64,6 @@ fn message_with_attachment(subject: &str, attachment: &[u8]) -> Vec<u8> {
     }
     raw.extend_from_slice(b"--b0und--\r\n");
     raw
-}
-
-fn deliver(server: &TestServer, to: &str, raw: &[u8]) {
-    let out = server.easd_stdin(&["deliver", to], raw);
-    assert!(out.status.success(), "{out:?}");
 }
 
 /// Syncs the folder from key 0 and returns each Add's ApplicationData with its ServerId.
@@ -186,8 +180,7 @@ fn raw_post(
 fn fetch_by_server_id_uses_body_preferences_and_schema() {
     let (server, store, user) = start();
     let inbox = inbox(&store, user);
-    deliver(
-        &server,
+    server.deliver(
         ALICE,
         &plain_message("Greetings", "", "Hello Alice, this is the body."),
     );
@@ -254,7 +247,7 @@ fn fetch_by_server_id_uses_body_preferences_and_schema() {
 fn fetch_of_an_attachment_returns_its_bytes_and_honours_range() {
     let (server, store, user) = start();
     let original = attachment_bytes(3000);
-    deliver(&server, ALICE, &message_with_attachment("Files", &original));
+    server.deliver(ALICE, &message_with_attachment("Files", &original));
     let mut device = server.device(ALICE, "attach");
     let adds = sync_adds(&mut device, inbox(&store, user));
     let reference = file_reference(&adds[0].1);
@@ -309,7 +302,7 @@ fn fetch_of_an_attachment_returns_its_bytes_and_honours_range() {
 fn multipart_answers_carry_the_document_and_the_data_as_parts() {
     let (server, store, user) = start();
     let original = attachment_bytes(10_000);
-    deliver(&server, ALICE, &message_with_attachment("Parts", &original));
+    server.deliver(ALICE, &message_with_attachment("Parts", &original));
     let mut device = server.device(ALICE, "multipart");
     let adds = sync_adds(&mut device, inbox(&store, user));
     let reference = file_reference(&adds[0].1);
@@ -357,8 +350,8 @@ fn multipart_answers_carry_the_document_and_the_data_as_parts() {
 fn empty_folder_contents_deletes_items_and_subfolders() {
     let (server, store, user) = start();
     let inbox = inbox(&store, user);
-    deliver(&server, ALICE, &plain_message("One", "", "first"));
-    deliver(&server, ALICE, &plain_message("Two", "", "second"));
+    server.deliver(ALICE, &plain_message("One", "", "first"));
+    server.deliver(ALICE, &plain_message("Two", "", "second"));
     let sub = store
         .create_folder(user, Some(inbox), "Old", FolderType::UserMail)
         .unwrap()
@@ -417,9 +410,8 @@ fn empty_folder_contents_deletes_items_and_subfolders() {
 fn move_takes_a_whole_conversation_to_the_destination() {
     let (server, store, user) = start();
     let inbox = inbox(&store, user);
-    deliver(&server, ALICE, &plain_message("Plans", "", "shall we?"));
-    deliver(
-        &server,
+    server.deliver(ALICE, &plain_message("Plans", "", "shall we?"));
+    server.deliver(
         ALICE,
         &plain_message(
             "Re-Plans",
@@ -427,7 +419,7 @@ fn move_takes_a_whole_conversation_to_the_destination() {
             "yes",
         ),
     );
-    deliver(&server, ALICE, &plain_message("Lunch", "", "food"));
+    server.deliver(ALICE, &plain_message("Lunch", "", "food"));
     let archive = store
         .create_folder(user, None, "Archive", FolderType::UserMail)
         .unwrap()
@@ -485,7 +477,7 @@ fn move_takes_a_whole_conversation_to_the_destination() {
 fn get_attachment_of_protocol_12_answers_the_bytes() {
     let (server, store, user) = start();
     let original = attachment_bytes(5000);
-    deliver(&server, ALICE, &message_with_attachment("Old", &original));
+    server.deliver(ALICE, &message_with_attachment("Old", &original));
     let mut device = server.device(ALICE, "legacy");
     device.version = "12.1".to_string();
     let adds = sync_adds(&mut device, inbox(&store, user));
@@ -512,11 +504,7 @@ fn get_attachment_of_protocol_12_answers_the_bytes() {
 #[test]
 fn another_users_mail_is_never_found() {
     let (server, store, user) = start();
-    deliver(
-        &server,
-        ALICE,
-        &message_with_attachment("Private", b"secret bytes"),
-    );
+    server.deliver(ALICE, &message_with_attachment("Private", b"secret bytes"));
     let mut alice = server.device(ALICE, "alice-phone");
     let adds = sync_adds(&mut alice, inbox(&store, user));
     let (server_id, data) = &adds[0];
@@ -563,7 +551,7 @@ fn another_users_mail_is_never_found() {
 fn large_attachments_arrive_whole_in_every_form_and_connection_kind() {
     let (server, store, user) = start();
     let original = attachment_bytes(12 * 1024 * 1024 + 5);
-    deliver(&server, ALICE, &message_with_attachment("Large", &original));
+    server.deliver(ALICE, &message_with_attachment("Large", &original));
     for tls in [false, true] {
         let http = if tls {
             server.tls_client()

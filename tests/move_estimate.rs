@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestDevice, TestServer};
+use common::{folder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, item_estimate as ie, move_items as mv};
 use easd::wbxml::Element;
@@ -35,19 +35,8 @@ fn user(store: &Store, email: &str) -> UserId {
     store.user_by_email(email).unwrap().expect("user").id
 }
 
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
-}
-
 fn deliver(server: &TestServer, email: &str, subject: &str) {
-    let out = server.easd_stdin(&["deliver", email], &message(subject));
-    assert!(out.status.success(), "{out:?}");
+    server.deliver(email, &message(subject));
 }
 
 /// Files a message received at `received` straight into the store (for FilterType tests).

@@ -40,14 +40,11 @@ fn easd_ok(server: &TestServer, args: &[&str]) -> String {
 }
 
 fn device(server: &TestServer, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(ALICE, id);
-    device.version = version.to_string();
-    device
+    server.device_speaking(ALICE, id, version)
 }
 
 fn user_id(server: &TestServer) -> (Store, UserId) {
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (store, user)
 }
 

@@ -58,8 +58,7 @@ fn message(subject: &str) -> Vec<u8> {
 }
 
 fn deliver(server: &TestServer, to: &str, subject: &str) {
-    let out = server.easd_stdin(&["deliver", to], &message(subject));
-    assert!(out.status.success(), "deliver: {out:?}");
+    server.deliver(to, &message(subject));
 }
 
 fn ping_doc(heartbeat: Option<u64>, folders: &[FolderId]) -> Element {

@@ -85,10 +85,8 @@ fn setup() -> Setup {
     import(&server, ARCHIVE_2019_MBOX, "Archive/2019");
     let lunch =
         b"From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: Lunch?\r\n\r\npizza\r\n";
-    let out = server.easd_stdin(&["deliver", ALICE], lunch);
-    assert!(out.status.success(), "deliver: {out:?}");
-    let store = Store::open(&server.db).expect("open the server's database");
-    let alice = store.user_by_email(ALICE).unwrap().unwrap().id;
+    server.deliver(ALICE, lunch);
+    let (store, alice) = server.store_and_user(ALICE);
     Setup {
         server,
         store,

@@ -53,11 +53,6 @@ fn message_with_attachment(to: &str, subject: &str, attachment: &[u8]) -> Vec<u8
     raw
 }
 
-fn deliver(server: &TestServer, to: &str, raw: &[u8]) {
-    let out = server.easd_stdin(&["deliver", to], raw);
-    assert!(out.status.success(), "{out:?}");
-}
-
 fn inbox(store: &Store, email: &str) -> FolderId {
     let user = store.user_by_email(email).unwrap().expect("user").id;
     store
@@ -191,16 +186,8 @@ fn phones_that_stop_reading_hold_up_nobody_and_get_every_byte_later() {
     server.add_user(BOB);
     let pid = server.pid();
     let original = attachment_bytes(ATTACHMENT_BYTES);
-    deliver(
-        &server,
-        ALICE,
-        &message_with_attachment(ALICE, "Large", &original),
-    );
-    deliver(
-        &server,
-        BOB,
-        &message_with_attachment(BOB, "Small", b"a few bytes"),
-    );
+    server.deliver(ALICE, &message_with_attachment(ALICE, "Large", &original));
+    server.deliver(BOB, &message_with_attachment(BOB, "Small", b"a few bytes"));
     let store = Store::open(&server.db).expect("the server's database");
 
     let mut alice = server.device(ALICE, "alice-phone");

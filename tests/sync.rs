@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{TestDevice, TestServer};
+use common::{folder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, email2};
 use easd::wbxml::Element;
@@ -25,19 +25,8 @@ fn message(subject: &str, body: &str) -> Vec<u8> {
 fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
-}
-
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
 }
 
 fn file(store: &Store, user: UserId, folder: FolderId, subject: &str, received: i64) -> i64 {
@@ -815,8 +804,7 @@ fn a_message_with_broken_mime_still_syncs() {
 Subject: Broken but readable\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"never-used\"\r\n\r\n\
 The sender's mailer forgot every boundary.\r\n--never-use\r\nContent-Type: text/pl";
-    let out = server.easd_stdin(&["deliver", ALICE], broken);
-    assert!(out.status.success(), "{out:?}");
+    server.deliver(ALICE, broken);
     let mut device = server.device(ALICE, "broken");
     let sync_key = first_key(&mut device, inbox);
     let answer = sync_one(

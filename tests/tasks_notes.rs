@@ -41,10 +41,6 @@ fn weekly(d: &mut Element) {
         .push_text(t::DEAD_OCCUR, "0");
 }
 
-fn text(e: &Element, tag: easd::wbxml::Tag) -> Option<String> {
-    e.child_text(tag)
-}
-
 #[test]
 fn a_weekly_task_with_a_reminder_reaches_the_other_phone_and_its_completion_too() {
     let (server, store, user) = start();

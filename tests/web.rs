@@ -144,8 +144,7 @@ fn signed_in(server: &TestServer, email: &str) -> Browser {
 
 /// A provisioned phone of `email` speaking `version`.
 fn phone(server: &TestServer, email: &str, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(email, id);
-    device.version = version.to_string();
+    let mut device = server.device_speaking(email, id, version);
     common::provision(&mut device);
     assert_eq!(folder_sync_status(&mut device), "1");
     device

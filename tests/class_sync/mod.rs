@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use crate::common::{self, TestDevice, TestServer};
-use easd::store::{FolderId, FolderType, Store, UserId};
-use easd::wbxml::tag::{airsync, folder_hierarchy as fh};
+use easd::store::{FolderId, Store, UserId};
+use easd::wbxml::tag::{airsync, calendar as cal, folder_hierarchy as fh, meeting_response as mr};
 use easd::wbxml::{Element, Tag};
 
 pub const ALICE: &str = "alice@example.com";
@@ -14,26 +14,15 @@ pub const ALICE: &str = "alice@example.com";
 pub fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
 }
 
-pub fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
-}
+pub use crate::common::folder;
 
 /// A phone of Alice speaking `version`.
 pub fn phone(server: &TestServer, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(ALICE, id);
-    device.version = version.to_string();
-    device
+    server.device_speaking(ALICE, id, version)
 }
 
 /// One Collection of a request.
@@ -193,6 +182,40 @@ pub fn data(command: &Element) -> &Element {
     command
         .child(airsync::APPLICATION_DATA)
         .expect("ApplicationData")
+}
+
+/// A child's text (short for the many field checks of the item-class tests).
+pub fn text(e: &Element, tag: Tag) -> Option<String> {
+    e.child_text(tag)
+}
+
+/// The Attendees of a calendar item's ApplicationData (none: empty).
+pub fn attendees(data: &Element) -> Vec<Element> {
+    children_of(data, cal::ATTENDEES, cal::ATTENDEE)
+}
+
+/// The Exceptions of a calendar item's ApplicationData (none: empty).
+pub fn exceptions(data: &Element) -> Vec<Element> {
+    children_of(data, cal::EXCEPTIONS, cal::EXCEPTION)
+}
+
+fn children_of(data: &Element, list: Tag, item: Tag) -> Vec<Element> {
+    data.child(list)
+        .map(|l| l.children_with(item).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One MeetingResponse with one Request that `fill` builds: the Result (the answer is also
+/// decoded by libwbxml where installed).
+pub fn meeting_response(device: &mut TestDevice, fill: impl FnOnce(&mut Element)) -> Element {
+    let mut doc = Element::new(mr::MEETING_RESPONSE);
+    fill(doc.push(Element::new(mr::REQUEST)));
+    let response = device.command("MeetingResponse", Some(&doc));
+    assert_eq!(response.status(), 200);
+    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
+        assert!(xml.contains("<MeetingResponse"), "{xml}");
+    }
+    response.doc().child(mr::RESULT).cloned().expect("a Result")
 }
 
 /// FolderSync from key 0: the key and the added folders as (ServerId, name, type).

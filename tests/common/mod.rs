@@ -163,6 +163,12 @@ impl TestServer {
         easd_cli_with_env(&self.config, args, Some(input), &self.env)
     }
 
+    /// `easd deliver TO` of a raw message, as the MTA hands it over; asserts it was filed.
+    pub fn deliver(&self, to: &str, raw: &[u8]) {
+        let out = self.easd_stdin(&["deliver", to], raw);
+        assert!(out.status.success(), "deliver: {out:?}");
+    }
+
     pub fn add_user(&self, email: &str) {
         let out = self.easd(&["user", "add", email, "--password", PASSWORD]);
         assert!(out.status.success(), "user add: {out:?}");
@@ -255,6 +261,20 @@ impl TestServer {
 
     pub fn device(&self, email: &str, device_id: &str) -> TestDevice {
         TestDevice::new(self.client(), email, PASSWORD, device_id)
+    }
+
+    /// The server's database, opened beside it, and the id of `email`'s account.
+    pub fn store_and_user(&self, email: &str) -> (easd::store::Store, easd::store::UserId) {
+        let store = easd::store::Store::open(&self.db).expect("open the server's database");
+        let user = store.user_by_email(email).unwrap().expect("the account").id;
+        (store, user)
+    }
+
+    /// A device of `email` speaking protocol `version`.
+    pub fn device_speaking(&self, email: &str, device_id: &str, version: &str) -> TestDevice {
+        let mut device = self.device(email, device_id);
+        device.version = version.to_string();
+        device
     }
 }
 
@@ -722,6 +742,21 @@ impl TestDevice {
             b"",
         )
     }
+}
+
+/// The id of `user`'s default folder of `kind`.
+pub fn folder(
+    store: &easd::store::Store,
+    user: easd::store::UserId,
+    kind: easd::store::FolderType,
+) -> easd::store::FolderId {
+    store
+        .folders_of(user)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.folder_type == kind)
+        .expect("default folder")
+        .id
 }
 
 /// The policy type of EAS provisioning (MS-ASPROV).
