@@ -20,43 +20,6 @@ use easd::wbxml::tag::{
 };
 use easd::wbxml::Element;
 
-/// FolderSync from `key_now`: the new key, and the Adds (id, name, type) and Deletes (id).
-fn folder_changes(
-    device: &mut TestDevice,
-    key_now: &str,
-) -> (String, Vec<(String, String, String)>, Vec<String>) {
-    let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, key_now);
-    let response = device.command("FolderSync", Some(&doc));
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<FolderSync"), "{xml}");
-    }
-    let doc = response.doc();
-    assert_eq!(doc.child_text(fh::STATUS).as_deref(), Some("1"), "{doc:?}");
-    let changes = doc.child(fh::CHANGES);
-    let adds = changes
-        .map(|c| {
-            c.children_with(fh::ADD)
-                .map(|a| {
-                    (
-                        a.child_text(fh::SERVER_ID).unwrap_or_default(),
-                        a.child_text(fh::DISPLAY_NAME).unwrap_or_default(),
-                        a.child_text(fh::TYPE).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let deletes = changes
-        .map(|c| {
-            c.children_with(fh::DELETE)
-                .map(|d| d.child_text(fh::SERVER_ID).unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default();
-    (doc.child_text(fh::SYNC_KEY).expect("key"), adds, deletes)
-}
-
 /// One Collection naming a collection by any ServerId (view folders are not numbers).
 fn view_collection(key: &str, id: &str, fill: impl FnOnce(&mut Element)) -> Element {
     let mut c = Element::new(airsync::COLLECTION);

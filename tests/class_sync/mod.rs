@@ -218,14 +218,21 @@ pub fn meeting_response(device: &mut TestDevice, fill: impl FnOnce(&mut Element)
     response.doc().child(mr::RESULT).cloned().expect("a Result")
 }
 
-/// FolderSync from key 0: the key and the added folders as (ServerId, name, type).
-pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, String)>) {
+/// FolderSync from `key_now`: the new key, and the Adds (id, name, type) and Deletes (id).
+pub fn folder_changes(
+    device: &mut TestDevice,
+    key_now: &str,
+) -> (String, Vec<(String, String, String)>, Vec<String>) {
     let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, "0");
+    doc.push_text(fh::SYNC_KEY, key_now);
     let response = device.command("FolderSync", Some(&doc));
+    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
+        assert!(xml.contains("<FolderSync"), "{xml}");
+    }
     let doc = response.doc();
-    let folders = doc
-        .child(fh::CHANGES)
+    assert_eq!(doc.child_text(fh::STATUS).as_deref(), Some("1"), "{doc:?}");
+    let changes = doc.child(fh::CHANGES);
+    let adds = changes
         .map(|c| {
             c.children_with(fh::ADD)
                 .map(|a| {
@@ -238,7 +245,20 @@ pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, Str
                 .collect()
         })
         .unwrap_or_default();
-    (doc.child_text(fh::SYNC_KEY).expect("key"), folders)
+    let deletes = changes
+        .map(|c| {
+            c.children_with(fh::DELETE)
+                .map(|d| d.child_text(fh::SERVER_ID).unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    (doc.child_text(fh::SYNC_KEY).expect("key"), adds, deletes)
+}
+
+/// FolderSync from key 0: the key and the added folders as (ServerId, name, type).
+pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, String)>) {
+    let (key_now, adds, _) = folder_changes(device, "0");
+    (key_now, adds)
 }
 
 /// FolderCreate of a top-level folder of `kind`: its ServerId.
