@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine;
-use common::{SendmailRecorder, TestDevice, TestServer};
+use common::{folder, SendmailRecorder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, email2, item_operations as io};
 use easd::wbxml::Element;
@@ -35,16 +35,6 @@ fn start() -> Setup {
         user,
         recorder,
     }
-}
-
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .unwrap()
-        .id
 }
 
 fn items(store: &Store, user: UserId, folder: FolderId) -> Vec<i64> {

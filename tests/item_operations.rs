@@ -6,7 +6,9 @@
 mod common;
 
 use base64::Engine;
-use common::{basic_auth, HttpResponse, TestDevice, TestServer};
+use common::{
+    attachment_bytes, basic_auth, message_with_attachment, HttpResponse, TestDevice, TestServer,
+};
 use easd::store::{FolderId, FolderType, ItemId, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, item_operations as io, search};
 use easd::wbxml::{self, Element};
@@ -23,18 +25,7 @@ fn start() -> (TestServer, Store, UserId) {
 }
 
 fn inbox(store: &Store, user: UserId) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .expect("inbox")
-        .id
-}
-
-/// Bytes that survive no accidental text conversion: every byte value, many times.
-fn attachment_bytes(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 256) as u8).collect()
+    common::folder(store, user, FolderType::Inbox)
 }
 
 fn plain_message(subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
@@ -46,25 +37,8 @@ fn plain_message(subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn message_with_attachment(subject: &str, attachment: &[u8]) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
-    let mut raw = format!(
-        "From: Bob <bob@example.com>\r\nTo: Alice <alice@example.com>\r\nSubject: {subject}\r\n\
-         Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <{subject}@example.com>\r\n\
-         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0und\"\r\n\r\n\
-         --b0und\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n\
-         --b0und\r\nContent-Type: application/x-test; name=\"data.bin\"\r\n\
-         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    .into_bytes();
-    for line in encoded.as_bytes().chunks(76) {
-        raw.extend_from_slice(line);
-        raw.extend_from_slice(b"\r\n");
-    }
-    raw.extend_from_slice(b"--b0und--\r\n");
-    raw
-}
+const FROM_BOB: &str = "Bob <bob@example.com>";
+const TO_ALICE: &str = "Alice <alice@example.com>";
 
 /// Syncs the folder from key 0 and returns each Add's ApplicationData with its ServerId.
 fn sync_adds(device: &mut TestDevice, folder: FolderId) -> Vec<(String, Element)> {
@@ -247,7 +221,10 @@ fn fetch_by_server_id_uses_body_preferences_and_schema() {
 fn fetch_of_an_attachment_returns_its_bytes_and_honours_range() {
     let (server, store, user) = start();
     let original = attachment_bytes(3000);
-    server.deliver(ALICE, &message_with_attachment("Files", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Files", &original),
+    );
     let mut device = server.device(ALICE, "attach");
     let adds = sync_adds(&mut device, inbox(&store, user));
     let reference = file_reference(&adds[0].1);
@@ -302,7 +279,10 @@ fn fetch_of_an_attachment_returns_its_bytes_and_honours_range() {
 fn multipart_answers_carry_the_document_and_the_data_as_parts() {
     let (server, store, user) = start();
     let original = attachment_bytes(10_000);
-    server.deliver(ALICE, &message_with_attachment("Parts", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Parts", &original),
+    );
     let mut device = server.device(ALICE, "multipart");
     let adds = sync_adds(&mut device, inbox(&store, user));
     let reference = file_reference(&adds[0].1);
@@ -477,7 +457,10 @@ fn move_takes_a_whole_conversation_to_the_destination() {
 fn get_attachment_of_protocol_12_answers_the_bytes() {
     let (server, store, user) = start();
     let original = attachment_bytes(5000);
-    server.deliver(ALICE, &message_with_attachment("Old", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Old", &original),
+    );
     let mut device = server.device(ALICE, "legacy");
     device.version = "12.1".to_string();
     let adds = sync_adds(&mut device, inbox(&store, user));
@@ -504,7 +487,10 @@ fn get_attachment_of_protocol_12_answers_the_bytes() {
 #[test]
 fn another_users_mail_is_never_found() {
     let (server, store, user) = start();
-    server.deliver(ALICE, &message_with_attachment("Private", b"secret bytes"));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Private", b"secret bytes"),
+    );
     let mut alice = server.device(ALICE, "alice-phone");
     let adds = sync_adds(&mut alice, inbox(&store, user));
     let (server_id, data) = &adds[0];
@@ -551,7 +537,10 @@ fn another_users_mail_is_never_found() {
 fn large_attachments_arrive_whole_in_every_form_and_connection_kind() {
     let (server, store, user) = start();
     let original = attachment_bytes(12 * 1024 * 1024 + 5);
-    server.deliver(ALICE, &message_with_attachment("Large", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Large", &original),
+    );
     for tls in [false, true] {
         let http = if tls {
             server.tls_client()

@@ -49,13 +49,7 @@ fn user_id(server: &TestServer) -> (Store, UserId) {
 }
 
 fn inbox(store: &Store, user: UserId) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .expect("inbox")
-        .id
+    common::folder(store, user, FolderType::Inbox)
 }
 
 /// (subject, cc) of every message in Alice's Inbox.

@@ -33,13 +33,7 @@ fn start() -> Push {
     let store = Store::open(&server.db).expect("open the server's database");
     let inbox_of = |email: &str| {
         let user = store.user_by_email(email).unwrap().expect("user").id;
-        store
-            .folders_of(user)
-            .unwrap()
-            .into_iter()
-            .find(|f| f.folder_type == FolderType::Inbox)
-            .expect("Inbox")
-            .id
+        common::folder(&store, user, FolderType::Inbox)
     };
     let (inbox, bob_inbox) = (inbox_of(ALICE), inbox_of(BOB));
     Push {
@@ -241,15 +235,8 @@ fn a_move_from_a_second_device_wakes_the_first() {
         .and_then(|c| c.child(airsync::ADD))
         .and_then(|a| a.child_text(airsync::SERVER_ID))
         .expect("the message on the tablet");
-    let store = Store::open(&push.server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
-    let deleted = store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::DeletedItems)
-        .expect("Deleted Items")
-        .id;
+    let (store, user) = push.server.store_and_user(ALICE);
+    let deleted = common::folder(&store, user, FolderType::DeletedItems);
 
     let parked = ping_in_background(&push.server, ALICE, "phone", 60, vec![push.inbox]);
     wait_parked(&push.server, 1);

@@ -744,6 +744,33 @@ impl TestDevice {
     }
 }
 
+/// Bytes that survive no accidental text conversion: every byte value, many times.
+pub fn attachment_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+/// A message from `from` to `to` (header values) with a short text and `attachment` as
+/// `data.bin`, base64 in 76-column lines.
+pub fn message_with_attachment(from: &str, to: &str, subject: &str, attachment: &[u8]) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
+    let mut raw = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <{subject}@example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0und\"\r\n\r\n\
+         --b0und\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n\
+         --b0und\r\nContent-Type: application/x-test; name=\"data.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    for line in encoded.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--b0und--\r\n");
+    raw
+}
+
 /// The id of `user`'s default folder of `kind`.
 pub fn folder(
     store: &easd::store::Store,
