@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{folder, TestDevice, TestServer};
+use common::{collection, command_ids, filter_options, folder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, item_estimate as ie, move_items as mv};
 use easd::wbxml::Element;
@@ -64,43 +64,13 @@ fn check_with_libwbxml(response: &common::EasResponse, word: &str) {
 // Sync helpers
 
 fn sync_one(device: &mut TestDevice, key: &str, id: FolderId, filter: Option<&str>) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    if let Some(filter) = filter {
-        c.push(Element::new(airsync::OPTIONS))
-            .push_text(airsync::FILTER_TYPE, filter);
-    }
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
+    common::sync_one(device, collection(key, id, filter_options(filter)))
 }
 
 fn sync_key(c: &Element) -> String {
     c.child_text(airsync::SYNC_KEY).expect("SyncKey")
 }
 
-/// (tag, ServerId) of each command in a Sync collection answer.
-fn commands(c: &Element) -> Vec<(easd::wbxml::Tag, String)> {
-    c.child(airsync::COMMANDS)
-        .map(|list| {
-            list.elements()
-                .map(|e| (e.tag, e.child_text(airsync::SERVER_ID).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Primes a collection (SyncKey 0) and syncs it to the end; returns the current key and
-/// the commands received.
 fn sync_all(
     device: &mut TestDevice,
     id: FolderId,
@@ -123,7 +93,7 @@ fn sync_on(
         let answer = sync_one(device, &key, id, None);
         assert_eq!(answer.child_text(airsync::STATUS).as_deref(), Some("1"));
         key = sync_key(&answer);
-        all.extend(commands(&answer));
+        all.extend(command_ids(&answer));
         if answer.child(airsync::MORE_AVAILABLE).is_none() {
             return (key, all);
         }
@@ -500,7 +470,7 @@ fn estimate_honours_the_filter_type_window() {
         ("1".into(), Some(3))
     );
     let widened = sync_one(&mut device, &key, inbox, Some("0"));
-    let adds = commands(&widened);
+    let adds = command_ids(&widened);
     assert_eq!(adds.len(), 3);
     assert!(adds.iter().all(|(tag, _)| *tag == airsync::ADD));
     let key = sync_key(&widened);
@@ -510,7 +480,7 @@ fn estimate_honours_the_filter_type_window() {
         ("1".into(), Some(3))
     );
     let narrowed = sync_one(&mut device, &key, inbox, Some("3"));
-    let soft: Vec<_> = commands(&narrowed);
+    let soft: Vec<_> = command_ids(&narrowed);
     assert_eq!(soft.len(), 3);
     assert!(soft.iter().all(|(tag, _)| *tag == airsync::SOFT_DELETE));
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestDevice, TestServer};
+use common::{collection, sync_one, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store};
 use easd::wbxml::tag::{airsync, email, move_items, ping};
 use easd::wbxml::Element;
@@ -128,21 +128,7 @@ fn sync(
     folder: FolderId,
     fill: impl FnOnce(&mut Element),
 ) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, folder.to_string());
-    fill(c);
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .expect("a collection")
+    sync_one(device, collection(key, folder, fill))
 }
 
 /// Brings the device's copy of `folder` up to date; returns the key and the answer.

@@ -25,31 +25,7 @@ pub fn phone(server: &TestServer, id: &str, version: &str) -> TestDevice {
     server.device_speaking(ALICE, id, version)
 }
 
-/// One Collection of a request.
-pub fn collection(key: &str, id: FolderId, fill: impl FnOnce(&mut Element)) -> Element {
-    let mut c = Element::new(airsync::COLLECTION);
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    fill(&mut c);
-    c
-}
-
-/// Sends one collection and returns its answer (the whole answer is checked with libwbxml).
-pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<Sync"), "{xml}");
-    }
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
-}
+pub use crate::common::{collection, sync_one};
 
 pub fn status(c: &Element) -> String {
     c.child_text(airsync::STATUS).unwrap_or_default()

@@ -786,6 +786,63 @@ pub fn folder(
         .id
 }
 
+/// One Collection of a Sync request: the key, the collection (a folder id or a view's
+/// ServerId), then what `fill` adds (Options, Commands, ...).
+pub fn collection(
+    key: &str,
+    id: impl std::fmt::Display,
+    fill: impl FnOnce(&mut Element),
+) -> Element {
+    use easd::wbxml::tag::airsync;
+    let mut c = Element::new(airsync::COLLECTION);
+    c.push_text(airsync::SYNC_KEY, key)
+        .push_text(airsync::COLLECTION_ID, id.to_string());
+    fill(&mut c);
+    c
+}
+
+/// Options with a FilterType, for [`collection`]'s `fill` (none: no Options).
+pub fn filter_options(filter: Option<&str>) -> impl FnOnce(&mut Element) + '_ {
+    use easd::wbxml::tag::airsync;
+    move |c| {
+        if let Some(filter) = filter {
+            c.push(Element::new(airsync::OPTIONS))
+                .push_text(airsync::FILTER_TYPE, filter);
+        }
+    }
+}
+
+/// Sends a Sync of one collection and returns the collection of the answer (HTTP 200
+/// expected; the answer is also decoded by libwbxml where installed).
+pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
+    use easd::wbxml::tag::airsync;
+    let mut doc = Element::new(airsync::SYNC);
+    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
+    let response = device.command("Sync", Some(&doc));
+    assert_eq!(response.status(), 200, "{:?}", response.http);
+    if let Some(xml) = libwbxml_decode(&response.http.body) {
+        assert!(xml.contains("<Sync"), "{xml}");
+    }
+    response
+        .doc()
+        .child(airsync::COLLECTIONS)
+        .and_then(|l| l.child(airsync::COLLECTION))
+        .cloned()
+        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
+}
+
+/// The commands of a Sync collection answer as (tag, ServerId).
+pub fn command_ids(c: &Element) -> Vec<(easd::wbxml::Tag, String)> {
+    use easd::wbxml::tag::airsync;
+    c.child(airsync::COMMANDS)
+        .map(|list| {
+            list.elements()
+                .map(|e| (e.tag, e.child_text(airsync::SERVER_ID).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The policy type of EAS provisioning (MS-ASPROV).
 pub const EAS_POLICY_TYPE: &str = "MS-EAS-Provisioning-WBXML";
 
