@@ -833,9 +833,7 @@ fn a_remote_wipe_goes_from_waiting_to_wiped_with_a_confirmation() {
         inbox_messages(&server).is_empty(),
         "not before the acknowledgment"
     );
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
+    let ack = common::wipe_ack(prov::REMOTE_WIPE);
     let response = phone.command("Provision", Some(&ack));
     assert_eq!(
         response.doc().child_text(prov::STATUS).as_deref(),
@@ -885,9 +883,7 @@ fn an_account_only_wipe_needs_16_1() {
         "{answer:?}"
     );
     assert!(answer.child(prov::REMOTE_WIPE).is_none());
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::ACCOUNT_ONLY_REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
+    let ack = common::wipe_ack(prov::ACCOUNT_ONLY_REMOTE_WIPE);
     phone.command("Provision", Some(&ack));
     assert_eq!(wipe_status(&server, "work"), WipeStatus::Wiped);
     assert_eq!(inbox_messages(&server).len(), 1);

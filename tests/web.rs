@@ -10,12 +10,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{
-    folder_sync_status, provision_request, HttpClient, HttpResponse, TestDevice, TestServer,
-    EAS_POLICY_TYPE, PASSWORD,
-};
+use common::{folder_sync_status, HttpClient, HttpResponse, TestDevice, TestServer, PASSWORD};
 use easd::store::{FolderType, Store, WipeStatus};
-use easd::wbxml::tag::{ping, provision as prov, settings as st};
+use easd::wbxml::tag::{ping, settings as st};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -333,17 +330,7 @@ fn a_wipe_from_the_page_is_confirmed_reaches_the_device_and_shows_as_wiped() {
     assert!(page.contains("action=cancel-wipe"), "{page}");
 
     // The phone is told at its next request and gets RemoteWipe from Provision.
-    assert_eq!(folder_sync_status(&mut lost), "140");
-    let answer = lost.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
-    assert!(
-        answer.doc().child(prov::REMOTE_WIPE).is_some(),
-        "{:?}",
-        answer.doc()
-    );
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
-    lost.command("Provision", Some(&ack));
+    common::acknowledge_remote_wipe(&mut lost);
     assert_eq!(
         wipe_status(&server, ALICE, "lost-iphone"),
         WipeStatus::Wiped

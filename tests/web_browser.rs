@@ -15,11 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{
-    folder_sync_status, provision_request, HttpClient, TestDevice, TestServer, EAS_POLICY_TYPE,
-    PASSWORD,
-};
-use easd::wbxml::tag::{provision as prov, settings as st};
+use common::{folder_sync_status, HttpClient, TestDevice, TestServer, PASSWORD};
+use easd::wbxml::tag::settings as st;
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -301,17 +298,7 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
     browser.click("main form button[type=submit]");
     browser.wait_for("wipe pending");
     browser.screenshot("phone-devices-wipe-pending");
-    assert_eq!(folder_sync_status(&mut lost), "140");
-    let answer = lost.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
-    assert!(
-        answer.doc().child(prov::REMOTE_WIPE).is_some(),
-        "{:?}",
-        answer.doc()
-    );
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
-    lost.command("Provision", Some(&ack));
+    common::acknowledge_remote_wipe(&mut lost);
     browser.go("/web/devices");
     browser.wait_for("<dd>wiped</dd>");
     browser.screenshot("phone-devices-wiped");

@@ -885,6 +885,28 @@ pub fn provision(device: &mut TestDevice) {
     device.policy_key = Some(policy_key(second.doc()));
 }
 
+/// A Provision acknowledging a wipe: `kind` is RemoteWipe or AccountOnlyRemoteWipe, Status 1.
+pub fn wipe_ack(kind: easd::wbxml::Tag) -> Element {
+    use easd::wbxml::tag::provision as prov;
+    let mut ack = Element::new(prov::PROVISION);
+    ack.push(Element::new(kind)).push_text(prov::STATUS, "1");
+    ack
+}
+
+/// A provisioned device with a full wipe pending is told so (FolderSync Status 140), gets
+/// RemoteWipe from Provision and acknowledges it.
+pub fn acknowledge_remote_wipe(device: &mut TestDevice) {
+    use easd::wbxml::tag::provision as prov;
+    assert_eq!(folder_sync_status(device), "140");
+    let answer = device.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
+    assert!(
+        answer.doc().child(prov::REMOTE_WIPE).is_some(),
+        "{:?}",
+        answer.doc()
+    );
+    device.command("Provision", Some(&wipe_ack(prov::REMOTE_WIPE)));
+}
+
 /// The Status of a FolderSync from key 0 by a 14.0+ device (HTTP 200 expected; the answer
 /// is also decoded by libwbxml where installed).
 pub fn folder_sync_status(device: &mut TestDevice) -> String {
