@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{libwbxml_decode, TestDevice, TestServer};
+use common::{search_store, TestDevice, TestServer};
 use easd::store::{FolderType, ItemId, Store, UserId};
 use easd::wbxml::tag::{
     airsync, airsyncbase as base, compose_mail as cm, email, find as f, gal, item_operations as io,
@@ -104,12 +104,6 @@ fn folder_id(store: &Store, user: UserId, name: &str) -> i64 {
         .id
 }
 
-fn decoded_by_libwbxml(bytes: &[u8], root: &str) {
-    if let Some(xml) = libwbxml_decode(bytes) {
-        assert!(xml.contains(root), "{xml}");
-    }
-}
-
 /// The criteria of a query inside And, as phones send them.
 fn query(criteria: Vec<Element>) -> Element {
     let mut and = Element::new(s::AND);
@@ -138,35 +132,6 @@ fn date(tag: Tag, value: &str) -> Element {
     e.push(Element::new(email::DATE_RECEIVED));
     e.push_text(s::VALUE, value);
     e
-}
-
-/// Sends Search with this Store name, Query and Options; returns the Store of the answer.
-fn search_store(
-    device: &mut TestDevice,
-    name: &str,
-    query: Element,
-    options: Vec<Element>,
-) -> Element {
-    let mut doc = Element::new(s::SEARCH);
-    let store = doc.push(Element::new(s::STORE));
-    store.push_text(s::NAME, name);
-    store.push(query);
-    if !options.is_empty() {
-        let o = store.push(Element::new(s::OPTIONS));
-        for option in options {
-            o.push(option);
-        }
-    }
-    let response = device.command("Search", Some(&doc));
-    assert_eq!(response.status(), 200);
-    decoded_by_libwbxml(&response.http.body, "Search");
-    let answer = response.doc().clone();
-    assert_eq!(answer.child_text(s::STATUS).as_deref(), Some("1"));
-    answer
-        .child(s::RESPONSE)
-        .and_then(|r| r.child(s::STORE))
-        .expect("a Store")
-        .clone()
 }
 
 fn search(device: &mut TestDevice, query: Element, options: Vec<Element>) -> Element {
@@ -477,7 +442,7 @@ fn item_operations_fetch(device: &mut TestDevice, long_id: &str) -> Element {
         .push(body_preference("1", None));
     let response = device.command("ItemOperations", Some(&doc));
     assert_eq!(response.status(), 200);
-    decoded_by_libwbxml(&response.http.body, "ItemOperations");
+    common::libwbxml_agrees(&response.http.body, "ItemOperations");
     response
         .doc()
         .child(io::RESPONSE)
@@ -634,7 +599,7 @@ fn find(device: &mut TestDevice, criterion: Element) -> Element {
     assert_eq!(response.status(), 200);
     // libwbxml's tables end before the Find code page (25): it names those tags "unknown",
     // but it must still read the document.
-    decoded_by_libwbxml(&response.http.body, "ActiveSync");
+    common::libwbxml_agrees(&response.http.body, "ActiveSync");
     response.doc().clone()
 }
 

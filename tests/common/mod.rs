@@ -820,9 +820,7 @@ pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
     doc.push(Element::new(airsync::COLLECTIONS)).push(c);
     let response = device.command("Sync", Some(&doc));
     assert_eq!(response.status(), 200, "{:?}", response.http);
-    if let Some(xml) = libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<Sync"), "{xml}");
-    }
+    libwbxml_agrees(&response.http.body, "<Sync");
     response
         .doc()
         .child(airsync::COLLECTIONS)
@@ -841,6 +839,36 @@ pub fn command_ids(c: &Element) -> Vec<(easd::wbxml::Tag, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Sends Search with this Store name, Query and Options; returns the Store of the answer.
+pub fn search_store(
+    device: &mut TestDevice,
+    name: &str,
+    query: Element,
+    options: Vec<Element>,
+) -> Element {
+    use easd::wbxml::tag::search as s;
+    let mut doc = Element::new(s::SEARCH);
+    let store = doc.push(Element::new(s::STORE));
+    store.push_text(s::NAME, name);
+    store.push(query);
+    if !options.is_empty() {
+        let o = store.push(Element::new(s::OPTIONS));
+        for option in options {
+            o.push(option);
+        }
+    }
+    let response = device.command("Search", Some(&doc));
+    assert_eq!(response.status(), 200);
+    libwbxml_agrees(&response.http.body, "Search");
+    let answer = response.doc().clone();
+    assert_eq!(answer.child_text(s::STATUS).as_deref(), Some("1"));
+    answer
+        .child(s::RESPONSE)
+        .and_then(|r| r.child(s::STORE))
+        .expect("a Store")
+        .clone()
 }
 
 /// The policy type of EAS provisioning (MS-ASPROV).
@@ -915,9 +943,7 @@ pub fn folder_sync_status(device: &mut TestDevice) -> String {
     doc.push_text(fh::SYNC_KEY, "0");
     let response = device.command("FolderSync", Some(&doc));
     assert_eq!(response.status(), 200, "{:?}", response.http);
-    if let Some(xml) = libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("FolderSync"), "{xml}");
-    }
+    libwbxml_agrees(&response.http.body, "FolderSync");
     response
         .doc()
         .child_text(fh::STATUS)
@@ -934,6 +960,13 @@ pub fn percent(text: &str) -> String {
         }
     }
     out
+}
+
+/// Where libwbxml is installed, it decodes `bytes` too and names `root` (an element) in them.
+pub fn libwbxml_agrees(bytes: &[u8], root: &str) {
+    if let Some(xml) = libwbxml_decode(bytes) {
+        assert!(xml.contains(root), "{xml}");
+    }
 }
 
 /// Decodes `bytes` with libwbxml's wbxml2xml, an implementation nobody here wrote; `None` when
