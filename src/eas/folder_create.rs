@@ -39,14 +39,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         Ok(key) => key,
         Err(code) => return answer(code),
     };
-    let Some(parent) = hierarchy::parse_parent(&parent) else {
-        return answer(status::PARENT_NOT_FOUND);
+    let parent = match hierarchy::existing_parent(request, &parent)? {
+        Ok(parent) => parent,
+        Err(code) => return answer(code),
     };
-    if let Some(id) = parent {
-        if request.store.folder(request.user.id, id)?.is_none() {
-            return answer(status::PARENT_NOT_FOUND);
-        }
-    }
     let folder =
         match request
             .store
