@@ -444,6 +444,28 @@ pub fn print_rss_summary(
     );
 }
 
+/// The options of a benchmark that takes none.
+pub fn no_options(words: &[String]) -> Result<(), String> {
+    if words.is_empty() {
+        Ok(())
+    } else {
+        Err(String::new())
+    }
+}
+
+/// Runs `measure` on a database path in a fresh temporary directory (`easd-bench-NAME-PID`),
+/// removed afterwards whatever the outcome.
+pub fn with_temp_database(
+    name: &str,
+    measure: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("easd-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = measure(&dir.join("easd.db"));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// The options of a benchmark whose only flag is `--easd PATH`.
 pub fn parse_easd_flag(words: &[String]) -> Result<Option<PathBuf>, String> {
     let mut easd = None;
