@@ -300,18 +300,19 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let mbox_len = mbox.len() as u64;
     drop(mbox);
     let mbox_arg = mbox_path.to_str().ok_or("temp path is not UTF-8")?;
+    let import = [
+        "import",
+        ACCOUNT,
+        mbox_arg,
+        "--folder",
+        "Imported",
+        "--progress",
+        "0",
+    ];
     let run = run_measured(
         &binary,
         &server.config,
-        &[
-            "import",
-            ACCOUNT,
-            mbox_arg,
-            "--folder",
-            "Imported",
-            "--progress",
-            "0",
-        ],
+        &import,
         Input::Bytes(b""),
         Spawn::ForMemory,
     )?;
@@ -335,15 +336,7 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let again = run_measured(
         &binary,
         &server.config,
-        &[
-            "import",
-            ACCOUNT,
-            mbox_arg,
-            "--folder",
-            "Imported",
-            "--progress",
-            "0",
-        ],
+        &import,
         Input::Bytes(b""),
         Spawn::Fast,
     )?;

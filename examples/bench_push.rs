@@ -177,18 +177,10 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
         server.add_user(email);
     }
     let store = Store::open(&server.db).map_err(|e| e.to_string())?;
-    let inbox_of = |email: &str| -> Result<i64, String> {
-        let user = store
-            .user_by_email(email)
-            .map_err(|e| e.to_string())?
-            .ok_or("user missing")?;
-        store
-            .folders_of(user.id)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|f| f.folder_type == FolderType::Inbox)
-            .map(|f| f.id)
-            .ok_or_else(|| "no Inbox".to_string())
+    let inbox_of = |email: &str| {
+        bench_util::folder_of(&store, email, "Inbox", |f| {
+            f.folder_type == FolderType::Inbox
+        })
     };
     println!(
         "users created: {} in {}",
