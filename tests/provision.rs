@@ -559,24 +559,12 @@ fn sync_collection(
     folder: FolderId,
     options: Option<Element>,
 ) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, folder.to_string());
-    if let Some(options) = options {
-        c.push(options);
-    }
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    common::libwbxml_agrees(&response.http.body, "Sync");
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .expect("a collection")
+    let c = common::collection(key, folder, |c| {
+        if let Some(options) = options {
+            c.push(options);
+        }
+    });
+    common::sync_one(device, c)
 }
 
 /// Syncs `folder` from key 0 with `options`; returns the ApplicationData of every Add.
