@@ -202,26 +202,20 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
 
 /// One Sync of the Inbox as iOS sends it: WindowSize and Options in every request.
 fn sync_request(key: &str, inbox: FolderId) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let collection = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    collection
-        .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, inbox.to_string());
-    if key != "0" {
+    common::sync_request(common::collection(key, inbox, |collection| {
+        if key != "0" {
+            collection
+                .push_text(airsync::DELETES_AS_MOVES, "1")
+                .push_text(airsync::GET_CHANGES, "1")
+                .push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
+        }
         collection
-            .push_text(airsync::DELETES_AS_MOVES, "1")
-            .push_text(airsync::GET_CHANGES, "1")
-            .push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
-    }
-    collection
-        .push(Element::new(airsync::OPTIONS))
-        .push_text(airsync::FILTER_TYPE, "0")
-        .push(Element::new(base::BODY_PREFERENCE))
-        .push_text(base::TYPE, "2")
-        .push_text(base::TRUNCATION_SIZE, TRUNCATION.to_string());
-    doc
+            .push(Element::new(airsync::OPTIONS))
+            .push_text(airsync::FILTER_TYPE, "0")
+            .push(Element::new(base::BODY_PREFERENCE))
+            .push_text(base::TYPE, "2")
+            .push_text(base::TRUNCATION_SIZE, TRUNCATION.to_string());
+    }))
 }
 
 fn sync_collection(

@@ -148,20 +148,14 @@ fn folder_sync_doc(key: &str) -> Element {
 }
 
 fn sync_doc(key: &str, folder: FolderId) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let collection = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    collection
-        .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, folder.to_string());
-    if key != "0" {
-        collection
-            .push(Element::new(airsync::OPTIONS))
-            .push(Element::new(base::BODY_PREFERENCE))
-            .push_text(base::TYPE, "1");
-    }
-    doc
+    common::sync_request(common::collection(key, folder, |collection| {
+        if key != "0" {
+            collection
+                .push(Element::new(airsync::OPTIONS))
+                .push(Element::new(base::BODY_PREFERENCE))
+                .push_text(base::TYPE, "1");
+        }
+    }))
 }
 
 /// The Sync answer's collection (`None` for the empty "nothing changed" answer).

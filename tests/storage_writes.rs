@@ -38,24 +38,19 @@ fn message(n: usize) -> Vec<u8> {
 /// One Sync of the Inbox; returns the answer's SyncKey (the request's when the answer is
 /// empty: nothing changed) and whether more is waiting.
 fn sync(device: &mut TestDevice, key: &str, inbox: FolderId) -> (String, bool) {
-    let mut doc = Element::new(airsync::SYNC);
-    let collection = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    collection
-        .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, inbox.to_string());
-    if key != "0" {
+    let doc = common::sync_request(common::collection(key, inbox, |collection| {
+        if key != "0" {
+            collection
+                .push_text(airsync::GET_CHANGES, "1")
+                .push_text(airsync::WINDOW_SIZE, "2");
+        }
         collection
-            .push_text(airsync::GET_CHANGES, "1")
-            .push_text(airsync::WINDOW_SIZE, "2");
-    }
-    collection
-        .push(Element::new(airsync::OPTIONS))
-        .push_text(airsync::FILTER_TYPE, "0")
-        .push(Element::new(base::BODY_PREFERENCE))
-        .push_text(base::TYPE, "1")
-        .push_text(base::TRUNCATION_SIZE, "100");
+            .push(Element::new(airsync::OPTIONS))
+            .push_text(airsync::FILTER_TYPE, "0")
+            .push(Element::new(base::BODY_PREFERENCE))
+            .push_text(base::TYPE, "1")
+            .push_text(base::TRUNCATION_SIZE, "100");
+    }));
     let response = device.command("Sync", Some(&doc));
     assert_eq!(response.status(), 200);
     let Some(doc) = response.doc.as_ref() else {

@@ -64,19 +64,14 @@ pub fn sync_request(
     window: usize,
     options: Option<Element>,
 ) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, collection);
-    if key != "0" {
-        c.push_text(airsync::WINDOW_SIZE, window.to_string());
-    }
-    if let Some(options) = options {
-        c.push(options);
-    }
-    doc
+    crate::common::sync_request(crate::common::collection(key, collection, |c| {
+        if key != "0" {
+            c.push_text(airsync::WINDOW_SIZE, window.to_string());
+        }
+        if let Some(options) = options {
+            c.push(options);
+        }
+    }))
 }
 
 /// What the benchmarks read from one Sync answer.

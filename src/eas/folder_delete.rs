@@ -5,12 +5,7 @@ use super::{CommandError, Reply, Request};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {
-    let answer = |code| {
-        Ok(Reply::Document(hierarchy::status_only(
-            fh::FOLDER_DELETE,
-            code,
-        )))
-    };
+    let answer = |code| hierarchy::refusal(fh::FOLDER_DELETE, code);
     let Some(body) = request.body.filter(|b| b.tag == fh::FOLDER_DELETE) else {
         return answer(status::MALFORMED);
     };

@@ -6,12 +6,7 @@ use crate::store::StoreError;
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {
-    let answer = |code| {
-        Ok(Reply::Document(hierarchy::status_only(
-            fh::FOLDER_UPDATE,
-            code,
-        )))
-    };
+    let answer = |code| hierarchy::refusal(fh::FOLDER_UPDATE, code);
     let Some(body) = request.body.filter(|b| b.tag == fh::FOLDER_UPDATE) else {
         return answer(status::MALFORMED);
     };

@@ -7,8 +7,7 @@
 //! without hiding another device's changes from this one.
 
 use super::folder_sync::HIERARCHY;
-use super::CommandError;
-use super::Request;
+use super::{CommandError, Reply, Request};
 use crate::store::{Folder, KeyMatch, StoreError};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element, Tag};
 
@@ -91,6 +90,11 @@ pub fn status_only(command: Tag, code: &str) -> Element {
     let mut doc = Element::new(command);
     doc.push_text(fh::STATUS, code);
     doc
+}
+
+/// The answer of a folder command that failed with Status `code`.
+pub fn refusal(command: Tag, code: &str) -> Result<Reply, CommandError> {
+    Ok(Reply::Document(status_only(command, code)))
 }
 
 /// The folder the ServerId of a FolderUpdate or FolderDelete names when it is one of the

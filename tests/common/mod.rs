@@ -812,13 +812,19 @@ pub fn filter_options(filter: Option<&str>) -> impl FnOnce(&mut Element) + '_ {
     }
 }
 
+/// A Sync request of the one collection `c`.
+pub fn sync_request(c: Element) -> Element {
+    use easd::wbxml::tag::airsync;
+    let mut doc = Element::new(airsync::SYNC);
+    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
+    doc
+}
+
 /// Sends a Sync of one collection and returns the collection of the answer (HTTP 200
 /// expected; the answer is also decoded by libwbxml where installed).
 pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
     use easd::wbxml::tag::airsync;
-    let mut doc = Element::new(airsync::SYNC);
-    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
-    let response = device.command("Sync", Some(&doc));
+    let response = device.command("Sync", Some(&sync_request(c)));
     assert_eq!(response.status(), 200, "{:?}", response.http);
     libwbxml_agrees(&response.http.body, "<Sync");
     response
