@@ -102,12 +102,14 @@ fn calendar(now: i64) -> String {
 
 fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
     let binary = bench_util::easd_under_test(easd.as_deref(), true)?;
-    println!("easd calendar benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: events={SINGLE_EVENTS} single + {RECURRING_EVENTS} weekly series with 2 exceptions each, \
+    bench_util::print_header(
+        "calendar",
+        args,
+        &format!(
+            "events={SINGLE_EVENTS} single + {RECURRING_EVENTS} weekly series with 2 exceptions each, \
          window={WINDOW}, TLS, easd={}",
         binary.display()
+        ),
     );
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);

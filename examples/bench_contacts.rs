@@ -73,12 +73,14 @@ fn cards(prefix: &str, count: usize, photo_bytes: usize) -> String {
 
 fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
     let binary = bench_util::easd_under_test(easd.as_deref(), true)?;
-    println!("easd contacts benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: contacts={PLAIN_CONTACTS} without photo + {PHOTO_CONTACTS} with a {PHOTO_BYTES}-byte photo, \
+    bench_util::print_header(
+        "contacts",
+        args,
+        &format!(
+            "contacts={PLAIN_CONTACTS} without photo + {PHOTO_CONTACTS} with a {PHOTO_BYTES}-byte photo, \
          window={WINDOW}, TLS, easd={}",
         binary.display()
+        ),
     );
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);

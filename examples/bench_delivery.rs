@@ -216,13 +216,15 @@ fn run_measured(
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
 
-    println!("easd delivery benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: deliveries={} messages={} easd={}",
-        options.deliveries,
-        options.messages,
-        binary.display()
+    bench_util::print_header(
+        "delivery",
+        args,
+        &format!(
+            "deliveries={} messages={} easd={}",
+            options.deliveries,
+            options.messages,
+            binary.display()
+        ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} CPU cores; a running server shares the database throughout");

@@ -71,14 +71,16 @@ fn main() -> ExitCode {
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
 
-    println!("easd front-door benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: connections={} clients={} seconds={} easd={}",
-        options.connections,
-        options.clients,
-        options.seconds,
-        binary.display()
+    bench_util::print_header(
+        "front-door",
+        args,
+        &format!(
+            "connections={} clients={} seconds={} easd={}",
+            options.connections,
+            options.clients,
+            options.seconds,
+            binary.display()
+        ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} CPU cores shared by the server and the benchmark clients");

@@ -137,13 +137,15 @@ struct AttackCounts {
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
 
-    println!("easd failed-login benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: attackers={} seconds={} easd={}",
-        options.attackers,
-        options.seconds,
-        binary.display()
+    bench_util::print_header(
+        "failed-login",
+        args,
+        &format!(
+            "attackers={} seconds={} easd={}",
+            options.attackers,
+            options.seconds,
+            binary.display()
+        ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} CPU cores shared by the server and the benchmark clients");

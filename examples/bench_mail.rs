@@ -67,12 +67,14 @@ fn main() -> ExitCode {
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
-    println!("easd mail benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: messages={} window={WINDOW} body-preference=2/{TRUNCATION} easd={}",
-        options.messages,
-        binary.display()
+    bench_util::print_header(
+        "mail",
+        args,
+        &format!(
+            "messages={} window={WINDOW} body-preference=2/{TRUNCATION} easd={}",
+            options.messages,
+            binary.display()
+        ),
     );
 
     let server = TestServer::start_with("log-level = warn");

@@ -143,14 +143,16 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), false)?;
     let (before, after) =
         bench_util::raise_own_open_files_limit().map_err(|e| format!("prlimit: {e}"))?;
-    println!("easd DirectPush benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: pings={} sample={} idle={}s easd={}",
-        options.pings,
-        options.sample,
-        options.idle_seconds,
-        binary.display()
+    bench_util::print_header(
+        "DirectPush",
+        args,
+        &format!(
+            "pings={} sample={} idle={}s easd={}",
+            options.pings,
+            options.sample,
+            options.idle_seconds,
+            binary.display()
+        ),
     );
     println!(
         "client open-files limit: {:?} -> {:?}",

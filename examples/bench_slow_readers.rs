@@ -75,13 +75,15 @@ fn main() -> ExitCode {
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
-    println!("easd slow-reader benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: stalled={} rounds={} attachment={ATTACHMENT_BYTES} bytes easd={}",
-        options.stalled,
-        options.rounds,
-        binary.display()
+    bench_util::print_header(
+        "slow-reader",
+        args,
+        &format!(
+            "stalled={} rounds={} attachment={ATTACHMENT_BYTES} bytes easd={}",
+            options.stalled,
+            options.rounds,
+            binary.display()
+        ),
     );
     let server = TestServer::start_with(&format!(
         "log-level = warn\nnotify = 127.0.0.1:{}",

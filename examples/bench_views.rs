@@ -68,11 +68,13 @@ fn tasks_file() -> String {
 
 fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
     let binary = bench_util::easd_under_test(easd.as_deref(), true)?;
-    println!("easd folder view benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: tasks={TASKS} (a quarter timed, a tenth completed), window={WINDOW}, TLS, easd={}",
-        binary.display()
+    bench_util::print_header(
+        "folder view",
+        args,
+        &format!(
+            "tasks={TASKS} (a quarter timed, a tenth completed), window={WINDOW}, TLS, easd={}",
+            binary.display()
+        ),
     );
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);

@@ -444,6 +444,13 @@ pub fn print_rss_summary(
     );
 }
 
+/// The first lines of a benchmark's report: what it measures, its command line and settings.
+pub fn print_header(title: &str, args: &[String], settings: &str) {
+    println!("easd {title} benchmark");
+    println!("command: {}", args.join(" "));
+    println!("settings: {settings}");
+}
+
 /// The options of a benchmark that takes none.
 pub fn no_options(words: &[String]) -> Result<(), String> {
     if words.is_empty() {
