@@ -11,6 +11,9 @@
 
 mod bench_util;
 
+#[path = "bench_util/device.rs"]
+mod bench_device;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -19,10 +22,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bench_util::{mib, process_stats};
+use bench_device::{folder_sync, import, initial_sync, sync_request};
+use bench_util::{print_phase_rss, print_rss_summary, reset_peak_rss, stats, verdict};
 use common::{TestDevice, TestServer, PASSWORD};
-use easd::store::{FolderId, Store};
-use easd::wbxml::tag::{airsync, folder_hierarchy};
+use easd::store::Store;
+use easd::wbxml::tag::airsync;
 use easd::wbxml::Element;
 
 const ACCOUNT: &str = "bench@example.com";
@@ -35,25 +39,12 @@ const TARGET_PER_SECOND: f64 = 10_000.0;
 const RSS_GROWTH_TARGET_KIB: u64 = 16 * 1024;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let mut easd = None;
-    let mut words = args.iter().skip(1);
-    while let Some(word) = words.next() {
-        match (word.as_str(), words.next()) {
-            ("--easd", Some(path)) => easd = Some(PathBuf::from(path)),
-            _ => {
-                eprintln!("usage: bench_calendar [--easd PATH]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match run(&args, easd) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("bench_calendar: FAILED: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_util::bench_main(
+        "bench_calendar",
+        "usage: bench_calendar [--easd PATH]",
+        bench_util::parse_easd_flag,
+        run,
+    )
 }
 
 fn compact(unix: i64) -> String {
@@ -109,22 +100,16 @@ fn calendar(now: i64) -> String {
     text
 }
 
-fn run(args: &[String], easd: Option<PathBuf>) -> Result<(), String> {
-    let binary = match easd {
-        Some(path) => path,
-        None => {
-            bench_util::build_easd_with_cargo(env!("CARGO_MANIFEST_DIR"))
-                .map_err(|e| e.to_string())?;
-            bench_util::easd_beside_current_exe().map_err(|e| e.to_string())?
-        }
-    };
-    std::env::set_var("EASD_BIN", &binary);
-    println!("easd calendar benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: events={SINGLE_EVENTS} single + {RECURRING_EVENTS} weekly series with 2 exceptions each, \
+fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
+    let binary = bench_util::easd_under_test(easd.as_deref(), true)?;
+    bench_util::print_header(
+        "calendar",
+        args,
+        &format!(
+            "events={SINGLE_EVENTS} single + {RECURRING_EVENTS} weekly series with 2 exceptions each, \
          window={WINDOW}, TLS, easd={}",
         binary.display()
+        ),
     );
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);
@@ -132,62 +117,34 @@ fn run(args: &[String], easd: Option<PathBuf>) -> Result<(), String> {
     let path = server.dir.join("calendar.ics");
     std::fs::write(&path, calendar(now)).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let out = server.easd(&["import", ACCOUNT, path.to_str().ok_or("path")?]);
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
+    import(&server, ACCOUNT, &path, &[])?;
     println!(
         "[0] import of {} events: {:.2} s",
         SINGLE_EVENTS + RECURRING_EVENTS,
         started.elapsed().as_secs_f64()
     );
     let store = Store::open(&server.db).map_err(|e| e.to_string())?;
-    let user = store
-        .user_by_email(ACCOUNT)
-        .map_err(|e| e.to_string())?
-        .ok_or("no account")?
-        .id;
-    let folder_id = |name: &str| -> Result<FolderId, String> {
-        store
-            .folders_of(user)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|f| f.name == name)
-            .map(|f| f.id)
-            .ok_or_else(|| format!("no folder {name}"))
-    };
+    let calendar_id =
+        bench_util::folder_of(&store, ACCOUNT, "Calendar", |f| f.name == "Calendar")?.to_string();
     let pid = server.pid();
-    let calendar_id = folder_id("Calendar")?;
     let mut rates = Vec::new();
     let mut growths = Vec::new();
     let mut before_all = None;
     for (filter, phone) in [("4", "phone-2w"), ("0", "phone-all")] {
         // A phone's first request is FolderSync: the figures start from a connected phone.
         let mut device = TestDevice::new(server.tls_client(), ACCOUNT, PASSWORD, phone);
-        let mut folder_sync = Element::new(folder_hierarchy::FOLDER_SYNC);
-        folder_sync.push_text(folder_hierarchy::SYNC_KEY, "0");
-        if device.command("FolderSync", Some(&folder_sync)).status() != 200 {
-            return Err("FolderSync failed".into());
-        }
-        let before = *before_all.get_or_insert(process_stats(pid).map_err(|e| e.to_string())?);
-        // Forget the peak so far, so VmHWM measures this phase alone.
-        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
-            .map_err(|e| format!("resetting the peak RSS of {pid}: {e}"))?;
-        let phase_before = process_stats(pid).map_err(|e| e.to_string())?;
+        folder_sync(&mut device)?;
+        let before = *before_all.get_or_insert(stats(pid)?);
+        reset_peak_rss(pid)?;
+        let phase_before = stats(pid)?;
         let started = Instant::now();
-        let (mut key, _) = sync(&mut device, "0", calendar_id, filter)?;
-        let mut items = 0;
-        let mut requests = 1;
-        loop {
-            let (next, (adds, more)) = sync(&mut device, &key, calendar_id, filter)?;
-            key = next;
-            items += adds;
-            requests += 1;
-            if !more {
-                break;
-            }
-        }
+        let synced = initial_sync(&mut device, |key| {
+            let mut options = Element::new(airsync::OPTIONS);
+            options.push_text(airsync::FILTER_TYPE, filter);
+            sync_request(key, &calendar_id, WINDOW, Some(options))
+        })?;
         let elapsed = started.elapsed().as_secs_f64();
+        let (items, requests) = (synced.items, synced.requests);
         // Inside two weeks: every series (no end) and the single events ending after the
         // cutoff (whole hours, as the server computes it).
         let expected = if filter == "0" {
@@ -209,72 +166,21 @@ fn run(args: &[String], easd: Option<PathBuf>) -> Result<(), String> {
             "[1] initial Sync with FilterType {filter}: {items} events in {requests} requests, {elapsed:.2} s, {rate:.0} events/s"
         );
         rates.push(rate);
-        let phase_after = process_stats(pid).map_err(|e| e.to_string())?;
+        let phase_after = stats(pid)?;
         let growth = phase_after.peak_rss_kib.saturating_sub(before.rss_kib);
-        println!(
-            "    server RSS {} at the start of this phase, peak {} (growth over the start of all syncs: {})",
-            mib(phase_before.rss_kib),
-            mib(phase_after.peak_rss_kib),
-            mib(growth)
-        );
+        print_phase_rss(&phase_before, &phase_after, growth);
         growths.push(growth);
     }
     let before = before_all.ok_or("no phase ran")?;
-    let after = process_stats(pid).map_err(|e| e.to_string())?;
+    let after = stats(pid)?;
     let growth = growths.iter().copied().max().unwrap_or(0);
     println!();
     for (filter, rate) in ["4 (two weeks)", "0 (all)"].iter().zip(&rates) {
         println!(
             "FilterType {filter}: {rate:.0} events/s (target: at least {TARGET_PER_SECOND:.0}/s) {}",
-            if *rate >= TARGET_PER_SECOND { "MET" } else { "MISSED" }
+            verdict(*rate >= TARGET_PER_SECOND)
         );
     }
-    println!(
-        "server RSS: {} before the syncs, {} after, peak growth {} (target under {}) {}",
-        mib(before.rss_kib),
-        mib(after.rss_kib),
-        mib(growth),
-        mib(RSS_GROWTH_TARGET_KIB),
-        if growth < RSS_GROWTH_TARGET_KIB {
-            "MET"
-        } else {
-            "MISSED"
-        }
-    );
+    print_rss_summary(&before, &after, growth, RSS_GROWTH_TARGET_KIB);
     Ok(())
-}
-
-/// One Sync of the collection: the new key, the Adds it carried and whether more wait.
-fn sync(
-    device: &mut TestDevice,
-    key: &str,
-    id: FolderId,
-    filter: &str,
-) -> Result<(String, (usize, bool)), String> {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    if key != "0" {
-        c.push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
-    }
-    c.push(Element::new(airsync::OPTIONS))
-        .push_text(airsync::FILTER_TYPE, filter);
-    let response = device.command("Sync", Some(&doc));
-    let answer = response
-        .doc
-        .as_ref()
-        .and_then(|d| d.child(airsync::COLLECTIONS))
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .ok_or_else(|| format!("no collection in the answer ({})", response.status()))?;
-    let new_key = answer.child_text(airsync::SYNC_KEY).ok_or("no SyncKey")?;
-    let adds = answer
-        .child(airsync::COMMANDS)
-        .map_or(0, |c| c.children_with(airsync::ADD).count());
-    Ok((
-        new_key,
-        (adds, answer.child(airsync::MORE_AVAILABLE).is_some()),
-    ))
 }

@@ -216,13 +216,15 @@ fn run_measured(
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
 
-    println!("easd delivery benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: deliveries={} messages={} easd={}",
-        options.deliveries,
-        options.messages,
-        binary.display()
+    bench_util::print_header(
+        "delivery",
+        args,
+        &format!(
+            "deliveries={} messages={} easd={}",
+            options.deliveries,
+            options.messages,
+            binary.display()
+        ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} CPU cores; a running server shares the database throughout");
@@ -300,18 +302,19 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let mbox_len = mbox.len() as u64;
     drop(mbox);
     let mbox_arg = mbox_path.to_str().ok_or("temp path is not UTF-8")?;
+    let import = [
+        "import",
+        ACCOUNT,
+        mbox_arg,
+        "--folder",
+        "Imported",
+        "--progress",
+        "0",
+    ];
     let run = run_measured(
         &binary,
         &server.config,
-        &[
-            "import",
-            ACCOUNT,
-            mbox_arg,
-            "--folder",
-            "Imported",
-            "--progress",
-            "0",
-        ],
+        &import,
         Input::Bytes(b""),
         Spawn::ForMemory,
     )?;
@@ -335,15 +338,7 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let again = run_measured(
         &binary,
         &server.config,
-        &[
-            "import",
-            ACCOUNT,
-            mbox_arg,
-            "--folder",
-            "Imported",
-            "--progress",
-            "0",
-        ],
+        &import,
         Input::Bytes(b""),
         Spawn::Fast,
     )?;

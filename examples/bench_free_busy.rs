@@ -31,23 +31,13 @@ fn main() -> ExitCode {
     bench_util::bench_main(
         "bench_free_busy",
         "usage: bench_free_busy",
-        |args| {
-            if args.is_empty() {
-                Ok(())
-            } else {
-                Err(String::new())
-            }
-        },
+        bench_util::no_options,
         |_, ()| run(),
     )
 }
 
 fn run() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("easd-bench-freebusy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let result = free_busy(&dir.join("easd.db")).and_then(|()| certificates());
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    bench_util::with_temp_database("freebusy", |db| free_busy(db).and_then(|()| certificates()))
 }
 
 /// A deterministic pseudo-random number (xorshift), so every run measures the same data.

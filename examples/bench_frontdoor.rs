@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use bench_util::{mib, millis, percentile, ProcessStats};
+use bench_util::{mib, millis, percentile, stats, verdict};
 use common::{basic_auth, HttpClient, TestDevice, TestServer, PASSWORD};
 use easd::wbxml::{tag::folder_hierarchy as fh, Element};
 
@@ -71,14 +71,16 @@ fn main() -> ExitCode {
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
 
-    println!("easd front-door benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: connections={} clients={} seconds={} easd={}",
-        options.connections,
-        options.clients,
-        options.seconds,
-        binary.display()
+    bench_util::print_header(
+        "front-door",
+        args,
+        &format!(
+            "connections={} clients={} seconds={} easd={}",
+            options.connections,
+            options.clients,
+            options.seconds,
+            binary.display()
+        ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} CPU cores shared by the server and the benchmark clients");
@@ -238,18 +240,6 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
         return Err(format!("server exited with {status} after SIGTERM"));
     }
     Ok(())
-}
-
-fn stats(pid: u32) -> Result<ProcessStats, String> {
-    bench_util::process_stats(pid).map_err(|e| format!("reading /proc/{pid}: {e}"))
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 /// Kills the server and removes its directory should the benchmark hang, so it always ends.

@@ -56,24 +56,13 @@ fn main() -> ExitCode {
     bench_util::bench_main(
         "bench_gal",
         "usage: bench_gal",
-        |args| {
-            if args.is_empty() {
-                Ok(())
-            } else {
-                Err(String::new())
-            }
-        },
+        bench_util::no_options,
         |_, ()| run(),
     )
 }
 
 fn run() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("easd-bench-gal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let db = dir.join("easd.db");
-    let result = measure(&db);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    bench_util::with_temp_database("gal", measure)
 }
 
 fn measure(db: &std::path::Path) -> Result<(), String> {

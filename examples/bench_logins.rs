@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bench_util::{millis, percentile, ProcessStats};
+use bench_util::{millis, percentile, stats, ProcessStats};
 use common::{basic_auth, read_response, tls_client_config, HttpClient, TestServer, PASSWORD};
 
 const ACCOUNT: &str = "good@example.com";
@@ -137,13 +137,15 @@ struct AttackCounts {
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
 
-    println!("easd failed-login benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: attackers={} seconds={} easd={}",
-        options.attackers,
-        options.seconds,
-        binary.display()
+    bench_util::print_header(
+        "failed-login",
+        args,
+        &format!(
+            "attackers={} seconds={} easd={}",
+            options.attackers,
+            options.seconds,
+            binary.display()
+        ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} CPU cores shared by the server and the benchmark clients");
@@ -227,10 +229,6 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     println!();
     println!("server exit after SIGTERM: {status}");
     Ok(())
-}
-
-fn stats(pid: u32) -> Result<ProcessStats, String> {
-    bench_util::process_stats(pid).map_err(|e| format!("reading /proc/{pid}: {e}"))
 }
 
 fn good_request(client: &mut HttpClient, auth: &str) -> Result<(), String> {

@@ -10,15 +10,18 @@
 
 mod bench_util;
 
+#[path = "bench_util/device.rs"]
+mod bench_device;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bench_util::{mib, millis, percentile, process_stats};
+use bench_device::{import, initial_sync, sync, SyncAnswer};
+use bench_util::{mib, millis, percentile, reset_peak_rss, stats, verdict};
 use common::{basic_auth, TestDevice, TestServer, PASSWORD};
 use easd::store::{FolderId, FolderType, Store};
 use easd::wbxml::tag::{airsync, airsyncbase as base, item_operations as io};
@@ -64,47 +67,28 @@ fn main() -> ExitCode {
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
-    println!("easd mail benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: messages={} window={WINDOW} body-preference=2/{TRUNCATION} easd={}",
-        options.messages,
-        binary.display()
+    bench_util::print_header(
+        "mail",
+        args,
+        &format!(
+            "messages={} window={WINDOW} body-preference=2/{TRUNCATION} easd={}",
+            options.messages,
+            binary.display()
+        ),
     );
 
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);
-    // A failed request panics inside the test-side client: turn that into a failure that
-    // shows what the server logged.
-    let outcome = catch_unwind(AssertUnwindSafe(|| measure(&server, options)))
-        .unwrap_or_else(|_| Err("a request got no answer".to_string()));
-    if outcome.is_err() {
-        let log = server.log();
-        let lines: Vec<&str> = log.lines().collect();
-        eprintln!("bench_mail: the server's last log lines:");
-        for line in &lines[lines.len().saturating_sub(20)..] {
-            eprintln!("  {line}");
-        }
-    }
-    outcome
+    bench_device::measure_showing_log("bench_mail", &server, || measure(&server, options))
 }
 
 fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     let pid = server.pid();
     let inbox = {
         let store = Store::open(&server.db).map_err(|e| e.to_string())?;
-        let user = store
-            .user_by_email(ACCOUNT)
-            .map_err(|e| e.to_string())?
-            .ok_or("the account was not created")?
-            .id;
-        store
-            .folders_of(user)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|f| f.folder_type == FolderType::Inbox)
-            .ok_or("no Inbox")?
-            .id
+        bench_util::folder_of(&store, ACCOUNT, "Inbox", |f| {
+            f.folder_type == FolderType::Inbox
+        })?
     };
 
     // --- Fill the mailbox ---------------------------------------------------------------
@@ -112,13 +96,7 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     bench_util::write_report_mbox(&mbox, ACCOUNT, options.messages, 8)
         .map_err(|e| format!("writing the mbox: {e}"))?;
     let started = Instant::now();
-    let out = server.easd(&["import", ACCOUNT, mbox.to_str().ok_or("path")?]);
-    if !out.status.success() {
-        return Err(format!(
-            "easd import failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    import(server, ACCOUNT, &mbox, &[])?;
     println!();
     println!(
         "[0] import of {} messages: {:.2} s",
@@ -130,20 +108,9 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     let mut device = server.device(ACCOUNT, "benchphone");
     device.device_type = "iPhone".to_string();
     let started = Instant::now();
-    let first = sync_collection(&mut device, "0", inbox)?;
-    let mut key = first.key;
-    let mut items = 0;
-    let mut requests = 1;
-    loop {
-        let answer = sync_collection(&mut device, &key, inbox)?;
-        requests += 1;
-        key = answer.key;
-        items += answer.adds;
-        if !answer.more_available {
-            break;
-        }
-    }
+    let synced = initial_sync(&mut device, |key| sync_request(key, inbox))?;
     let elapsed = started.elapsed();
+    let (items, requests, mut key) = (synced.items, synced.requests, synced.key);
     if items != options.messages {
         return Err(format!(
             "the initial Sync sent {items} items, the Inbox holds {}",
@@ -198,7 +165,8 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         println!("skipped: this server does not advertise ItemOperations");
         return Ok(());
     }
-    let out = server.easd_stdin(&["deliver", ACCOUNT], &big_message());
+    let big = bench_util::big_attachment_message(&format!("Bench <{ACCOUNT}>"), ATTACHMENT_BYTES);
+    let out = server.easd_stdin(&["deliver", ACCOUNT], &big);
     if !out.status.success() {
         return Err(format!(
             "easd deliver of the big message failed: {}",
@@ -206,17 +174,15 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         ));
     }
     let answer = sync_collection(&mut device, &key, inbox)?;
-    let reference = answer
-        .file_reference
+    let reference = file_reference(&answer)
         .ok_or("the Sync of the big message named no attachment FileReference")?;
     // Forget the peak so far (the initial Sync), so VmHWM measures this fetch alone.
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
-        .map_err(|e| format!("resetting the peak RSS of {pid}: {e}"))?;
-    let before = process_stats(pid).map_err(|e| e.to_string())?;
+    reset_peak_rss(pid)?;
+    let before = stats(pid)?;
     let started = Instant::now();
     let (status, bytes) = fetch_attachment(&mut device, &reference);
     let elapsed = started.elapsed();
-    let after = process_stats(pid).map_err(|e| e.to_string())?;
+    let after = stats(pid)?;
     if status != 200 || bytes < ATTACHMENT_BYTES {
         return Err(format!(
             "the fetch answered HTTP {status} with {bytes} bytes (expected the 50 MB attachment)"
@@ -236,79 +202,42 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "[target met]"
-    } else {
-        "[TARGET MISSED]"
-    }
-}
-
-/// What the benchmark needs from one Sync answer.
-struct SyncAnswer {
-    key: String,
-    adds: usize,
-    more_available: bool,
-    file_reference: Option<String>,
-}
-
 /// One Sync of the Inbox as iOS sends it: WindowSize and Options in every request.
+fn sync_request(key: &str, inbox: FolderId) -> Element {
+    common::sync_request(common::collection(key, inbox, |collection| {
+        if key != "0" {
+            collection
+                .push_text(airsync::DELETES_AS_MOVES, "1")
+                .push_text(airsync::GET_CHANGES, "1")
+                .push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
+        }
+        collection
+            .push(Element::new(airsync::OPTIONS))
+            .push_text(airsync::FILTER_TYPE, "0")
+            .push(Element::new(base::BODY_PREFERENCE))
+            .push_text(base::TYPE, "2")
+            .push_text(base::TRUNCATION_SIZE, TRUNCATION.to_string());
+    }))
+}
+
 fn sync_collection(
     device: &mut TestDevice,
     key: &str,
     inbox: FolderId,
 ) -> Result<SyncAnswer, String> {
-    let mut doc = Element::new(airsync::SYNC);
-    let collection = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    collection
-        .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, inbox.to_string());
-    if key != "0" {
-        collection
-            .push_text(airsync::DELETES_AS_MOVES, "1")
-            .push_text(airsync::GET_CHANGES, "1")
-            .push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
-    }
-    collection
-        .push(Element::new(airsync::OPTIONS))
-        .push_text(airsync::FILTER_TYPE, "0")
-        .push(Element::new(base::BODY_PREFERENCE))
-        .push_text(base::TYPE, "2")
-        .push_text(base::TRUNCATION_SIZE, TRUNCATION.to_string());
-    let response = device.command("Sync", Some(&doc));
-    if response.status() != 200 {
-        return Err(format!("Sync answered HTTP {}", response.status()));
-    }
-    let answer = response
-        .doc
-        .as_ref()
-        .and_then(|d| d.child(airsync::COLLECTIONS))
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .ok_or("a Sync answer without a Collection")?;
-    if answer.child_text(airsync::STATUS).as_deref() != Some("1") {
-        return Err(format!(
-            "Sync Status {:?}",
-            answer.child_text(airsync::STATUS)
-        ));
-    }
-    let commands: Vec<&Element> = answer
-        .child(airsync::COMMANDS)
-        .map(|c| c.elements().collect())
-        .unwrap_or_default();
-    let file_reference = commands
-        .iter()
+    sync(device, &sync_request(key, inbox))
+}
+
+/// The FileReference of the first attachment a Sync answer's commands carry.
+fn file_reference(answer: &SyncAnswer) -> Option<String> {
+    answer
+        .collection
+        .child(airsync::COMMANDS)?
+        .elements()
         .filter_map(|c| c.child(airsync::APPLICATION_DATA))
         .filter_map(|data| data.child(base::ATTACHMENTS))
         .flat_map(|list| list.children_with(base::ATTACHMENT))
-        .find_map(|attachment| attachment.child_text(base::FILE_REFERENCE));
-    Ok(SyncAnswer {
-        key: answer.child_text(airsync::SYNC_KEY).ok_or("no SyncKey")?,
-        adds: commands.iter().filter(|c| c.tag == airsync::ADD).count(),
-        more_available: answer.child(airsync::MORE_AVAILABLE).is_some(),
-        file_reference,
-    })
+        .find_map(|attachment| attachment.child_text(base::FILE_REFERENCE))
 }
 
 /// ItemOperations Fetch of an attachment, multipart allowed; (HTTP status, body bytes).
@@ -335,37 +264,4 @@ fn fetch_attachment(device: &mut TestDevice, reference: &str) -> (u16, usize) {
         &body,
     );
     (response.status, response.body.len())
-}
-
-/// A message with a 50 MB attachment of incompressible bytes, base64 in 76-column lines.
-fn big_message() -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut message = format!(
-        "From: Sender <sender@example.org>\r\nTo: Bench <{ACCOUNT}>\r\n\
-         Subject: The big one\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"big\"\r\n\r\n--big\r\n\
-         Content-Type: text/plain\r\n\r\nSee the attachment.\r\n--big\r\n\
-         Content-Type: application/octet-stream; name=\"data.bin\"\r\n\
-         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    .into_bytes();
-    // Every 3 bytes become 4 characters; a simple xorshift gives bytes that do not compress.
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut line = 0;
-    for _ in 0..ATTACHMENT_BYTES.div_ceil(3) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        for shift in [0, 6, 12, 18] {
-            message.push(ALPHABET[((state >> shift) & 63) as usize]);
-        }
-        line += 4;
-        if line == 76 {
-            message.extend_from_slice(b"\r\n");
-            line = 0;
-        }
-    }
-    message.extend_from_slice(b"\r\n--big--\r\n");
-    message
 }

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bench_util::{mib, millis, percentile, ProcessStats};
+use bench_util::{mib, millis, percentile, stats, verdict};
 use common::{basic_auth, read_response, TestServer, PASSWORD};
 use easd::store::{FolderType, NewMessage, Store};
 use easd::wbxml::{self, tag::ping, Element};
@@ -134,18 +134,6 @@ fn ping_status(stream: &mut TlsStream) -> Result<String, String> {
     Ok(doc.child_text(ping::STATUS).unwrap_or_default())
 }
 
-fn stats(pid: u32) -> Result<ProcessStats, String> {
-    bench_util::process_stats(pid).map_err(|e| format!("reading /proc/{pid}: {e}"))
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
-}
-
 /// How many requests the server has parked so far (its debug log says so for each).
 fn parked_in_log(server: &TestServer) -> usize {
     server.log().matches(": parked for ").count()
@@ -155,14 +143,16 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), false)?;
     let (before, after) =
         bench_util::raise_own_open_files_limit().map_err(|e| format!("prlimit: {e}"))?;
-    println!("easd DirectPush benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: pings={} sample={} idle={}s easd={}",
-        options.pings,
-        options.sample,
-        options.idle_seconds,
-        binary.display()
+    bench_util::print_header(
+        "DirectPush",
+        args,
+        &format!(
+            "pings={} sample={} idle={}s easd={}",
+            options.pings,
+            options.sample,
+            options.idle_seconds,
+            binary.display()
+        ),
     );
     println!(
         "client open-files limit: {:?} -> {:?}",
@@ -189,18 +179,10 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
         server.add_user(email);
     }
     let store = Store::open(&server.db).map_err(|e| e.to_string())?;
-    let inbox_of = |email: &str| -> Result<i64, String> {
-        let user = store
-            .user_by_email(email)
-            .map_err(|e| e.to_string())?
-            .ok_or("user missing")?;
-        store
-            .folders_of(user.id)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|f| f.folder_type == FolderType::Inbox)
-            .map(|f| f.id)
-            .ok_or_else(|| "no Inbox".to_string())
+    let inbox_of = |email: &str| {
+        bench_util::folder_of(&store, email, "Inbox", |f| {
+            f.folder_type == FolderType::Inbox
+        })
     };
     println!(
         "users created: {} in {}",

@@ -381,11 +381,7 @@ fn main() -> ExitCode {
 }
 
 fn run(options: &Options) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("easd-bench-search-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let result = measure(&dir.join("easd.db"), options);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    bench_util::with_temp_database("search", |db| measure(db, options))
 }
 
 fn error(e: impl std::fmt::Display) -> String {

@@ -12,17 +12,19 @@
 
 mod bench_util;
 
+#[path = "bench_util/device.rs"]
+mod bench_device;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bench_util::{mib, millis, percentile, process_stats};
+use bench_util::{mib, millis, percentile, reset_peak_rss, stats, verdict};
 use common::{basic_auth, read_response, HttpResponse, TestDevice, TestServer, PASSWORD};
 use easd::store::{FolderId, FolderType, Store};
 use easd::wbxml::tag::{airsync, airsyncbase as base, folder_hierarchy as fh};
@@ -31,7 +33,7 @@ use easd::wbxml::{self, Element};
 const STALLED_ACCOUNT: &str = "stalled@example.com";
 const OTHER_ACCOUNT: &str = "other@example.com";
 const ATTACHMENT_BYTES: usize = 50 * 1024 * 1024;
-/// The attachment as [`big_message`] writes it: whole groups of 3 bytes (4 base64 characters).
+/// The attachment as [`bench_util::big_attachment_message`] writes it: whole groups of 3 bytes (4 base64 characters).
 const ANSWER_BYTES: usize = ATTACHMENT_BYTES.div_ceil(3) * 3;
 /// How long the other device's client waits for one answer.
 const PATIENT_READ: Duration = Duration::from_secs(600);
@@ -73,13 +75,15 @@ fn main() -> ExitCode {
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
-    println!("easd slow-reader benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: stalled={} rounds={} attachment={ATTACHMENT_BYTES} bytes easd={}",
-        options.stalled,
-        options.rounds,
-        binary.display()
+    bench_util::print_header(
+        "slow-reader",
+        args,
+        &format!(
+            "stalled={} rounds={} attachment={ATTACHMENT_BYTES} bytes easd={}",
+            options.stalled,
+            options.rounds,
+            binary.display()
+        ),
     );
     let server = TestServer::start_with(&format!(
         "log-level = warn\nnotify = 127.0.0.1:{}",
@@ -87,17 +91,7 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     ));
     server.add_user(STALLED_ACCOUNT);
     server.add_user(OTHER_ACCOUNT);
-    let outcome = catch_unwind(AssertUnwindSafe(|| measure(&server, options)))
-        .unwrap_or_else(|_| Err("a request got no answer".to_string()));
-    if outcome.is_err() {
-        let log = server.log();
-        let lines: Vec<&str> = log.lines().collect();
-        eprintln!("bench_slow_readers: the server's last log lines:");
-        for line in &lines[lines.len().saturating_sub(20)..] {
-            eprintln!("  {line}");
-        }
-    }
-    outcome
+    bench_device::measure_showing_log("bench_slow_readers", &server, || measure(&server, options))
 }
 
 /// One keep-alive connection that waits long for answers and reconnects when closed.
@@ -156,20 +150,14 @@ fn folder_sync_doc(key: &str) -> Element {
 }
 
 fn sync_doc(key: &str, folder: FolderId) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let collection = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    collection
-        .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, folder.to_string());
-    if key != "0" {
-        collection
-            .push(Element::new(airsync::OPTIONS))
-            .push(Element::new(base::BODY_PREFERENCE))
-            .push_text(base::TYPE, "1");
-    }
-    doc
+    common::sync_request(common::collection(key, folder, |collection| {
+        if key != "0" {
+            collection
+                .push(Element::new(airsync::OPTIONS))
+                .push(Element::new(base::BODY_PREFERENCE))
+                .push_text(base::TYPE, "1");
+        }
+    }))
 }
 
 /// The Sync answer's collection (`None` for the empty "nothing changed" answer).
@@ -188,18 +176,9 @@ fn sync_collection(response: &HttpResponse) -> Result<Option<Element>, String> {
 }
 
 fn inbox_of(store: &Store, email: &str) -> Result<FolderId, String> {
-    let user = store
-        .user_by_email(email)
-        .map_err(|e| e.to_string())?
-        .ok_or("no such account")?
-        .id;
-    store
-        .folders_of(user)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .map(|f| f.id)
-        .ok_or_else(|| "no Inbox".to_string())
+    bench_util::folder_of(store, email, "Inbox", |f| {
+        f.folder_type == FolderType::Inbox
+    })
 }
 
 /// The other device's work: one round is OPTIONS, FolderSync (current key) and Sync (no
@@ -323,42 +302,11 @@ fn spooled_answers(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// A message with a 50 MB attachment of incompressible bytes, base64 in 76-column lines.
-fn big_message() -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut message = format!(
-        "From: Sender <sender@example.org>\r\nTo: <{STALLED_ACCOUNT}>\r\n\
-         Subject: The big one\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"big\"\r\n\r\n--big\r\n\
-         Content-Type: text/plain\r\n\r\nSee the attachment.\r\n--big\r\n\
-         Content-Type: application/octet-stream; name=\"data.bin\"\r\n\
-         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    .into_bytes();
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut line = 0;
-    for _ in 0..ATTACHMENT_BYTES.div_ceil(3) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        for shift in [0, 6, 12, 18] {
-            message.push(ALPHABET[((state >> shift) & 63) as usize]);
-        }
-        line += 4;
-        if line == 76 {
-            message.extend_from_slice(b"\r\n");
-            line = 0;
-        }
-    }
-    message.extend_from_slice(b"\r\n--big--\r\n");
-    message
-}
-
 fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     let pid = server.pid();
     let store = Store::open(&server.db).map_err(|e| e.to_string())?;
-    let out = server.easd_stdin(&["deliver", STALLED_ACCOUNT], &big_message());
+    let big = bench_util::big_attachment_message(&format!("<{STALLED_ACCOUNT}>"), ATTACHMENT_BYTES);
+    let out = server.easd_stdin(&["deliver", STALLED_ACCOUNT], &big);
     if !out.status.success() {
         return Err(format!(
             "easd deliver of the big message failed: {}",
@@ -392,9 +340,8 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
     print_latencies(&other.rounds(options.rounds)?);
 
     // --- N phones ask for the attachment and read nothing ----------------------------------
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
-        .map_err(|e| format!("resetting the peak RSS of {pid}: {e}"))?;
-    let before = process_stats(pid).map_err(|e| e.to_string())?;
+    reset_peak_rss(pid)?;
+    let before = stats(pid)?;
     let mut stalled = Vec::with_capacity(options.stalled);
     for n in 0..options.stalled {
         let mut phone = server.device(STALLED_ACCOUNT, &format!("stalled{n}"));
@@ -422,7 +369,7 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         "  all rounds done {:.2} s after the stalled requests",
         started.elapsed().as_secs_f64()
     );
-    let during = process_stats(pid).map_err(|e| e.to_string())?;
+    let during = stats(pid)?;
     println!(
         "  server RSS {} (before {}), peak {}, spool files {} (target: RSS under {}) {}",
         mib(during.rss_kib),
@@ -430,11 +377,7 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         mib(during.peak_rss_kib),
         spooled_answers(pid),
         mib(RSS_TARGET_KIB),
-        if during.peak_rss_kib < RSS_TARGET_KIB {
-            "[target met]"
-        } else {
-            "[TARGET MISSED]"
-        }
+        verdict(during.peak_rss_kib < RSS_TARGET_KIB)
     );
 
     // --- the phones read again ----------------------------------------------------------------

@@ -10,6 +10,9 @@
 
 mod bench_util;
 
+#[path = "bench_util/device.rs"]
+mod bench_device;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -18,27 +21,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bench_util::{mib, process_stats};
+use bench_device::{folder_sync, import, initial_sync, sync_request};
+use bench_util::{mib, reset_peak_rss, stats};
 use common::{TestDevice, TestServer, PASSWORD};
 use easd::store::Store;
-use easd::wbxml::tag::{airsync, folder_hierarchy as fh};
-use easd::wbxml::Element;
 
 const ACCOUNT: &str = "bench@example.com";
 const WINDOW: usize = 100;
 const TASKS: usize = 5_000;
-const USAGE: &str = "usage: bench_views [--easd PATH]";
 
 fn main() -> ExitCode {
-    bench_util::bench_main("bench_views", USAGE, parse_options, run)
-}
-
-fn parse_options(args: &[String]) -> Result<Option<PathBuf>, String> {
-    match args {
-        [] => Ok(None),
-        [flag, path] if flag == "--easd" => Ok(Some(PathBuf::from(path))),
-        _ => Err(String::new()),
-    }
+    bench_util::bench_main(
+        "bench_views",
+        "usage: bench_views [--easd PATH]",
+        bench_util::parse_easd_flag,
+        run,
+    )
 }
 
 /// Tasks due over the next 200 days, every fourth at a time of day, every tenth completed.
@@ -68,95 +66,23 @@ fn tasks_file() -> String {
     text
 }
 
-/// FolderSync from 0: the ServerIds of the folders added, with their types.
-fn folder_sync(device: &mut TestDevice) -> Result<Vec<(String, String)>, String> {
-    let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, "0");
-    let answer = device.command("FolderSync", Some(&doc));
-    if answer.status() != 200 {
-        return Err("FolderSync failed".into());
-    }
-    Ok(answer
-        .doc()
-        .child(fh::CHANGES)
-        .map(|c| {
-            c.children_with(fh::ADD)
-                .map(|a| {
-                    (
-                        a.child_text(fh::SERVER_ID).unwrap_or_default(),
-                        a.child_text(fh::TYPE).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
-/// One Sync of the collection: the new key, the Adds it carried and whether more wait.
-fn sync(device: &mut TestDevice, key: &str, id: &str) -> Result<(String, usize, bool), String> {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id);
-    if key != "0" {
-        c.push_text(airsync::WINDOW_SIZE, WINDOW.to_string());
-    }
-    let answer = device.command("Sync", Some(&doc));
-    if answer.status() != 200 {
-        return Err(format!("Sync answered HTTP {}", answer.status()));
-    }
-    let collection = answer
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .ok_or("no collection in the answer")?;
-    if collection.child_text(airsync::STATUS).as_deref() != Some("1") {
-        return Err(format!(
-            "Sync status {:?}",
-            collection.child_text(airsync::STATUS)
-        ));
-    }
-    let adds = collection
-        .child(airsync::COMMANDS)
-        .map_or(0, |c| c.children_with(airsync::ADD).count());
-    Ok((
-        collection.child_text(airsync::SYNC_KEY).ok_or("no key")?,
-        adds,
-        collection.child(airsync::MORE_AVAILABLE).is_some(),
-    ))
-}
-
 fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
     let binary = bench_util::easd_under_test(easd.as_deref(), true)?;
-    println!("easd folder view benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: tasks={TASKS} (a quarter timed, a tenth completed), window={WINDOW}, TLS, easd={}",
-        binary.display()
+    bench_util::print_header(
+        "folder view",
+        args,
+        &format!(
+            "tasks={TASKS} (a quarter timed, a tenth completed), window={WINDOW}, TLS, easd={}",
+            binary.display()
+        ),
     );
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);
     let path = server.dir.join("tasks.ics");
     std::fs::write(&path, tasks_file()).map_err(|e| e.to_string())?;
-    let out = server.easd(&["import", ACCOUNT, path.to_str().ok_or("path")?]);
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
+    import(&server, ACCOUNT, &path, &[])?;
     let store = Store::open(&server.db).map_err(|e| e.to_string())?;
-    let user = store
-        .user_by_email(ACCOUNT)
-        .map_err(|e| e.to_string())?
-        .ok_or("no account")?
-        .id;
-    let tasks = store
-        .folders_of(user)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|f| f.name == "Tasks")
-        .ok_or("no Tasks folder")?
-        .id;
+    let tasks = bench_util::folder_of(&store, ACCOUNT, "Tasks folder", |f| f.name == "Tasks")?;
     let pid = server.pid();
     let mut before_all = None;
     let mut growth = 0;
@@ -189,27 +115,19 @@ fn run(args: &[String], easd: &Option<PathBuf>) -> Result<(), String> {
                 return Err(format!("{label}: no folder {collection} after FolderSync"));
             }
         }
-        let before = *before_all.get_or_insert(process_stats(pid).map_err(|e| e.to_string())?);
+        let before = *before_all.get_or_insert(stats(pid)?);
         // Forget the peak so far (the first login's password hash), so VmHWM measures syncs.
-        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
-            .map_err(|e| format!("resetting the peak RSS of {pid}: {e}"))?;
+        reset_peak_rss(pid)?;
         let started = Instant::now();
-        let (mut key, _, _) = sync(&mut device, "0", &collection)?;
-        let (mut items, mut requests) = (0, 1);
-        loop {
-            let (next, adds, more) = sync(&mut device, &key, &collection)?;
-            key = next;
-            items += adds;
-            requests += 1;
-            if !more {
-                break;
-            }
-        }
+        let synced = initial_sync(&mut device, |key| {
+            sync_request(key, &collection, WINDOW, None)
+        })?;
         let elapsed = started.elapsed().as_secs_f64();
+        let (items, requests) = (synced.items, synced.requests);
         if items != TASKS {
             return Err(format!("{label}: {items} items sent, {TASKS} expected"));
         }
-        let after = process_stats(pid).map_err(|e| e.to_string())?;
+        let after = stats(pid)?;
         let phase_growth = after.peak_rss_kib.saturating_sub(before.rss_kib);
         growth = growth.max(phase_growth);
         println!(

@@ -11,7 +11,7 @@ use class_sync::*;
 use easd::clock::eas_compact_datetime as compact;
 use easd::store::FolderType;
 use easd::wbxml::tag::{airsync, airsyncbase as base, calendar as cal};
-use easd::wbxml::{Element, Tag};
+use easd::wbxml::Element;
 
 /// A TIME_ZONE_INFORMATION blob (W. Europe: UTC+1, DST from the last Sunday of March to the
 /// last Sunday of October), base64 as phones send it.
@@ -44,10 +44,6 @@ const START: i64 = 1_735_889_400; // 2025-01-03 07:30 UTC, a Friday
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
-
-fn text(e: &Element, tag: Tag) -> Option<String> {
-    e.child_text(tag)
-}
 
 /// A weekly meeting on Fridays with two attendees, as a 16.1 phone writes it.
 fn standup_16(d: &mut Element) {
@@ -97,12 +93,6 @@ fn standup_16(d: &mut Element) {
         .push_text(cal::CLIENT_UID, "uid-standup-1");
 }
 
-fn exceptions(d: &Element) -> Vec<Element> {
-    d.child(cal::EXCEPTIONS)
-        .map(|list| list.children_with(cal::EXCEPTION).cloned().collect())
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_16_1_and_a_12_1_phone_share_one_recurring_meeting_and_its_exceptions() {
     let (server, store, user) = start();
@@ -135,12 +125,7 @@ fn a_16_1_and_a_12_1_phone_share_one_recurring_meeting_and_its_exceptions() {
     assert_eq!(text(d, cal::BUSY_STATUS).as_deref(), Some("2"));
     assert!(d.child(cal::RESPONSE_REQUESTED).is_none());
     assert!(d.child(cal::CLIENT_UID).is_none());
-    let attendees: Vec<_> = d
-        .child(cal::ATTENDEES)
-        .unwrap()
-        .children_with(cal::ATTENDEE)
-        .cloned()
-        .collect();
+    let attendees = attendees(d);
     assert_eq!(attendees.len(), 2);
     assert_eq!(
         text(&attendees[1], cal::EMAIL).as_deref(),
@@ -416,8 +401,7 @@ fn filter_type_keeps_events_with_an_occurrence_after_the_cutoff() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let (_, folders) = folder_sync(&mut capped);
     assert!(!folders.is_empty());
-    let k = first_key(&mut capped, calendar, |_| {});
-    let (_, got) = pull(&mut capped, &k, calendar);
+    let got = pull_all(&mut capped, calendar);
     assert_eq!(got.len(), 3, "{got:?}");
 
     // FilterType 1 (one day) is not a calendar filter: Status 4 once items are asked for.
@@ -465,8 +449,7 @@ fn a_calendar_created_with_folder_create_type_13_syncs_between_phones() {
     assert!(folders
         .iter()
         .any(|(_, name, kind)| name == "Family" && kind == "13"));
-    let k = first_key(&mut b, family, |_| {});
-    let (_, got) = pull(&mut b, &k, family);
+    let got = pull_all(&mut b, family);
     assert_eq!(got.len(), 1);
     let d = data(&got[0]);
     assert_eq!(text(d, cal::ALL_DAY_EVENT).as_deref(), Some("1"));

@@ -42,8 +42,7 @@ fn deliver(server: &TestServer, args: &[&str], message: &[u8]) -> Output {
 
 /// A second connection to the server's database, as any CLI command has.
 fn open(server: &TestServer) -> (Store, UserId) {
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(PAT).unwrap().expect("pat").id;
+    let (store, user) = server.store_and_user(PAT);
     (store, user)
 }
 

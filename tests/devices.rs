@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{TestDevice, TestServer};
+use common::{collection, command_ids, filter_options, folder, sync_one, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, folder_hierarchy as fh, item_estimate as ie, ping};
 use easd::wbxml::Element;
@@ -20,8 +20,7 @@ fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
     server.add_user(BOB);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
 }
 
@@ -31,16 +30,6 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
 }
 
 fn file(store: &Store, user: UserId, folder: FolderId, subject: &str, received: i64) -> i64 {
@@ -88,32 +77,8 @@ fn sync(
     id: FolderId,
     filter: Option<&str>,
 ) -> (String, String, Vec<(easd::wbxml::Tag, String)>) {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    if let Some(filter) = filter {
-        c.push(Element::new(airsync::OPTIONS))
-            .push_text(airsync::FILTER_TYPE, filter);
-    }
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    let c = response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .expect("a collection");
-    let commands = c
-        .child(airsync::COMMANDS)
-        .map(|list| {
-            list.elements()
-                .map(|e| (e.tag, e.child_text(airsync::SERVER_ID).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let c = sync_one(device, collection(key, id, filter_options(filter)));
+    let commands = command_ids(&c);
     (
         c.child_text(airsync::STATUS).unwrap_or_default(),
         c.child_text(airsync::SYNC_KEY).unwrap_or_default(),

@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine;
-use common::{SendmailRecorder, TestDevice, TestServer};
+use common::{collection, folder, sync_one, SendmailRecorder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, email2, item_operations as io};
 use easd::wbxml::Element;
@@ -37,16 +37,6 @@ fn start() -> Setup {
     }
 }
 
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .unwrap()
-        .id
-}
-
 fn items(store: &Store, user: UserId, folder: FolderId) -> Vec<i64> {
     store
         .items_in_window(user, folder, None)
@@ -63,24 +53,7 @@ fn sync(
     id: FolderId,
     fill: impl FnOnce(&mut Element),
 ) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    fill(c);
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("Sync"), "{xml}");
-    }
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
+    sync_one(device, collection(key, id, fill))
 }
 
 fn key(c: &Element) -> String {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{libwbxml_decode, TestDevice, TestServer};
+use common::{TestDevice, TestServer};
 use easd::wbxml::tag::{gal, resolve_recipients as rr, search as s};
 use easd::wbxml::Element;
 
@@ -79,36 +79,8 @@ fn setup() -> TestServer {
     server
 }
 
-fn decoded_by_libwbxml(bytes: &[u8], root: &str) {
-    if let Some(xml) = libwbxml_decode(bytes) {
-        assert!(xml.contains(root), "{xml}");
-    }
-}
-
 fn search(device: &mut TestDevice, store: &str, query: &str, options: Vec<Element>) -> Element {
-    let mut doc = Element::new(s::SEARCH);
-    let mut store_element = Element::new(s::STORE);
-    store_element
-        .push_text(s::NAME, store)
-        .push_text(s::QUERY, query);
-    if !options.is_empty() {
-        let mut o = Element::new(s::OPTIONS);
-        for option in options {
-            o.push(option);
-        }
-        store_element.push(o);
-    }
-    doc.push(store_element);
-    let response = device.command("Search", Some(&doc));
-    assert_eq!(response.status(), 200);
-    decoded_by_libwbxml(&response.http.body, "Search");
-    let answer = response.doc().clone();
-    assert_eq!(answer.child_text(s::STATUS).as_deref(), Some("1"));
-    answer
-        .child(s::RESPONSE)
-        .and_then(|r| r.child(s::STORE))
-        .expect("a Store")
-        .clone()
+    common::search_store(device, store, Element::with_text(s::QUERY, query), options)
 }
 
 fn range(text: &str) -> Element {
@@ -294,7 +266,7 @@ fn resolve(device: &mut TestDevice, to: &[&str], options: Option<Element>) -> El
     }
     let response = device.command("ResolveRecipients", Some(&doc));
     assert_eq!(response.status(), 200);
-    decoded_by_libwbxml(&response.http.body, "ResolveRecipients");
+    common::libwbxml_agrees(&response.http.body, "ResolveRecipients");
     response.doc().clone()
 }
 

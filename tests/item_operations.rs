@@ -6,7 +6,9 @@
 mod common;
 
 use base64::Engine;
-use common::{basic_auth, HttpResponse, TestDevice, TestServer};
+use common::{
+    attachment_bytes, basic_auth, message_with_attachment, HttpResponse, TestDevice, TestServer,
+};
 use easd::store::{FolderId, FolderType, ItemId, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, item_operations as io, search};
 use easd::wbxml::{self, Element};
@@ -18,24 +20,12 @@ fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
     server.add_user(BOB);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
 }
 
 fn inbox(store: &Store, user: UserId) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .expect("inbox")
-        .id
-}
-
-/// Bytes that survive no accidental text conversion: every byte value, many times.
-fn attachment_bytes(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 256) as u8).collect()
+    common::folder(store, user, FolderType::Inbox)
 }
 
 fn plain_message(subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
@@ -47,30 +37,8 @@ fn plain_message(subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn message_with_attachment(subject: &str, attachment: &[u8]) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
-    let mut raw = format!(
-        "From: Bob <bob@example.com>\r\nTo: Alice <alice@example.com>\r\nSubject: {subject}\r\n\
-         Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <{subject}@example.com>\r\n\
-         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0und\"\r\n\r\n\
-         --b0und\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n\
-         --b0und\r\nContent-Type: application/x-test; name=\"data.bin\"\r\n\
-         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    .into_bytes();
-    for line in encoded.as_bytes().chunks(76) {
-        raw.extend_from_slice(line);
-        raw.extend_from_slice(b"\r\n");
-    }
-    raw.extend_from_slice(b"--b0und--\r\n");
-    raw
-}
-
-fn deliver(server: &TestServer, to: &str, raw: &[u8]) {
-    let out = server.easd_stdin(&["deliver", to], raw);
-    assert!(out.status.success(), "{out:?}");
-}
+const FROM_BOB: &str = "Bob <bob@example.com>";
+const TO_ALICE: &str = "Alice <alice@example.com>";
 
 /// Syncs the folder from key 0 and returns each Add's ApplicationData with its ServerId.
 fn sync_adds(device: &mut TestDevice, folder: FolderId) -> Vec<(String, Element)> {
@@ -150,9 +118,7 @@ fn fetch_attachment(reference: &str, range: Option<&str>) -> Element {
 fn item_operations(device: &mut TestDevice, doc: &Element) -> Vec<Element> {
     let response = device.command("ItemOperations", Some(doc));
     assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("ItemOperations"), "{xml}");
-    }
+    common::libwbxml_agrees(&response.http.body, "ItemOperations");
     let doc = response.doc();
     assert_eq!(doc.child_text(io::STATUS).as_deref(), Some("1"), "{doc:?}");
     doc.child(io::RESPONSE)
@@ -186,8 +152,7 @@ fn raw_post(
 fn fetch_by_server_id_uses_body_preferences_and_schema() {
     let (server, store, user) = start();
     let inbox = inbox(&store, user);
-    deliver(
-        &server,
+    server.deliver(
         ALICE,
         &plain_message("Greetings", "", "Hello Alice, this is the body."),
     );
@@ -254,7 +219,10 @@ fn fetch_by_server_id_uses_body_preferences_and_schema() {
 fn fetch_of_an_attachment_returns_its_bytes_and_honours_range() {
     let (server, store, user) = start();
     let original = attachment_bytes(3000);
-    deliver(&server, ALICE, &message_with_attachment("Files", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Files", &original),
+    );
     let mut device = server.device(ALICE, "attach");
     let adds = sync_adds(&mut device, inbox(&store, user));
     let reference = file_reference(&adds[0].1);
@@ -309,7 +277,10 @@ fn fetch_of_an_attachment_returns_its_bytes_and_honours_range() {
 fn multipart_answers_carry_the_document_and_the_data_as_parts() {
     let (server, store, user) = start();
     let original = attachment_bytes(10_000);
-    deliver(&server, ALICE, &message_with_attachment("Parts", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Parts", &original),
+    );
     let mut device = server.device(ALICE, "multipart");
     let adds = sync_adds(&mut device, inbox(&store, user));
     let reference = file_reference(&adds[0].1);
@@ -338,9 +309,7 @@ fn multipart_answers_carry_the_document_and_the_data_as_parts() {
     assert_eq!(word(3), word(1) + word(2), "parts follow each other");
     assert_eq!(word(3) + word(4), body.len());
 
-    if let Some(xml) = common::libwbxml_decode(part(0)) {
-        assert!(xml.contains("Part"), "{xml}");
-    }
+    common::libwbxml_agrees(part(0), "Part");
     let answer = wbxml::decode(part(0)).expect("part 0 is WBXML");
     let fetch = answer
         .child(io::RESPONSE)
@@ -357,8 +326,8 @@ fn multipart_answers_carry_the_document_and_the_data_as_parts() {
 fn empty_folder_contents_deletes_items_and_subfolders() {
     let (server, store, user) = start();
     let inbox = inbox(&store, user);
-    deliver(&server, ALICE, &plain_message("One", "", "first"));
-    deliver(&server, ALICE, &plain_message("Two", "", "second"));
+    server.deliver(ALICE, &plain_message("One", "", "first"));
+    server.deliver(ALICE, &plain_message("Two", "", "second"));
     let sub = store
         .create_folder(user, Some(inbox), "Old", FolderType::UserMail)
         .unwrap()
@@ -417,9 +386,8 @@ fn empty_folder_contents_deletes_items_and_subfolders() {
 fn move_takes_a_whole_conversation_to_the_destination() {
     let (server, store, user) = start();
     let inbox = inbox(&store, user);
-    deliver(&server, ALICE, &plain_message("Plans", "", "shall we?"));
-    deliver(
-        &server,
+    server.deliver(ALICE, &plain_message("Plans", "", "shall we?"));
+    server.deliver(
         ALICE,
         &plain_message(
             "Re-Plans",
@@ -427,7 +395,7 @@ fn move_takes_a_whole_conversation_to_the_destination() {
             "yes",
         ),
     );
-    deliver(&server, ALICE, &plain_message("Lunch", "", "food"));
+    server.deliver(ALICE, &plain_message("Lunch", "", "food"));
     let archive = store
         .create_folder(user, None, "Archive", FolderType::UserMail)
         .unwrap()
@@ -485,7 +453,10 @@ fn move_takes_a_whole_conversation_to_the_destination() {
 fn get_attachment_of_protocol_12_answers_the_bytes() {
     let (server, store, user) = start();
     let original = attachment_bytes(5000);
-    deliver(&server, ALICE, &message_with_attachment("Old", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Old", &original),
+    );
     let mut device = server.device(ALICE, "legacy");
     device.version = "12.1".to_string();
     let adds = sync_adds(&mut device, inbox(&store, user));
@@ -512,10 +483,9 @@ fn get_attachment_of_protocol_12_answers_the_bytes() {
 #[test]
 fn another_users_mail_is_never_found() {
     let (server, store, user) = start();
-    deliver(
-        &server,
+    server.deliver(
         ALICE,
-        &message_with_attachment("Private", b"secret bytes"),
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Private", b"secret bytes"),
     );
     let mut alice = server.device(ALICE, "alice-phone");
     let adds = sync_adds(&mut alice, inbox(&store, user));
@@ -563,7 +533,10 @@ fn another_users_mail_is_never_found() {
 fn large_attachments_arrive_whole_in_every_form_and_connection_kind() {
     let (server, store, user) = start();
     let original = attachment_bytes(12 * 1024 * 1024 + 5);
-    deliver(&server, ALICE, &message_with_attachment("Large", &original));
+    server.deliver(
+        ALICE,
+        &message_with_attachment(FROM_BOB, TO_ALICE, "Large", &original),
+    );
     for tls in [false, true] {
         let http = if tls {
             server.tls_client()

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{easd_binary, TestServer};
-use easd::store::{FolderType, Store};
+use easd::store::FolderType;
 use easd::wbxml::tag::{airsync, ping};
 use easd::wbxml::Element;
 
@@ -239,15 +239,8 @@ fn the_shell_one_liner_wakes_a_waiting_phone() {
     let server = TestServer::start_with(&format!("notify = 127.0.0.1:{port}\nlog-level = debug"));
     server.add_user(ALICE);
     server.easd(&["config", "set", "push.heartbeat-min", "1"]);
-    let store = Store::open(&server.db).expect("db");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
-    let inbox = store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .expect("Inbox")
-        .id;
+    let (store, user) = server.store_and_user(ALICE);
+    let inbox = common::folder(&store, user, FolderType::Inbox);
 
     let mut phone = server.device(ALICE, "phone");
     let mut key = "0".to_string();

@@ -34,37 +34,22 @@ SEQUENCE:{sequence}\r\nSUMMARY:Planning\r\nLOCATION:Room 1\r\nDESCRIPTION:Agenda
     .into_bytes()
 }
 
-fn deliver(server: &common::TestServer, to: &str, raw: &[u8]) {
-    let out = server.easd_stdin(&["deliver", to], raw);
-    assert!(out.status.success(), "deliver: {out:?}");
-}
-
-/// Sends one MeetingResponse Request: the Result element.
-fn meeting_response(
+/// Answers one meeting request: the Result element.
+fn respond(
     phone: &mut common::TestDevice,
     answer: &str,
     collection: i64,
     request_id: &str,
     send_response: bool,
 ) -> Element {
-    let mut doc = Element::new(mr::MEETING_RESPONSE);
-    let one = doc.push(Element::new(mr::REQUEST));
-    one.push_text(mr::USER_RESPONSE, answer)
-        .push_text(mr::COLLECTION_ID, collection.to_string())
-        .push_text(mr::REQUEST_ID, request_id);
-    if send_response {
-        one.push(Element::new(mr::SEND_RESPONSE));
-    }
-    let response = phone.command("MeetingResponse", Some(&doc));
-    assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<MeetingResponse"), "{xml}");
-    }
-    response.doc().child(mr::RESULT).cloned().expect("a Result")
-}
-
-fn text(e: &Element, tag: easd::wbxml::Tag) -> Option<String> {
-    e.child_text(tag)
+    meeting_response(phone, |one| {
+        one.push_text(mr::USER_RESPONSE, answer)
+            .push_text(mr::COLLECTION_ID, collection.to_string())
+            .push_text(mr::REQUEST_ID, request_id);
+        if send_response {
+            one.push(Element::new(mr::SEND_RESPONSE));
+        }
+    })
 }
 
 #[test]
@@ -74,11 +59,7 @@ fn an_invitation_from_outside_becomes_a_tentative_event_and_follows_updates_and_
     let mut phone = phone(&server, "phone", "16.1");
     let k = first_key(&mut phone, calendar, |_| {});
 
-    deliver(
-        &server,
-        ALICE,
-        &invitation("REQUEST", 1, "20250310T090000", ""),
-    );
+    server.deliver(ALICE, &invitation("REQUEST", 1, "20250310T090000", ""));
     let (k, got) = pull(&mut phone, &k, calendar);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].tag, airsync::ADD);
@@ -116,20 +97,10 @@ fn an_invitation_from_outside_becomes_a_tentative_event_and_follows_updates_and_
     assert_eq!(text(r, cal::TYPE).as_deref(), Some("1"));
     assert_eq!(text(r, cal::DAY_OF_WEEK).as_deref(), Some("2"));
     assert_eq!(text(r, cal::OCCURRENCES).as_deref(), Some("10"));
-    let exceptions: Vec<_> = d
-        .child(cal::EXCEPTIONS)
-        .unwrap()
-        .children_with(cal::EXCEPTION)
-        .cloned()
-        .collect();
+    let exceptions = exceptions(d);
     assert_eq!(exceptions.len(), 1);
     assert_eq!(text(&exceptions[0], cal::DELETED).as_deref(), Some("1"));
-    let attendees: Vec<_> = d
-        .child(cal::ATTENDEES)
-        .unwrap()
-        .children_with(cal::ATTENDEE)
-        .cloned()
-        .collect();
+    let attendees = attendees(d);
     assert_eq!(attendees.len(), 2);
     assert_eq!(
         text(&attendees[1], cal::ATTENDEE_STATUS).as_deref(),
@@ -141,16 +112,8 @@ fn an_invitation_from_outside_becomes_a_tentative_event_and_follows_updates_and_
     );
 
     // A newer SEQUENCE moves it; an older one arriving late changes nothing.
-    deliver(
-        &server,
-        ALICE,
-        &invitation("REQUEST", 4, "20250311T090000", ""),
-    );
-    deliver(
-        &server,
-        ALICE,
-        &invitation("REQUEST", 2, "20250312T090000", ""),
-    );
+    server.deliver(ALICE, &invitation("REQUEST", 4, "20250311T090000", ""));
+    server.deliver(ALICE, &invitation("REQUEST", 2, "20250312T090000", ""));
     let (k, got) = pull(&mut phone, &k, calendar);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].tag, airsync::CHANGE);
@@ -160,8 +123,7 @@ fn an_invitation_from_outside_becomes_a_tentative_event_and_follows_updates_and_
     );
 
     // CANCEL: the meeting is marked cancelled and free.
-    deliver(
-        &server,
+    server.deliver(
         ALICE,
         &invitation("CANCEL", 5, "20250311T090000", "STATUS:CANCELLED\r\n"),
     );
@@ -242,7 +204,7 @@ Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n{ics}"
     // Alice (no submission), and her event shows Bob as accepted.
     let mut bob_phone = server.device(BOB, "bob-phone");
     bob_phone.version = "16.1".into();
-    let result = meeting_response(
+    let result = respond(
         &mut bob_phone,
         "1",
         bob_calendar,
@@ -272,7 +234,7 @@ BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Phone//EN\r\nMETHOD:REPLY\r\nBEGIN:V
 UID:dinner-7\r\nDTSTART:20250601T170000Z\r\nORGANIZER:mailto:{ALICE}\r\n\
 ATTENDEE;PARTSTAT=DECLINED:mailto:{BOB}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     );
-    deliver(&server, ALICE, reply.as_bytes());
+    server.deliver(ALICE, reply.as_bytes());
     let (_, got) = pull(&mut alice_phone, &k, alice_calendar);
     assert_eq!(got.len(), 1, "{got:?}");
     let attendee = data(&got[0])
@@ -293,18 +255,13 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     let user = store.user_by_email(ALICE).unwrap().unwrap().id;
     let inbox = folder(&store, user, FolderType::Inbox);
     let calendar = folder(&store, user, FolderType::Calendar);
-    deliver(
-        &server,
-        ALICE,
-        &invitation("REQUEST", 1, "20250310T090000", ""),
-    );
+    server.deliver(ALICE, &invitation("REQUEST", 1, "20250310T090000", ""));
     let mail = store.items_in_window(user, inbox, None).unwrap()[0].id;
 
     // The mail reaches phones with its MeetingRequest: times, recurrence, zone, GlobalObjId.
     for (version, has_message_type) in [("16.1", true), ("12.1", false)] {
         let mut reader = phone(&server, &format!("reader{version}"), version);
-        let k = first_key(&mut reader, inbox, |_| {});
-        let (_, got) = pull(&mut reader, &k, inbox);
+        let got = pull_all(&mut reader, inbox);
         assert_eq!(got.len(), 1);
         let d = data(&got[0]);
         assert_eq!(
@@ -344,7 +301,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
 
     // A 16.1 phone accepts the mail and asks the server to answer: Olga gets a REPLY.
     let mut phone16 = phone(&server, "p16", "16.1");
-    let result = meeting_response(&mut phone16, "1", inbox, &mail.to_string(), true);
+    let result = respond(&mut phone16, "1", inbox, &mail.to_string(), true);
     assert_eq!(
         text(&result, mr::STATUS).as_deref(),
         Some("1"),
@@ -372,7 +329,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     // A 14.1 phone changes its mind to tentative on the event itself: the client mails the
     // organizer itself below 16.0, so the server sends nothing.
     let mut phone14 = phone(&server, "p14", "14.1");
-    let result = meeting_response(&mut phone14, "2", calendar, &event, true);
+    let result = respond(&mut phone14, "2", calendar, &event, true);
     assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
     assert_eq!(text(&result, mr::CALENDAR_ID), Some(event.clone()));
     assert!(store.queued_mails().unwrap().is_empty());
@@ -385,7 +342,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
     assert_eq!(record.int("BusyStatus"), Some(1));
 
     // Declining removes the meeting from the calendar; no CalendarId comes back.
-    let result = meeting_response(&mut phone16, "3", inbox, &mail.to_string(), true);
+    let result = respond(&mut phone16, "3", inbox, &mail.to_string(), true);
     assert_eq!(text(&result, mr::STATUS).as_deref(), Some("1"));
     assert!(result.child(mr::CALENDAR_ID).is_none());
     assert!(store.folder_records(user, calendar).unwrap().is_empty());
@@ -395,7 +352,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
 
     // Not a meeting, no such item, no such answer: Status 2.
     let plain = b"From: x@example.org\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
-    deliver(&server, ALICE, plain);
+    server.deliver(ALICE, plain);
     let plain_id = store
         .items_in_window(user, inbox, None)
         .unwrap()
@@ -408,7 +365,7 @@ fn accepting_from_the_inbox_sends_the_reply_through_submission_from_16_0_only() 
         ("1", "999999".into()),
         ("7", mail.to_string()),
     ] {
-        let result = meeting_response(&mut phone16, answer, inbox, &id, false);
+        let result = respond(&mut phone16, answer, inbox, &id, false);
         assert_eq!(text(&result, mr::STATUS).as_deref(), Some("2"), "{id}");
     }
 }
@@ -425,15 +382,11 @@ fn an_answer_the_mta_refused_is_kept_and_its_reply_sent_when_the_mta_is_back() {
     let store = easd::store::Store::open(&server.db).unwrap();
     let user = store.user_by_email(ALICE).unwrap().unwrap().id;
     let inbox = folder(&store, user, FolderType::Inbox);
-    deliver(
-        &server,
-        ALICE,
-        &invitation("REQUEST", 1, "20250310T090000", ""),
-    );
+    server.deliver(ALICE, &invitation("REQUEST", 1, "20250310T090000", ""));
     let mail = store.items_in_window(user, inbox, None).unwrap()[0].id;
     let mut phone16 = phone(&server, "p16", "16.1");
     // The answer is recorded and its REPLY queued with it, whatever the mail system says.
-    let result = meeting_response(&mut phone16, "1", inbox, &mail.to_string(), true);
+    let result = respond(&mut phone16, "1", inbox, &mail.to_string(), true);
     assert_eq!(
         text(&result, mr::STATUS).as_deref(),
         Some("1"),

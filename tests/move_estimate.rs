@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestDevice, TestServer};
+use common::{collection, command_ids, filter_options, folder, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, item_estimate as ie, move_items as mv};
 use easd::wbxml::Element;
@@ -35,19 +35,8 @@ fn user(store: &Store, email: &str) -> UserId {
     store.user_by_email(email).unwrap().expect("user").id
 }
 
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
-}
-
 fn deliver(server: &TestServer, email: &str, subject: &str) {
-    let out = server.easd_stdin(&["deliver", email], &message(subject));
-    assert!(out.status.success(), "{out:?}");
+    server.deliver(email, &message(subject));
 }
 
 /// Files a message received at `received` straight into the store (for FilterType tests).
@@ -67,51 +56,19 @@ fn now() -> i64 {
 
 /// Asserts that libwbxml (when installed) decodes the answer and names `word` in it.
 fn check_with_libwbxml(response: &common::EasResponse, word: &str) {
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains(word), "{xml}");
-    }
+    common::libwbxml_agrees(&response.http.body, word);
 }
 
 // Sync helpers
 
 fn sync_one(device: &mut TestDevice, key: &str, id: FolderId, filter: Option<&str>) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    if let Some(filter) = filter {
-        c.push(Element::new(airsync::OPTIONS))
-            .push_text(airsync::FILTER_TYPE, filter);
-    }
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
+    common::sync_one(device, collection(key, id, filter_options(filter)))
 }
 
 fn sync_key(c: &Element) -> String {
     c.child_text(airsync::SYNC_KEY).expect("SyncKey")
 }
 
-/// (tag, ServerId) of each command in a Sync collection answer.
-fn commands(c: &Element) -> Vec<(easd::wbxml::Tag, String)> {
-    c.child(airsync::COMMANDS)
-        .map(|list| {
-            list.elements()
-                .map(|e| (e.tag, e.child_text(airsync::SERVER_ID).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Primes a collection (SyncKey 0) and syncs it to the end; returns the current key and
-/// the commands received.
 fn sync_all(
     device: &mut TestDevice,
     id: FolderId,
@@ -134,7 +91,7 @@ fn sync_on(
         let answer = sync_one(device, &key, id, None);
         assert_eq!(answer.child_text(airsync::STATUS).as_deref(), Some("1"));
         key = sync_key(&answer);
-        all.extend(commands(&answer));
+        all.extend(command_ids(&answer));
         if answer.child(airsync::MORE_AVAILABLE).is_none() {
             return (key, all);
         }
@@ -511,7 +468,7 @@ fn estimate_honours_the_filter_type_window() {
         ("1".into(), Some(3))
     );
     let widened = sync_one(&mut device, &key, inbox, Some("0"));
-    let adds = commands(&widened);
+    let adds = command_ids(&widened);
     assert_eq!(adds.len(), 3);
     assert!(adds.iter().all(|(tag, _)| *tag == airsync::ADD));
     let key = sync_key(&widened);
@@ -521,7 +478,7 @@ fn estimate_honours_the_filter_type_window() {
         ("1".into(), Some(3))
     );
     let narrowed = sync_one(&mut device, &key, inbox, Some("3"));
-    let soft: Vec<_> = commands(&narrowed);
+    let soft: Vec<_> = command_ids(&narrowed);
     assert_eq!(soft.len(), 3);
     assert!(soft.iter().all(|(tag, _)| *tag == airsync::SOFT_DELETE));
 }

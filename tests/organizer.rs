@@ -16,7 +16,7 @@ use easd::store::{FolderType, Property, Store};
 use easd::wbxml::tag::{
     airsync, airsyncbase, calendar as cal, email as em, meeting_response as mr,
 };
-use easd::wbxml::{Element, Tag};
+use easd::wbxml::Element;
 
 const BOB: &str = "bob@example.com";
 const REMOTE: &str = "rita@remote.example";
@@ -85,34 +85,6 @@ fn family_with_env(env: &[(&str, &str)]) -> Family {
     }
 }
 
-fn device(server: &common::TestServer, email: &str, id: &str, version: &str) -> common::TestDevice {
-    let mut device = server.device(email, id);
-    device.version = version.to_string();
-    device
-}
-
-/// One MeetingResponse Request built by `fill`: its Result.
-fn meeting_response(device: &mut common::TestDevice, fill: impl FnOnce(&mut Element)) -> Element {
-    let mut doc = Element::new(mr::MEETING_RESPONSE);
-    fill(doc.push(Element::new(mr::REQUEST)));
-    let response = device.command("MeetingResponse", Some(&doc));
-    assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<MeetingResponse"), "{xml}");
-    }
-    response.doc().child(mr::RESULT).cloned().expect("a Result")
-}
-
-fn text(e: &Element, tag: Tag) -> Option<String> {
-    e.child_text(tag)
-}
-
-fn attendees(data: &Element) -> Vec<Element> {
-    data.child(cal::ATTENDEES)
-        .map(|a| a.children_with(cal::ATTENDEE).cloned().collect())
-        .unwrap_or_default()
-}
-
 fn attendee(data: &Element, email: &str) -> Element {
     attendees(data)
         .into_iter()
@@ -130,8 +102,8 @@ fn a_meeting_from_a_16_1_phone_invites_local_and_remote_attendees_and_follows_it
     let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
     let b_cal = folder(&f.store, f.bob, FolderType::Calendar);
     let b_inbox = folder(&f.store, f.bob, FolderType::Inbox);
-    let mut a_phone = device(&f.server, ALICE, "alice16", "16.1");
-    let mut b_phone = device(&f.server, BOB, "bob16", "16.1");
+    let mut a_phone = f.server.device_speaking(ALICE, "alice16", "16.1");
+    let mut b_phone = f.server.device_speaking(BOB, "bob16", "16.1");
     let ka = first_key(&mut a_phone, a_cal, |_| {});
     let kb_cal = first_key(&mut b_phone, b_cal, |_| {});
     let kb_inbox = first_key(&mut b_phone, b_inbox, |_| {});
@@ -395,7 +367,7 @@ fn below_16_0_the_phone_sends_its_invitations_and_the_server_sends_nothing() {
     let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
     let b_inbox = folder(&f.store, f.bob, FolderType::Inbox);
     let b_cal = folder(&f.store, f.bob, FolderType::Calendar);
-    let mut a_phone = device(&f.server, ALICE, "alice14", "14.1");
+    let mut a_phone = f.server.device_speaking(ALICE, "alice14", "14.1");
     let k = first_key(&mut a_phone, a_cal, |_| {});
     let answer = send(
         &mut a_phone,
@@ -446,7 +418,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// Alice's 16.1 phone adds a meeting with Bob (local) and Rita (remote).
 fn alice_invites(f: &Family) {
     let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
-    let mut a_phone = device(&f.server, ALICE, "alice16", "16.1");
+    let mut a_phone = f.server.device_speaking(ALICE, "alice16", "16.1");
     let k = first_key(&mut a_phone, a_cal, |_| {});
     let answer = send(
         &mut a_phone,
@@ -555,8 +527,8 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
     let f = family();
     let a_cal = folder(&f.store, f.alice, FolderType::Calendar);
     let b_cal = folder(&f.store, f.bob, FolderType::Calendar);
-    let mut a_phone = device(&f.server, ALICE, "alice16", "16.1");
-    let mut b_phone = device(&f.server, BOB, "bob16", "16.1");
+    let mut a_phone = f.server.device_speaking(ALICE, "alice16", "16.1");
+    let mut b_phone = f.server.device_speaking(BOB, "bob16", "16.1");
     let ka = first_key(&mut a_phone, a_cal, |_| {});
     let answer = send(
         &mut a_phone,
@@ -575,8 +547,7 @@ fn answers_for_one_occurrence_and_new_time_proposals() {
         ],
     );
     let ka = key(&answer);
-    let kb = first_key(&mut b_phone, b_cal, |_| {});
-    let (_, got) = pull(&mut b_phone, &kb, b_cal);
+    let got = pull_all(&mut b_phone, b_cal);
     assert_eq!(got.len(), 2, "{got:?}");
     let by_uid = |uid: &str| {
         got.iter()

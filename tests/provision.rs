@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{TestDevice, TestServer};
+use common::{folder_sync_status, provision_request, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{
     airsync, airsyncbase as base, folder_hierarchy as fh, item_operations as io, ping,
@@ -21,7 +21,7 @@ use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
 const ADMIN: &str = "admin@example.com";
-const EAS: &str = "MS-EAS-Provisioning-WBXML";
+const EAS: &str = common::EAS_POLICY_TYPE;
 const WAP: &str = "MS-WAP-Provisioning-XML";
 
 fn start() -> TestServer {
@@ -40,25 +40,16 @@ fn easd_ok(server: &TestServer, args: &[&str]) -> String {
 }
 
 fn device(server: &TestServer, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(ALICE, id);
-    device.version = version.to_string();
-    device
+    server.device_speaking(ALICE, id, version)
 }
 
 fn user_id(server: &TestServer) -> (Store, UserId) {
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (store, user)
 }
 
 fn inbox(store: &Store, user: UserId) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .expect("inbox")
-        .id
+    common::folder(store, user, FolderType::Inbox)
 }
 
 /// (subject, cc) of every message in Alice's Inbox.
@@ -78,27 +69,6 @@ fn inbox_messages(server: &TestServer) -> Vec<(String, String)> {
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     rows
-}
-
-/// Checks that libwbxml decodes our answer too.
-fn libwbxml_agrees(body: &[u8], root: &str) {
-    if let Some(xml) = common::libwbxml_decode(body) {
-        assert!(xml.contains(root), "{xml}");
-    }
-}
-
-fn provision_request(policy_type: &str, ack: Option<(&str, &str)>) -> Element {
-    let mut doc = Element::new(prov::PROVISION);
-    let policy = doc
-        .push(Element::new(prov::POLICIES))
-        .push(Element::new(prov::POLICY));
-    policy.push_text(prov::POLICY_TYPE, policy_type);
-    if let Some((key, status)) = ack {
-        policy
-            .push_text(prov::POLICY_KEY, key)
-            .push_text(prov::STATUS, status);
-    }
-    doc
 }
 
 /// The Policy element of a Provision answer.
@@ -124,7 +94,7 @@ fn phase_one(
     }
     let response = device.command("Provision", Some(&doc));
     assert_eq!(response.status(), 200, "{:?}", response.http);
-    libwbxml_agrees(&response.http.body, "Provision");
+    common::libwbxml_agrees(&response.http.body, "Provision");
     let policy = answered_policy(response.doc());
     assert_eq!(policy.child_text(prov::STATUS).as_deref(), Some("1"));
     assert_eq!(
@@ -146,7 +116,7 @@ fn phase_two(device: &mut TestDevice, policy_type: &str, temporary: &str, status
         Some(&provision_request(policy_type, Some((temporary, status)))),
     );
     assert_eq!(response.status(), 200);
-    libwbxml_agrees(&response.http.body, "Provision");
+    common::libwbxml_agrees(&response.http.body, "Provision");
     let policy = answered_policy(response.doc());
     assert_eq!(policy.child_text(prov::STATUS).as_deref(), Some("1"));
     let key = policy.child_text(prov::POLICY_KEY).expect("a final key");
@@ -169,17 +139,6 @@ fn folder_sync(device: &mut TestDevice) -> common::EasResponse {
     let mut doc = Element::new(fh::FOLDER_SYNC);
     doc.push_text(fh::SYNC_KEY, "0");
     device.command("FolderSync", Some(&doc))
-}
-
-/// The FolderSync Status of a 14.0+ device (HTTP 200 expected).
-fn folder_sync_status(device: &mut TestDevice) -> String {
-    let response = folder_sync(device);
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    libwbxml_agrees(&response.http.body, "FolderSync");
-    response
-        .doc()
-        .child_text(fh::STATUS)
-        .expect("a FolderSync Status")
 }
 
 #[test]
@@ -286,7 +245,7 @@ fn devices_from_14_0_get_status_142_to_145_in_the_commands_answer() {
         let mut doc = provision_request(EAS, None);
         doc.children.insert(0, easd::wbxml::Node::Element(info));
         let response = phone.command("Provision", Some(&doc));
-        libwbxml_agrees(&response.http.body, "DeviceInformation");
+        common::libwbxml_agrees(&response.http.body, "DeviceInformation");
         let answer = response.doc();
         assert_eq!(
             answer
@@ -600,24 +559,12 @@ fn sync_collection(
     folder: FolderId,
     options: Option<Element>,
 ) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, folder.to_string());
-    if let Some(options) = options {
-        c.push(options);
-    }
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    libwbxml_agrees(&response.http.body, "Sync");
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .expect("a collection")
+    let c = common::collection(key, folder, |c| {
+        if let Some(options) = options {
+            c.push(options);
+        }
+    });
+    common::sync_one(device, c)
 }
 
 /// Syncs `folder` from key 0 with `options`; returns the ApplicationData of every Add.
@@ -771,7 +718,7 @@ fn the_server_withholds_attachments_and_limits_versions() {
             .push_text(io::STORE, "Mailbox")
             .push_text(base::FILE_REFERENCE, reference.clone());
         let response = phone.command("ItemOperations", Some(&doc));
-        libwbxml_agrees(&response.http.body, "ItemOperations");
+        common::libwbxml_agrees(&response.http.body, "ItemOperations");
         response
             .doc()
             .child(io::RESPONSE)
@@ -838,7 +785,7 @@ fn the_server_withholds_attachments_and_limits_versions() {
 fn wipe_answer(phone: &mut TestDevice) -> Element {
     let response = phone.command("Provision", Some(&provision_request(EAS, None)));
     assert_eq!(response.status(), 200);
-    libwbxml_agrees(&response.http.body, "Provision");
+    common::libwbxml_agrees(&response.http.body, "Provision");
     response.doc().clone()
 }
 
@@ -867,9 +814,7 @@ fn a_remote_wipe_goes_from_waiting_to_wiped_with_a_confirmation() {
         inbox_messages(&server).is_empty(),
         "not before the acknowledgment"
     );
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
+    let ack = common::wipe_ack(prov::REMOTE_WIPE);
     let response = phone.command("Provision", Some(&ack));
     assert_eq!(
         response.doc().child_text(prov::STATUS).as_deref(),
@@ -919,9 +864,7 @@ fn an_account_only_wipe_needs_16_1() {
         "{answer:?}"
     );
     assert!(answer.child(prov::REMOTE_WIPE).is_none());
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::ACCOUNT_ONLY_REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
+    let ack = common::wipe_ack(prov::ACCOUNT_ONLY_REMOTE_WIPE);
     phone.command("Provision", Some(&ack));
     assert_eq!(wipe_status(&server, "work"), WipeStatus::Wiped);
     assert_eq!(inbox_messages(&server).len(), 1);
@@ -959,7 +902,7 @@ fn a_parked_ping_is_woken_by_a_wipe() {
     easd_ok(&server, &["device", "wipe", ALICE, "pinger"]);
     let (response, took) = waiting.join().unwrap();
     assert_eq!(response.status(), 200);
-    libwbxml_agrees(&response.http.body, "Ping");
+    common::libwbxml_agrees(&response.http.body, "Ping");
     assert_eq!(
         response.doc().child_text(ping::STATUS).as_deref(),
         Some("140")

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestDevice, TestServer};
+use common::{collection, sync_one, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, Store};
 use easd::wbxml::tag::{airsync, email, move_items, ping};
 use easd::wbxml::Element;
@@ -33,13 +33,7 @@ fn start() -> Push {
     let store = Store::open(&server.db).expect("open the server's database");
     let inbox_of = |email: &str| {
         let user = store.user_by_email(email).unwrap().expect("user").id;
-        store
-            .folders_of(user)
-            .unwrap()
-            .into_iter()
-            .find(|f| f.folder_type == FolderType::Inbox)
-            .expect("Inbox")
-            .id
+        common::folder(&store, user, FolderType::Inbox)
     };
     let (inbox, bob_inbox) = (inbox_of(ALICE), inbox_of(BOB));
     Push {
@@ -58,8 +52,7 @@ fn message(subject: &str) -> Vec<u8> {
 }
 
 fn deliver(server: &TestServer, to: &str, subject: &str) {
-    let out = server.easd_stdin(&["deliver", to], &message(subject));
-    assert!(out.status.success(), "deliver: {out:?}");
+    server.deliver(to, &message(subject));
 }
 
 fn ping_doc(heartbeat: Option<u64>, folders: &[FolderId]) -> Element {
@@ -91,9 +84,7 @@ fn ping_with(device: &mut TestDevice, doc: Option<&Element>) -> PingAnswer {
     let response = device.command("Ping", doc);
     let took = started.elapsed();
     assert_eq!(response.status(), 200, "{:?}", response.http);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<Ping"), "{xml}");
-    }
+    common::libwbxml_agrees(&response.http.body, "<Ping");
     let doc = response.doc().clone();
     assert_eq!(doc.tag, ping::PING);
     let folders = doc
@@ -135,21 +126,7 @@ fn sync(
     folder: FolderId,
     fill: impl FnOnce(&mut Element),
 ) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    let c = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, folder.to_string());
-    fill(c);
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .expect("a collection")
+    sync_one(device, collection(key, folder, fill))
 }
 
 /// Brings the device's copy of `folder` up to date; returns the key and the answer.
@@ -242,15 +219,8 @@ fn a_move_from_a_second_device_wakes_the_first() {
         .and_then(|c| c.child(airsync::ADD))
         .and_then(|a| a.child_text(airsync::SERVER_ID))
         .expect("the message on the tablet");
-    let store = Store::open(&push.server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
-    let deleted = store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::DeletedItems)
-        .expect("Deleted Items")
-        .id;
+    let (store, user) = push.server.store_and_user(ALICE);
+    let deleted = common::folder(&store, user, FolderType::DeletedItems);
 
     let parked = ping_in_background(&push.server, ALICE, "phone", 60, vec![push.inbox]);
     wait_parked(&push.server, 1);
@@ -519,9 +489,7 @@ fn a_hanging_sync_is_woken_by_deliver_and_ends_empty() {
     deliver(server, ALICE, "pushed");
     let (response, took) = parked.join().unwrap();
     assert!(took < Duration::from_secs(10), "{took:?}");
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("pushed"), "{xml}");
-    }
+    common::libwbxml_agrees(&response.http.body, "pushed");
     let collection = response
         .doc()
         .child(airsync::COLLECTIONS)

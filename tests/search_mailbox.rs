@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{libwbxml_decode, TestDevice, TestServer};
+use common::{search_store, TestDevice, TestServer};
 use easd::store::{FolderType, ItemId, Store, UserId};
 use easd::wbxml::tag::{
     airsync, airsyncbase as base, compose_mail as cm, email, find as f, gal, item_operations as io,
@@ -85,10 +85,8 @@ fn setup() -> Setup {
     import(&server, ARCHIVE_2019_MBOX, "Archive/2019");
     let lunch =
         b"From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: Lunch?\r\n\r\npizza\r\n";
-    let out = server.easd_stdin(&["deliver", ALICE], lunch);
-    assert!(out.status.success(), "deliver: {out:?}");
-    let store = Store::open(&server.db).expect("open the server's database");
-    let alice = store.user_by_email(ALICE).unwrap().unwrap().id;
+    server.deliver(ALICE, lunch);
+    let (store, alice) = server.store_and_user(ALICE);
     Setup {
         server,
         store,
@@ -104,12 +102,6 @@ fn folder_id(store: &Store, user: UserId, name: &str) -> i64 {
         .find(|f| f.name == name)
         .unwrap_or_else(|| panic!("folder {name}"))
         .id
-}
-
-fn decoded_by_libwbxml(bytes: &[u8], root: &str) {
-    if let Some(xml) = libwbxml_decode(bytes) {
-        assert!(xml.contains(root), "{xml}");
-    }
 }
 
 /// The criteria of a query inside And, as phones send them.
@@ -140,35 +132,6 @@ fn date(tag: Tag, value: &str) -> Element {
     e.push(Element::new(email::DATE_RECEIVED));
     e.push_text(s::VALUE, value);
     e
-}
-
-/// Sends Search with this Store name, Query and Options; returns the Store of the answer.
-fn search_store(
-    device: &mut TestDevice,
-    name: &str,
-    query: Element,
-    options: Vec<Element>,
-) -> Element {
-    let mut doc = Element::new(s::SEARCH);
-    let store = doc.push(Element::new(s::STORE));
-    store.push_text(s::NAME, name);
-    store.push(query);
-    if !options.is_empty() {
-        let o = store.push(Element::new(s::OPTIONS));
-        for option in options {
-            o.push(option);
-        }
-    }
-    let response = device.command("Search", Some(&doc));
-    assert_eq!(response.status(), 200);
-    decoded_by_libwbxml(&response.http.body, "Search");
-    let answer = response.doc().clone();
-    assert_eq!(answer.child_text(s::STATUS).as_deref(), Some("1"));
-    answer
-        .child(s::RESPONSE)
-        .and_then(|r| r.child(s::STORE))
-        .expect("a Store")
-        .clone()
 }
 
 fn search(device: &mut TestDevice, query: Element, options: Vec<Element>) -> Element {
@@ -479,7 +442,7 @@ fn item_operations_fetch(device: &mut TestDevice, long_id: &str) -> Element {
         .push(body_preference("1", None));
     let response = device.command("ItemOperations", Some(&doc));
     assert_eq!(response.status(), 200);
-    decoded_by_libwbxml(&response.http.body, "ItemOperations");
+    common::libwbxml_agrees(&response.http.body, "ItemOperations");
     response
         .doc()
         .child(io::RESPONSE)
@@ -636,7 +599,7 @@ fn find(device: &mut TestDevice, criterion: Element) -> Element {
     assert_eq!(response.status(), 200);
     // libwbxml's tables end before the Find code page (25): it names those tags "unknown",
     // but it must still read the document.
-    decoded_by_libwbxml(&response.http.body, "ActiveSync");
+    common::libwbxml_agrees(&response.http.body, "ActiveSync");
     response.doc().clone()
 }
 
@@ -823,18 +786,8 @@ fn find_searches_mail_and_the_address_book() {
 #[test]
 fn a_database_from_before_the_index_is_indexed_by_the_running_server() {
     let mut setup = setup();
-    // Make the file what version 10 left: no index, no backlog, no trigger (and no later
-    // version's: the outbox of version 12, the held-removal index of 13).
-    setup
-        .store
-        .connection()
-        .execute_batch(
-            "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
-             DROP TABLE message_text; DROP TABLE message_text_keys;
-             DROP TABLE message_text_backlog; DROP TABLE outbox; DROP INDEX sync_held_removed;
-             PRAGMA user_version = 10;",
-        )
-        .unwrap();
+    // Make the file what version 10 left: no index, no backlog, no trigger.
+    easd::store::schema::rewind_for_upgrade_tests(setup.store.connection(), 10).unwrap();
     setup.server.kill_and_restart();
     // The restarted server migrated the file and indexes the backlog while idle; a Search
     // now and then is the only thing that can interrupt it.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{SendmailRecorder, TestDevice, TestServer};
+use common::{folder, SendmailRecorder, TestDevice, TestServer};
 use easd::store::{FolderType, LastVerb, Store, UserId};
 use easd::wbxml::tag::{airsync, compose_mail as cm, email, email2, folder_hierarchy as fh, ping};
 use easd::wbxml::Element;
@@ -41,20 +41,9 @@ fn user(store: &Store, email: &str) -> UserId {
     store.user_by_email(email).unwrap().unwrap().id
 }
 
-fn folder(store: &Store, user: UserId, kind: FolderType) -> i64 {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .unwrap()
-        .id
-}
-
 /// Puts a message into a user's Inbox the way the MTA does; returns its ServerId.
 fn deliver(setup: &Setup, email: &str, raw: &[u8]) -> i64 {
-    let out = setup.server.easd_stdin(&["deliver", email], raw);
-    assert!(out.status.success(), "deliver: {out:?}");
+    setup.server.deliver(email, raw);
     let user = user(&setup.store, email);
     let inbox = folder(&setup.store, user, FolderType::Inbox);
     setup

@@ -11,8 +11,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use common::{basic_auth, read_response, Stream, TestDevice, TestServer, PASSWORD};
+use common::{
+    attachment_bytes, basic_auth, message_with_attachment, read_response, Stream, TestDevice,
+    TestServer, PASSWORD,
+};
 use easd::store::{FolderId, FolderType, Store};
 use easd::wbxml::tag::{
     airsync, airsyncbase as base, folder_hierarchy as fh, item_operations as io,
@@ -28,45 +30,11 @@ const RSS_BOUND_KIB: u64 = 40 * 1024;
 /// Generous bound on waiting for the server to reach a state the test needs.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Bytes that survive no accidental conversion: every byte value, many times.
-fn attachment_bytes(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 256) as u8).collect()
-}
-
-fn message_with_attachment(to: &str, subject: &str, attachment: &[u8]) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
-    let mut raw = format!(
-        "From: Carol <carol@example.com>\r\nTo: {to}\r\nSubject: {subject}\r\n\
-         Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <{subject}@example.com>\r\n\
-         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0und\"\r\n\r\n\
-         --b0und\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n\
-         --b0und\r\nContent-Type: application/x-test; name=\"data.bin\"\r\n\
-         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    .into_bytes();
-    for line in encoded.as_bytes().chunks(76) {
-        raw.extend_from_slice(line);
-        raw.extend_from_slice(b"\r\n");
-    }
-    raw.extend_from_slice(b"--b0und--\r\n");
-    raw
-}
-
-fn deliver(server: &TestServer, to: &str, raw: &[u8]) {
-    let out = server.easd_stdin(&["deliver", to], raw);
-    assert!(out.status.success(), "{out:?}");
-}
+const FROM_CAROL: &str = "Carol <carol@example.com>";
 
 fn inbox(store: &Store, email: &str) -> FolderId {
     let user = store.user_by_email(email).unwrap().expect("user").id;
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .expect("inbox")
-        .id
+    common::folder(store, user, FolderType::Inbox)
 }
 
 fn sync_request(key: &str, folder: FolderId) -> Element {
@@ -191,15 +159,13 @@ fn phones_that_stop_reading_hold_up_nobody_and_get_every_byte_later() {
     server.add_user(BOB);
     let pid = server.pid();
     let original = attachment_bytes(ATTACHMENT_BYTES);
-    deliver(
-        &server,
+    server.deliver(
         ALICE,
-        &message_with_attachment(ALICE, "Large", &original),
+        &message_with_attachment(FROM_CAROL, ALICE, "Large", &original),
     );
-    deliver(
-        &server,
+    server.deliver(
         BOB,
-        &message_with_attachment(BOB, "Small", b"a few bytes"),
+        &message_with_attachment(FROM_CAROL, BOB, "Small", b"a few bytes"),
     );
     let store = Store::open(&server.db).expect("the server's database");
 

@@ -38,24 +38,19 @@ fn message(n: usize) -> Vec<u8> {
 /// One Sync of the Inbox; returns the answer's SyncKey (the request's when the answer is
 /// empty: nothing changed) and whether more is waiting.
 fn sync(device: &mut TestDevice, key: &str, inbox: FolderId) -> (String, bool) {
-    let mut doc = Element::new(airsync::SYNC);
-    let collection = doc
-        .push(Element::new(airsync::COLLECTIONS))
-        .push(Element::new(airsync::COLLECTION));
-    collection
-        .push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, inbox.to_string());
-    if key != "0" {
+    let doc = common::sync_request(common::collection(key, inbox, |collection| {
+        if key != "0" {
+            collection
+                .push_text(airsync::GET_CHANGES, "1")
+                .push_text(airsync::WINDOW_SIZE, "2");
+        }
         collection
-            .push_text(airsync::GET_CHANGES, "1")
-            .push_text(airsync::WINDOW_SIZE, "2");
-    }
-    collection
-        .push(Element::new(airsync::OPTIONS))
-        .push_text(airsync::FILTER_TYPE, "0")
-        .push(Element::new(base::BODY_PREFERENCE))
-        .push_text(base::TYPE, "1")
-        .push_text(base::TRUNCATION_SIZE, "100");
+            .push(Element::new(airsync::OPTIONS))
+            .push_text(airsync::FILTER_TYPE, "0")
+            .push(Element::new(base::BODY_PREFERENCE))
+            .push_text(base::TYPE, "1")
+            .push_text(base::TRUNCATION_SIZE, "100");
+    }));
     let response = device.command("Sync", Some(&doc));
     assert_eq!(response.status(), 200);
     let Some(doc) = response.doc.as_ref() else {
@@ -108,8 +103,7 @@ fn requests_of_an_up_to_date_phone_leave_the_database_and_wal_unchanged() {
     server.add_user(ALICE);
     let inbox = inbox_of(&server.db, ALICE);
     for n in 0..5 {
-        let out = server.easd_stdin(&["deliver", ALICE], &message(n));
-        assert!(out.status.success(), "deliver: {out:?}");
+        server.deliver(ALICE, &message(n));
     }
     let mut device = server.device(ALICE, "flashphone");
     let hierarchy_key = folder_sync(&mut device, "0");
@@ -145,8 +139,7 @@ fn requests_of_an_up_to_date_phone_leave_the_database_and_wal_unchanged() {
     );
 
     // The comparison can see a write: a new message changes the files.
-    let out = server.easd_stdin(&["deliver", ALICE], &message(99));
-    assert!(out.status.success());
+    server.deliver(ALICE, &message(99));
     assert!(files(&server.db) != after);
 }
 

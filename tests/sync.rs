@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{TestDevice, TestServer};
+use common::{collection, command_ids, folder, sync_one, TestDevice, TestServer};
 use easd::store::{FolderId, FolderType, NewMessage, Store, UserId};
 use easd::wbxml::tag::{airsync, airsyncbase as base, email, email2};
 use easd::wbxml::Element;
@@ -25,19 +25,8 @@ fn message(subject: &str, body: &str) -> Vec<u8> {
 fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
-}
-
-fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
 }
 
 fn file(store: &Store, user: UserId, folder: FolderId, subject: &str, received: i64) -> i64 {
@@ -45,15 +34,6 @@ fn file(store: &Store, user: UserId, folder: FolderId, subject: &str, received: 
     let mut new = NewMessage::new(&raw);
     new.received_at = Some(received);
     store.add_message(user, folder, &new).unwrap().item_id()
-}
-
-/// One Collection of a request.
-fn collection(key: &str, id: FolderId, fill: impl FnOnce(&mut Element)) -> Element {
-    let mut c = Element::new(airsync::COLLECTION);
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    fill(&mut c);
-    c
 }
 
 fn sync_doc(collections: Vec<Element>) -> Element {
@@ -69,21 +49,8 @@ fn sync_doc(collections: Vec<Element>) -> Element {
 fn sync(device: &mut TestDevice, doc: &Element) -> common::EasResponse {
     let response = device.command("Sync", Some(doc));
     assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("Sync"), "{xml}");
-    }
+    common::libwbxml_agrees(&response.http.body, "Sync");
     response
-}
-
-/// Sends one collection and returns its answer.
-fn sync_one(device: &mut TestDevice, c: Element) -> Element {
-    let response = sync(device, &sync_doc(vec![c]));
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
 }
 
 fn status(c: &Element) -> String {
@@ -92,17 +59,6 @@ fn status(c: &Element) -> String {
 
 fn key(c: &Element) -> String {
     c.child_text(airsync::SYNC_KEY).expect("SyncKey")
-}
-
-/// The commands of a collection answer as (tag, ServerId).
-fn commands(c: &Element) -> Vec<(easd::wbxml::Tag, String)> {
-    c.child(airsync::COMMANDS)
-        .map(|list| {
-            list.elements()
-                .map(|e| (e.tag, e.child_text(airsync::SERVER_ID).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn first_key(device: &mut TestDevice, id: FolderId) -> String {
@@ -143,7 +99,7 @@ fn initial_sync_sends_adds_with_application_data_and_bodies() {
     );
     assert_eq!(status(&answer), "1");
     assert_ne!(key(&answer), k1);
-    let list = commands(&answer);
+    let list = command_ids(&answer);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].0, airsync::ADD);
     let add = answer
@@ -226,7 +182,7 @@ fn a_3000_message_folder_arrives_in_windows_with_every_item_exactly_once() {
             }),
         );
         sync_key = key(&answer);
-        let list = commands(&answer);
+        let list = command_ids(&answer);
         assert!(list.len() <= 100);
         seen.extend(list.into_iter().map(|(_, id)| id));
         let tags: Vec<_> = answer.elements().map(|e| e.tag).collect();
@@ -266,7 +222,11 @@ fn window_size_defaults_to_100_and_0_or_over_512_mean_512() {
                 }
             }),
         );
-        assert_eq!(commands(&answer).len(), expected, "WindowSize {window:?}");
+        assert_eq!(
+            command_ids(&answer).len(),
+            expected,
+            "WindowSize {window:?}"
+        );
         assert!(answer.child(airsync::MORE_AVAILABLE).is_some());
     }
 }
@@ -294,8 +254,8 @@ fn request_window_size_is_shared_by_the_collections() {
         .unwrap()
         .children_with(airsync::COLLECTION)
         .collect();
-    assert_eq!(commands(answers[0]).len(), 20);
-    assert_eq!(commands(answers[1]).len(), 5);
+    assert_eq!(command_ids(answers[0]).len(), 20);
+    assert_eq!(command_ids(answers[1]).len(), 5);
     assert!(answers[1].child(airsync::MORE_AVAILABLE).is_some());
 }
 
@@ -311,7 +271,7 @@ fn client_changes_deletes_fetches_and_adds_get_honest_statuses() {
     let mut device = server.device(ALICE, "client");
     let k = first_key(&mut device, inbox);
     let answer = sync_one(&mut device, collection(&k, inbox, |_| {}));
-    assert_eq!(commands(&answer).len(), 3);
+    assert_eq!(command_ids(&answer).len(), 3);
 
     let answer = sync_one(
         &mut device,
@@ -343,7 +303,7 @@ fn client_changes_deletes_fetches_and_adds_get_honest_statuses() {
     );
     assert_eq!(status(&answer), "1");
     // The client's own changes are not echoed back.
-    assert!(commands(&answer).is_empty(), "{answer:?}");
+    assert!(command_ids(&answer).is_empty(), "{answer:?}");
     let responses = answer.child(airsync::RESPONSES).expect("Responses");
     let bad_change = responses.child(airsync::CHANGE).expect("failed Change");
     assert_eq!(
@@ -436,7 +396,7 @@ fn server_changes_reach_the_client() {
     // Up to date: same key, no commands.
     let answer = sync_one(&mut device, collection(&k, inbox, |_| {}));
     assert_eq!(key(&answer), k);
-    assert!(commands(&answer).is_empty());
+    assert!(command_ids(&answer).is_empty());
 
     let change = easd::store::MessageChange {
         read: Some(true),
@@ -447,7 +407,7 @@ fn server_changes_reach_the_client() {
     let c = file(&store, user, inbox, "c", 1_700_000_002);
     let answer = sync_one(&mut device, collection(&k, inbox, |_| {}));
     assert_eq!(
-        commands(&answer),
+        command_ids(&answer),
         [
             (airsync::CHANGE, a.to_string()),
             (airsync::DELETE, b.to_string()),
@@ -484,16 +444,19 @@ fn the_filter_window_soft_deletes_and_adds_back() {
         })
     };
     let answer = sync_one(&mut device, with_filter(&k, "3"));
-    assert_eq!(commands(&answer), [(airsync::ADD, new.to_string())]);
+    assert_eq!(command_ids(&answer), [(airsync::ADD, new.to_string())]);
     let answer = sync_one(&mut device, with_filter(&key(&answer), "0"));
-    assert_eq!(commands(&answer), [(airsync::ADD, old.to_string())]);
+    assert_eq!(command_ids(&answer), [(airsync::ADD, old.to_string())]);
     let answer = sync_one(&mut device, with_filter(&key(&answer), "3"));
-    assert_eq!(commands(&answer), [(airsync::SOFT_DELETE, old.to_string())]);
+    assert_eq!(
+        command_ids(&answer),
+        [(airsync::SOFT_DELETE, old.to_string())]
+    );
     // The options stay in force without being repeated.
     let answer = sync_one(&mut device, collection(&key(&answer), inbox, |_| {}));
-    assert!(commands(&answer).is_empty());
+    assert!(command_ids(&answer).is_empty());
     let answer = sync_one(&mut device, with_filter(&key(&answer), "0"));
-    assert_eq!(commands(&answer), [(airsync::ADD, old.to_string())]);
+    assert_eq!(command_ids(&answer), [(airsync::ADD, old.to_string())]);
 }
 
 #[test]
@@ -523,7 +486,7 @@ fn a_narrow_window_over_a_big_folder_still_fills_the_answer() {
                 .push_text(airsync::FILTER_TYPE, "1");
         }),
     );
-    let ids: HashSet<String> = commands(&answer).into_iter().map(|(_, id)| id).collect();
+    let ids: HashSet<String> = command_ids(&answer).into_iter().map(|(_, id)| id).collect();
     assert_eq!(ids, recent);
     assert!(answer.child(airsync::MORE_AVAILABLE).is_none());
 }
@@ -542,7 +505,7 @@ fn a_lost_answer_is_sent_again_with_a_fresh_key() {
     for _ in 0..3 {
         let again = sync_one(&mut device, collection(&k1, inbox, |_| {}));
         assert_eq!(status(&again), "1");
-        assert_eq!(commands(&again), commands(&first));
+        assert_eq!(command_ids(&again), command_ids(&first));
         assert!(!keys.contains(&key(&again)));
         keys.push(key(&again));
     }
@@ -551,12 +514,12 @@ fn a_lost_answer_is_sent_again_with_a_fresh_key() {
     assert_eq!(status(&stale), "3");
     let last = sync_one(&mut device, collection(keys.last().unwrap(), inbox, |_| {}));
     assert_eq!(status(&last), "1");
-    assert!(commands(&last).is_empty());
+    assert!(command_ids(&last).is_empty());
     assert_eq!(store.items_in_window(user, inbox, None).unwrap().len(), 3);
 
     // A repeated Delete (its answer was lost) is answered as the first one was.
     let current = keys.last().unwrap().clone();
-    let victim = commands(&first)[0].1.clone();
+    let victim = command_ids(&first)[0].1.clone();
     let delete = |key: &str| {
         let victim = victim.clone();
         collection(key, inbox, move |c| {
@@ -571,7 +534,7 @@ fn a_lost_answer_is_sent_again_with_a_fresh_key() {
     for answer in [&once, &twice] {
         assert_eq!(status(answer), "1");
         assert!(answer.child(airsync::RESPONSES).is_none(), "{answer:?}");
-        assert!(commands(answer).is_empty(), "{answer:?}");
+        assert!(command_ids(answer).is_empty(), "{answer:?}");
     }
     assert_ne!(key(&once), key(&twice));
     assert_eq!(store.items_in_window(user, inbox, None).unwrap().len(), 2);
@@ -651,7 +614,7 @@ fn status_codes_and_empty_and_partial_requests() {
         .cloned()
         .collect();
     assert_eq!(answers.len(), 2);
-    assert_eq!(commands(&answers[1]), [(airsync::ADD, m.to_string())]);
+    assert_eq!(command_ids(&answers[1]), [(airsync::ADD, m.to_string())]);
     // Partial: only the inbox is named; the sent folder keeps its key and is synced too.
     let n = file(&store, user, sent, "newer", 1_700_000_001);
     let mut doc = sync_doc(vec![collection(&key(&answers[0]), inbox, |_| {})]);
@@ -665,7 +628,7 @@ fn status_codes_and_empty_and_partial_requests() {
         .cloned()
         .collect();
     assert_eq!(answers.len(), 2);
-    assert_eq!(commands(&answers[1]), [(airsync::ADD, n.to_string())]);
+    assert_eq!(command_ids(&answers[1]), [(airsync::ADD, n.to_string())]);
 }
 
 #[test]
@@ -815,8 +778,7 @@ fn a_message_with_broken_mime_still_syncs() {
 Subject: Broken but readable\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"never-used\"\r\n\r\n\
 The sender's mailer forgot every boundary.\r\n--never-use\r\nContent-Type: text/pl";
-    let out = server.easd_stdin(&["deliver", ALICE], broken);
-    assert!(out.status.success(), "{out:?}");
+    server.deliver(ALICE, broken);
     let mut device = server.device(ALICE, "broken");
     let sync_key = first_key(&mut device, inbox);
     let answer = sync_one(
@@ -889,7 +851,7 @@ fn the_server_wins_a_conflict_unless_the_client_asks_to_win() {
     tablet_key = key(&answer);
     let answer = sync_one(&mut phone, read_change(&phone_key, "0", None));
     assert_eq!(responses_of(&answer), [(airsync::CHANGE, "7".to_string())]);
-    assert_eq!(commands(&answer), [(airsync::CHANGE, item.clone())]);
+    assert_eq!(command_ids(&answer), [(airsync::CHANGE, item.clone())]);
     phone_key = key(&answer);
     assert_eq!(is_read(), 1);
 

@@ -94,17 +94,8 @@ fn corpus() -> Vec<Vec<u8>> {
 fn seeded() -> (TestServer, Store, UserId, FolderId, FolderId) {
     let server = TestServer::start();
     server.add_user(ALICE);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
-    let folder = |kind| {
-        store
-            .folders_of(user)
-            .unwrap()
-            .into_iter()
-            .find(|f| f.folder_type == kind)
-            .expect("default folder")
-            .id
-    };
+    let (store, user) = server.store_and_user(ALICE);
+    let folder = |kind| common::folder(&store, user, kind);
     let (inbox, contacts) = (folder(FolderType::Inbox), folder(FolderType::Contacts));
     for (n, raw) in corpus().iter().enumerate() {
         let mut new = NewMessage::new(raw);
@@ -238,8 +229,7 @@ fn initial_sync(
 }
 
 fn device(server: &TestServer, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(ALICE, id);
-    device.version = version.to_string();
+    let mut device = server.device_speaking(ALICE, id, version);
     device.device_type = "GoldenPhone".to_string();
     device
 }

@@ -11,7 +11,7 @@ mod common;
 mod model;
 
 use common::TestServer;
-use easd::store::{FolderType, MessageChange, NewMessage, Store};
+use easd::store::{FolderType, MessageChange, NewMessage};
 use easd::wbxml::tag::airsync;
 use easd::wbxml::Element;
 use model::Simulation;
@@ -64,15 +64,8 @@ fn random_schedules_keep_every_device_consistent() {
 fn a_message_changed_before_a_paged_sync_arrives_as_an_add() {
     let server = TestServer::start();
     server.add_user(model::USER);
-    let store = Store::open(&server.db).unwrap();
-    let user = store.user_by_email(model::USER).unwrap().unwrap().id;
-    let inbox = store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == FolderType::Inbox)
-        .unwrap()
-        .id;
+    let (store, user) = server.store_and_user(model::USER);
+    let inbox = common::folder(&store, user, FolderType::Inbox);
     let deliver = |n: u32| {
         let raw = format!("Subject: m{n}\r\nMessage-ID: <m{n}@x>\r\n\r\nbody\r\n");
         store

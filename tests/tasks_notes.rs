@@ -41,10 +41,6 @@ fn weekly(d: &mut Element) {
         .push_text(t::DEAD_OCCUR, "0");
 }
 
-fn text(e: &Element, tag: easd::wbxml::Tag) -> Option<String> {
-    e.child_text(tag)
-}
-
 #[test]
 fn a_weekly_task_with_a_reminder_reaches_the_other_phone_and_its_completion_too() {
     let (server, store, user) = start();
@@ -144,8 +140,7 @@ fn every_recurrence_type_with_regenerate_and_dead_occur_round_trips() {
     assert_eq!(adds.children_with(airsync::ADD).count(), 6);
 
     let mut b = phone(&server, "reader", "16.1");
-    let kb = first_key(&mut b, tasks, |_| {});
-    let (_, got) = pull(&mut b, &kb, tasks);
+    let got = pull_all(&mut b, tasks);
     assert_eq!(got.len(), 6);
     for command in &got {
         let d = data(command);
@@ -165,8 +160,7 @@ fn every_recurrence_type_with_regenerate_and_dead_occur_round_trips() {
     }
     // A 14.0 phone reads the same recurrence without the 14.1 FirstDayOfWeek.
     let mut old = phone(&server, "old", "14.0");
-    let ko = first_key(&mut old, tasks, |_| {});
-    let (_, got) = pull(&mut old, &ko, tasks);
+    let got = pull_all(&mut old, tasks);
     let r = data(&got[0]).child(t::RECURRENCE).unwrap();
     assert!(r.child(t::FIRST_DAY_OF_WEEK).is_none());
     assert!(r.child(t::REGENERATE).is_some());

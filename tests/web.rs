@@ -10,9 +10,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{HttpClient, HttpResponse, TestDevice, TestServer, PASSWORD};
+use common::{folder_sync_status, HttpClient, HttpResponse, TestDevice, TestServer, PASSWORD};
 use easd::store::{FolderType, Store, WipeStatus};
-use easd::wbxml::tag::{folder_hierarchy as fh, ping, provision as prov, settings as st};
+use easd::wbxml::tag::{ping, settings as st};
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -139,50 +139,12 @@ fn signed_in(server: &TestServer, email: &str) -> Browser {
 
 // --- a device that provisions, like a phone ----------------------------------------------
 
-fn provision_request(ack: Option<(&str, &str)>) -> Element {
-    let mut doc = Element::new(prov::PROVISION);
-    let policy = doc
-        .push(Element::new(prov::POLICIES))
-        .push(Element::new(prov::POLICY));
-    policy.push_text(prov::POLICY_TYPE, "MS-EAS-Provisioning-WBXML");
-    if let Some((key, status)) = ack {
-        policy
-            .push_text(prov::POLICY_KEY, key)
-            .push_text(prov::STATUS, status);
-    }
-    doc
-}
-
-fn policy_key(answer: &Element) -> String {
-    answer
-        .child(prov::POLICIES)
-        .and_then(|p| p.child(prov::POLICY))
-        .and_then(|p| p.child_text(prov::POLICY_KEY))
-        .expect("a policy key")
-}
-
 /// A provisioned phone of `email` speaking `version`.
 fn phone(server: &TestServer, email: &str, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(email, id);
-    device.version = version.to_string();
-    let first = device.command("Provision", Some(&provision_request(None)));
-    assert_eq!(first.status(), 200);
-    let temporary = policy_key(first.doc());
-    let second = device.command(
-        "Provision",
-        Some(&provision_request(Some((&temporary, "1")))),
-    );
-    device.policy_key = Some(policy_key(second.doc()));
+    let mut device = server.device_speaking(email, id, version);
+    common::provision(&mut device);
     assert_eq!(folder_sync_status(&mut device), "1");
     device
-}
-
-fn folder_sync_status(device: &mut TestDevice) -> String {
-    let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, "0");
-    let response = device.command("FolderSync", Some(&doc));
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    response.doc().child_text(fh::STATUS).expect("a Status")
 }
 
 fn wipe_status(server: &TestServer, email: &str, id: &str) -> WipeStatus {
@@ -368,17 +330,7 @@ fn a_wipe_from_the_page_is_confirmed_reaches_the_device_and_shows_as_wiped() {
     assert!(page.contains("action=cancel-wipe"), "{page}");
 
     // The phone is told at its next request and gets RemoteWipe from Provision.
-    assert_eq!(folder_sync_status(&mut lost), "140");
-    let answer = lost.command("Provision", Some(&provision_request(None)));
-    assert!(
-        answer.doc().child(prov::REMOTE_WIPE).is_some(),
-        "{:?}",
-        answer.doc()
-    );
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
-    lost.command("Provision", Some(&ack));
+    common::acknowledge_remote_wipe(&mut lost);
     assert_eq!(
         wipe_status(&server, ALICE, "lost-iphone"),
         WipeStatus::Wiped

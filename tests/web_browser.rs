@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{HttpClient, TestDevice, TestServer, PASSWORD};
-use easd::wbxml::tag::{folder_hierarchy as fh, provision as prov, settings as st};
+use common::{folder_sync_status, HttpClient, TestDevice, TestServer, PASSWORD};
+use easd::wbxml::tag::settings as st;
 use easd::wbxml::Element;
 
 const ALICE: &str = "alice@example.com";
@@ -241,36 +241,6 @@ impl Drop for Browser {
     }
 }
 
-fn provision_request(ack: Option<(&str, &str)>) -> Element {
-    let mut doc = Element::new(prov::PROVISION);
-    let policy = doc
-        .push(Element::new(prov::POLICIES))
-        .push(Element::new(prov::POLICY));
-    policy.push_text(prov::POLICY_TYPE, "MS-EAS-Provisioning-WBXML");
-    if let Some((key, status)) = ack {
-        policy
-            .push_text(prov::POLICY_KEY, key)
-            .push_text(prov::STATUS, status);
-    }
-    doc
-}
-
-fn policy_key(answer: &Element) -> String {
-    answer
-        .child(prov::POLICIES)
-        .and_then(|p| p.child(prov::POLICY))
-        .and_then(|p| p.child_text(prov::POLICY_KEY))
-        .expect("a policy key")
-}
-
-fn folder_sync_status(device: &mut TestDevice) -> String {
-    let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, "0");
-    let response = device.command("FolderSync", Some(&doc));
-    assert_eq!(response.status(), 200, "{:?}", response.http);
-    response.doc().child_text(fh::STATUS).expect("a Status")
-}
-
 fn chromium_installed() -> bool {
     ["chromium", "chromedriver"].iter().all(|program| {
         Command::new(program)
@@ -302,13 +272,7 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
     // The phone that gets lost: provisioned, as phones with a policy are.
     let mut lost = server.device(ALICE, "iphone-15");
     lost.device_type = "iPhone".into();
-    let first = lost.command("Provision", Some(&provision_request(None)));
-    let temporary = policy_key(first.doc());
-    let second = lost.command(
-        "Provision",
-        Some(&provision_request(Some((&temporary, "1")))),
-    );
-    lost.policy_key = Some(policy_key(second.doc()));
+    common::provision(&mut lost);
     assert_eq!(folder_sync_status(&mut lost), "1");
 
     let base = format!("https://localhost:{}", server.https.port());
@@ -334,17 +298,7 @@ fn a_person_signs_in_wipes_a_lost_phone_sets_out_of_office_and_changes_the_passw
     browser.click("main form button[type=submit]");
     browser.wait_for("wipe pending");
     browser.screenshot("phone-devices-wipe-pending");
-    assert_eq!(folder_sync_status(&mut lost), "140");
-    let answer = lost.command("Provision", Some(&provision_request(None)));
-    assert!(
-        answer.doc().child(prov::REMOTE_WIPE).is_some(),
-        "{:?}",
-        answer.doc()
-    );
-    let mut ack = Element::new(prov::PROVISION);
-    ack.push(Element::new(prov::REMOTE_WIPE))
-        .push_text(prov::STATUS, "1");
-    lost.command("Provision", Some(&ack));
+    common::acknowledge_remote_wipe(&mut lost);
     browser.go("/web/devices");
     browser.wait_for("<dd>wiped</dd>");
     browser.screenshot("phone-devices-wiped");

@@ -1,6 +1,8 @@
 //! Helpers shared by the benchmark examples: a process's memory, thread, file-descriptor and
-//! CPU figures read from /proc, the open-files limit (read and raised), latency percentiles and
-//! the location of the `easd` binary next to the example's own executable.
+//! CPU figures read from /proc, the open-files limit (read and raised), latency percentiles,
+//! the lines that report memory against a target, the location of the `easd` binary next to
+//! the example's own executable, command-line flags and generated mail. The helpers that speak
+//! to a test server as a phone are in `device.rs` beside this file.
 // Each benchmark uses a different subset of these helpers.
 #![allow(dead_code)]
 
@@ -391,4 +393,150 @@ pub fn write_report_mbox(
         )?;
     }
     out.flush()
+}
+
+/// [`process_stats`] with the error as the benchmarks report it.
+pub fn stats(pid: u32) -> Result<ProcessStats, String> {
+    process_stats(pid).map_err(|e| format!("reading /proc/{pid}: {e}"))
+}
+
+/// Forgets a process's peak resident memory so far, so that VmHWM measures what follows.
+pub fn reset_peak_rss(pid: u32) -> Result<(), String> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .map_err(|e| format!("resetting the peak RSS of {pid}: {e}"))
+}
+
+/// How a figure compares with its target, as the report lines end.
+pub fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// The line after one phase of syncs: the server's memory when the phase started, its peak
+/// during it and that peak over the memory before all phases.
+pub fn print_phase_rss(phase_before: &ProcessStats, phase_after: &ProcessStats, growth: u64) {
+    println!(
+        "    server RSS {} at the start of this phase, peak {} (growth over the start of all syncs: {})",
+        mib(phase_before.rss_kib),
+        mib(phase_after.peak_rss_kib),
+        mib(growth)
+    );
+}
+
+/// The closing line of the sync benchmarks: the server's memory before and after the syncs and
+/// the largest peak growth of a phase against its target.
+pub fn print_rss_summary(
+    before: &ProcessStats,
+    after: &ProcessStats,
+    growth: u64,
+    target_kib: u64,
+) {
+    println!(
+        "server RSS: {} before the syncs, {} after, peak growth {} (target under {}) {}",
+        mib(before.rss_kib),
+        mib(after.rss_kib),
+        mib(growth),
+        mib(target_kib),
+        verdict(growth < target_kib)
+    );
+}
+
+/// The first lines of a benchmark's report: what it measures, its command line and settings.
+pub fn print_header(title: &str, args: &[String], settings: &str) {
+    println!("easd {title} benchmark");
+    println!("command: {}", args.join(" "));
+    println!("settings: {settings}");
+}
+
+/// The options of a benchmark that takes none.
+pub fn no_options(words: &[String]) -> Result<(), String> {
+    if words.is_empty() {
+        Ok(())
+    } else {
+        Err(String::new())
+    }
+}
+
+/// Runs `measure` on a database path in a fresh temporary directory (`easd-bench-NAME-PID`),
+/// removed afterwards whatever the outcome.
+pub fn with_temp_database(
+    name: &str,
+    measure: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("easd-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = measure(&dir.join("easd.db"));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The options of a benchmark whose only flag is `--easd PATH`.
+pub fn parse_easd_flag(words: &[String]) -> Result<Option<PathBuf>, String> {
+    let mut easd = None;
+    read_flags(words, |flag| {
+        if flag.name != "--easd" {
+            return Ok(false);
+        }
+        easd = Some(flag.path());
+        Ok(true)
+    })?;
+    Ok(easd)
+}
+
+/// The folder of `email`'s account that `wanted` picks (`what` names it in the error).
+pub fn folder_of(
+    store: &easd::store::Store,
+    email: &str,
+    what: &str,
+    wanted: impl Fn(&easd::store::Folder) -> bool,
+) -> Result<easd::store::FolderId, String> {
+    let user = store
+        .user_by_email(email)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account {email}"))?
+        .id;
+    store
+        .folders_of(user)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|f| wanted(f))
+        .map(|f| f.id)
+        .ok_or_else(|| format!("no {what} of {email}"))
+}
+
+/// A message to `to` with an attachment of `bytes` incompressible bytes (rounded up to whole
+/// groups of 3), base64 in 76-column lines.
+pub fn big_attachment_message(to: &str, bytes: usize) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut message = format!(
+        "From: Sender <sender@example.org>\r\nTo: {to}\r\n\
+         Subject: The big one\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"big\"\r\n\r\n--big\r\n\
+         Content-Type: text/plain\r\n\r\nSee the attachment.\r\n--big\r\n\
+         Content-Type: application/octet-stream; name=\"data.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    // Every 3 bytes become 4 characters; a simple xorshift gives bytes that do not compress.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut line = 0;
+    for _ in 0..bytes.div_ceil(3) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for shift in [0, 6, 12, 18] {
+            message.push(ALPHABET[((state >> shift) & 63) as usize]);
+        }
+        line += 4;
+        if line == 76 {
+            message.extend_from_slice(b"\r\n");
+            line = 0;
+        }
+    }
+    message.extend_from_slice(b"\r\n--big--\r\n");
+    message
 }

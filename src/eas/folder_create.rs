@@ -6,12 +6,7 @@ use crate::store::FolderType;
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {
-    let answer = |code| {
-        Ok(Reply::Document(hierarchy::status_only(
-            fh::FOLDER_CREATE,
-            code,
-        )))
-    };
+    let answer = |code| hierarchy::refusal(fh::FOLDER_CREATE, code);
     let Some(body) = request.body.filter(|b| b.tag == fh::FOLDER_CREATE) else {
         return answer(status::MALFORMED);
     };
@@ -39,14 +34,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         Ok(key) => key,
         Err(code) => return answer(code),
     };
-    let Some(parent) = hierarchy::parse_parent(&parent) else {
-        return answer(status::PARENT_NOT_FOUND);
+    let parent = match hierarchy::existing_parent(request, &parent)? {
+        Ok(parent) => parent,
+        Err(code) => return answer(code),
     };
-    if let Some(id) = parent {
-        if request.store.folder(request.user.id, id)?.is_none() {
-            return answer(status::PARENT_NOT_FOUND);
-        }
-    }
     let folder =
         match request
             .store

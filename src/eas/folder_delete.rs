@@ -1,16 +1,11 @@
 //! FolderDelete (MS-ASCMD 2.2.1.4): deletes one of the user's own folders with its subfolders.
 
-use super::hierarchy::{self, status, NamedFolder};
+use super::hierarchy::{self, status};
 use super::{CommandError, Reply, Request};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {
-    let answer = |code| {
-        Ok(Reply::Document(hierarchy::status_only(
-            fh::FOLDER_DELETE,
-            code,
-        )))
-    };
+    let answer = |code| hierarchy::refusal(fh::FOLDER_DELETE, code);
     let Some(body) = request.body.filter(|b| b.tag == fh::FOLDER_DELETE) else {
         return answer(status::MALFORMED);
     };
@@ -25,11 +20,9 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         Err(code) => return answer(code),
     };
     let user = request.user.id;
-    let folder = match hierarchy::named_folder(request, &server_id)? {
-        NamedFolder::Own(folder) => folder,
-        // A view folder (per-device settings) is the server's to change, like a default one.
-        NamedFolder::View => return answer(status::SPECIAL_FOLDER),
-        NamedFolder::Missing => return answer(status::NOT_FOUND),
+    let folder = match hierarchy::own_folder(request, &server_id)? {
+        Ok(folder) => folder,
+        Err(code) => return answer(code),
     };
     if let Err(e) = request.store.delete_folder(user, folder.id) {
         return match hierarchy::status_for(&e) {

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::hierarchy::status_only;
 use super::{device_view, views, CommandError, Reply, Request};
 use crate::store::{Folder, FolderChange, FolderId, KeyMatch};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
@@ -24,7 +25,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         .filter(|body| body.tag == fh::FOLDER_SYNC)
         .and_then(|body| body.child_text(fh::SYNC_KEY))
     else {
-        return Ok(Reply::Document(status_only(status::MALFORMED)));
+        return Ok(Reply::Document(status_only(
+            fh::FOLDER_SYNC,
+            status::MALFORMED,
+        )));
     };
     let store = request.store;
     let user = request.user.id;
@@ -54,9 +58,19 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
                     false,
                     views::parse_listing(&state.previous_data.unwrap_or_default()),
                 ),
-                _ => return Ok(Reply::Document(status_only(status::INVALID_SYNC_KEY))),
+                _ => {
+                    return Ok(Reply::Document(status_only(
+                        fh::FOLDER_SYNC,
+                        status::INVALID_SYNC_KEY,
+                    )))
+                }
             },
-            KeyMatch::Unknown => return Ok(Reply::Document(status_only(status::INVALID_SYNC_KEY))),
+            KeyMatch::Unknown => {
+                return Ok(Reply::Document(status_only(
+                    fh::FOLDER_SYNC,
+                    status::INVALID_SYNC_KEY,
+                )))
+            }
         }
     };
 
@@ -171,10 +185,4 @@ fn folder_element(tag: crate::wbxml::Tag, folder: &Folder) -> Element {
         .push_text(fh::DISPLAY_NAME, folder.name.clone())
         .push_text(fh::TYPE, (folder.folder_type as u8).to_string());
     element
-}
-
-fn status_only(code: &str) -> Element {
-    let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::STATUS, code);
-    doc
 }

@@ -1,17 +1,12 @@
 //! FolderUpdate (MS-ASCMD 2.2.1.6): renames and/or moves one of the user's own folders.
 
-use super::hierarchy::{self, status, NamedFolder};
+use super::hierarchy::{self, status};
 use super::{CommandError, Reply, Request};
 use crate::store::StoreError;
 use crate::wbxml::{tag::folder_hierarchy as fh, Element};
 
 pub fn handle(request: &Request) -> Result<Reply, CommandError> {
-    let answer = |code| {
-        Ok(Reply::Document(hierarchy::status_only(
-            fh::FOLDER_UPDATE,
-            code,
-        )))
-    };
+    let answer = |code| hierarchy::refusal(fh::FOLDER_UPDATE, code);
     let Some(body) = request.body.filter(|b| b.tag == fh::FOLDER_UPDATE) else {
         return answer(status::MALFORMED);
     };
@@ -31,20 +26,14 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         Err(code) => return answer(code),
     };
     let user = request.user.id;
-    let folder = match hierarchy::named_folder(request, &server_id)? {
-        NamedFolder::Own(folder) => folder,
-        // A view folder (per-device settings) is the server's to change, like a default one.
-        NamedFolder::View => return answer(status::SPECIAL_FOLDER),
-        NamedFolder::Missing => return answer(status::NOT_FOUND),
+    let folder = match hierarchy::own_folder(request, &server_id)? {
+        Ok(folder) => folder,
+        Err(code) => return answer(code),
     };
-    let Some(parent) = hierarchy::parse_parent(&parent) else {
-        return answer(status::PARENT_NOT_FOUND);
+    let parent = match hierarchy::existing_parent(request, &parent)? {
+        Ok(parent) => parent,
+        Err(code) => return answer(code),
     };
-    if let Some(id) = parent {
-        if request.store.folder(user, id)?.is_none() {
-            return answer(status::PARENT_NOT_FOUND);
-        }
-    }
     if folder.special {
         return answer(status::SPECIAL_FOLDER);
     }

@@ -7,8 +7,7 @@
 //! without hiding another device's changes from this one.
 
 use super::folder_sync::HIERARCHY;
-use super::CommandError;
-use super::Request;
+use super::{CommandError, Reply, Request};
 use crate::store::{Folder, KeyMatch, StoreError};
 use crate::wbxml::{tag::folder_hierarchy as fh, Element, Tag};
 
@@ -55,13 +54,25 @@ pub fn key_after_change(request: &Request, previous: &str) -> Result<String, Sto
         .advance_sync_key(request.device.id, HIERARCHY, Some(previous), seq, &told)
 }
 
-/// A folder id as the device sends it: "0" or empty is the top level (`Some(None)`); anything
-/// that is not a number is `None` (no such folder).
-pub fn parse_parent(text: &str) -> Option<Option<i64>> {
-    match text.trim() {
-        "" | "0" => Some(None),
-        other => other.parse().ok().map(Some),
+/// The parent a FolderCreate or FolderUpdate names: the top level ("0" or empty: `None`) or
+/// one of the user's folders; anything else is Status 5.
+pub fn existing_parent(
+    request: &Request,
+    text: &str,
+) -> Result<Result<Option<i64>, &'static str>, CommandError> {
+    let parent = match text.trim() {
+        "" | "0" => None,
+        other => match other.parse() {
+            Ok(id) => Some(id),
+            Err(_) => return Ok(Err(status::PARENT_NOT_FOUND)),
+        },
+    };
+    if let Some(id) = parent {
+        if request.store.folder(request.user.id, id)?.is_none() {
+            return Ok(Err(status::PARENT_NOT_FOUND));
+        }
     }
+    Ok(Ok(parent))
 }
 
 /// Maps a store refusal of a folder change to its Status.
@@ -81,27 +92,26 @@ pub fn status_only(command: Tag, code: &str) -> Element {
     doc
 }
 
-/// What the ServerId of a FolderUpdate or FolderDelete names.
-pub enum NamedFolder {
-    /// One of the user's folders.
-    Own(Folder),
-    /// A view folder this device's settings show (the server's, not the user's, to change).
-    View,
-    Missing,
+/// The answer of a folder command that failed with Status `code`.
+pub fn refusal(command: Tag, code: &str) -> Result<Reply, CommandError> {
+    Ok(Reply::Document(status_only(command, code)))
 }
 
-pub fn named_folder(request: &Request, server_id: &str) -> Result<NamedFolder, CommandError> {
+/// The folder the ServerId of a FolderUpdate or FolderDelete names when it is one of the
+/// user's own; else the Status to answer: a view folder (per-device settings) is the server's
+/// to change, like a default one.
+pub fn own_folder(
+    request: &Request,
+    server_id: &str,
+) -> Result<Result<Folder, &'static str>, CommandError> {
     let user = request.user.id;
     let server_id = server_id.trim();
     Ok(match server_id.parse::<i64>() {
-        Ok(id) => match request.store.folder(user, id)? {
-            Some(folder) => NamedFolder::Own(folder),
-            None => NamedFolder::Missing,
-        },
+        Ok(id) => request.store.folder(user, id)?.ok_or(status::NOT_FOUND),
         Err(_) => {
             match super::views::view_folder(request.store, user, request.device, server_id)? {
-                Some(_) => NamedFolder::View,
-                None => NamedFolder::Missing,
+                Some(_) => Err(status::SPECIAL_FOLDER),
+                None => Err(status::NOT_FOUND),
             }
         }
     })

@@ -965,17 +965,8 @@ mod tests {
     fn an_upgraded_database_indexes_its_old_mail_from_the_backlog() {
         let f = fixture();
         let old = file(&f, f.inbox, &message("Old contract", "signed in 2019"), 100);
-        // The database as version 10 left it: no index, no backlog, no trigger (and none of
-        // the later versions': the outbox of 12, the held-removal index of 13).
-        f.store
-            .connection()
-            .execute_batch(
-                "DROP TRIGGER messages_drop_text; DROP TRIGGER messages_move_text;
-                 DROP TABLE message_text; DROP TABLE message_text_keys;
-                 DROP TABLE message_text_backlog; DROP TABLE outbox; DROP INDEX sync_held_removed;
-                 PRAGMA user_version = 10;",
-            )
-            .unwrap();
+        // The database as version 10 left it: no index, no backlog, no trigger.
+        crate::store::schema::rewind_for_upgrade_tests(f.store.connection(), 10).unwrap();
         crate::store::schema::migrate(f.store.connection()).unwrap();
         assert_eq!(f.store.index_backlog_len().unwrap(), 1);
         assert!(find(&f, "contract").is_empty(), "not indexed yet");

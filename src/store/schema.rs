@@ -756,6 +756,88 @@ fn migrate_with(conn: &Connection, steps: &[&str]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Rewinds a database to what schema version `version` left, for upgrade tests: every table,
+/// view, index and trigger that the first `version` steps do not create is dropped (the rows
+/// of what stays are kept) and `user_version` is set, in one transaction. Tests build their
+/// fixture with today's code and rewind it, so a new step needs no test edited. Only steps
+/// that add objects can be undone this way: if a later step changed an object that stays
+/// (`ALTER TABLE ... ADD COLUMN`), this refuses with [`StoreError::Invalid`]; rows a later
+/// step rewrote in a table that stays are not restored.
+#[doc(hidden)]
+pub fn rewind_for_upgrade_tests(conn: &Connection, version: i64) -> Result<(), StoreError> {
+    let steps = usize::try_from(version)
+        .ok()
+        .and_then(|count| MIGRATIONS.get(..count))
+        .ok_or_else(|| StoreError::Invalid(format!("no schema version {version}")))?;
+    let reference = Connection::open_in_memory()?;
+    migrate_with(&reference, steps)?;
+    let wanted = schema_objects(&reference)?;
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let mut unwanted = Vec::new();
+    for object in schema_objects(&tx)? {
+        match wanted
+            .iter()
+            .find(|w| w.kind == object.kind && w.name == object.name)
+        {
+            Some(kept) if kept.sql == object.sql => {}
+            Some(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "{} {} was changed after version {version}",
+                    object.kind, object.name
+                )))
+            }
+            None => unwanted.push(object),
+        }
+    }
+    // Triggers and views first, then virtual tables (which take their shadow tables with
+    // them), then indexes and tables, the latest created first.
+    unwanted.sort_by_key(|object| match object.kind.as_str() {
+        "trigger" | "view" => 0,
+        _ if object.sql.starts_with("CREATE VIRTUAL TABLE") => 1,
+        _ => 2,
+    });
+    for object in unwanted {
+        let still_there: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)",
+            [&object.kind, &object.name],
+            |row| row.get(0),
+        )?;
+        if still_there {
+            let name = object.name.replace('"', "\"\"");
+            tx.execute_batch(&format!("DROP {} \"{name}\"", object.kind.to_uppercase()))?;
+        }
+    }
+    tx.pragma_update(None, "user_version", version)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// One entry of `sqlite_master` that a migration step made.
+struct SchemaObject {
+    kind: String,
+    name: String,
+    sql: String,
+}
+
+/// The schema's own objects (not SQLite's internal ones), the latest created first.
+fn schema_objects(conn: &Connection) -> Result<Vec<SchemaObject>, StoreError> {
+    let mut statement = conn.prepare(
+        "SELECT type, name, sql FROM sqlite_master
+         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL
+         ORDER BY rowid DESC",
+    )?;
+    let objects = statement
+        .query_map([], |row| {
+            Ok(SchemaObject {
+                kind: row.get(0)?,
+                name: row.get(1)?,
+                sql: row.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(objects)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -887,6 +969,62 @@ mod tests {
         ));
         assert_eq!(user_version(&conn).unwrap(), 0);
         assert!(table_names(&conn).is_empty());
+    }
+
+    #[test]
+    fn a_rewound_database_has_the_older_schema_and_keeps_its_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains (id, name, created) VALUES (1, 'x.org', 0);
+             INSERT INTO users (id, domain_id, local_part, email, display_name, password_hash,
+                                created) VALUES (1, 1, 'a', 'a@x.org', '', '', 0);
+             INSERT INTO outbox (user_id, sender, recipients, message, created, next_attempt)
+                 VALUES (1, 'a@x.org', 'b@y.org', X'00', 0, 0);",
+        )
+        .unwrap();
+        rewind_for_upgrade_tests(&conn, 10).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 10);
+        let at_ten = Connection::open_in_memory().unwrap();
+        migrate_with(&at_ten, &MIGRATIONS[..10]).unwrap();
+        let objects = |conn: &Connection| -> Vec<(String, String)> {
+            let mut objects: Vec<_> = schema_objects(conn)
+                .unwrap()
+                .into_iter()
+                .map(|object| (object.kind, object.sql))
+                .collect();
+            objects.sort();
+            objects
+        };
+        assert_eq!(objects(&conn), objects(&at_ten));
+        let users: i64 = conn
+            .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(users, 1);
+        // And the real migrations bring it forward again.
+        migrate(&conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        assert_eq!(table_names(&conn), {
+            let fresh = Connection::open_in_memory().unwrap();
+            migrate(&fresh).unwrap();
+            table_names(&fresh)
+        });
+    }
+
+    #[test]
+    fn rewinding_past_a_step_that_altered_a_table_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        // Version 4 added columns to `devices`: version 3's table cannot be had back.
+        assert!(matches!(
+            rewind_for_upgrade_tests(&conn, 3),
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        assert!(matches!(
+            rewind_for_upgrade_tests(&conn, latest_version() + 1),
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
-use crate::common::{self, TestDevice, TestServer};
-use easd::store::{FolderId, FolderType, Store, UserId};
-use easd::wbxml::tag::{airsync, folder_hierarchy as fh};
+use crate::common::{TestDevice, TestServer};
+use easd::store::{FolderId, Store, UserId};
+use easd::wbxml::tag::{airsync, calendar as cal, folder_hierarchy as fh, meeting_response as mr};
 use easd::wbxml::{Element, Tag};
 
 pub const ALICE: &str = "alice@example.com";
@@ -14,53 +14,18 @@ pub const ALICE: &str = "alice@example.com";
 pub fn start() -> (TestServer, Store, UserId) {
     let server = TestServer::start();
     server.add_user(ALICE);
-    let store = Store::open(&server.db).expect("open the server's database");
-    let user = store.user_by_email(ALICE).unwrap().expect("alice").id;
+    let (store, user) = server.store_and_user(ALICE);
     (server, store, user)
 }
 
-pub fn folder(store: &Store, user: UserId, kind: FolderType) -> FolderId {
-    store
-        .folders_of(user)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.folder_type == kind)
-        .expect("default folder")
-        .id
-}
+pub use crate::common::folder;
 
 /// A phone of Alice speaking `version`.
 pub fn phone(server: &TestServer, id: &str, version: &str) -> TestDevice {
-    let mut device = server.device(ALICE, id);
-    device.version = version.to_string();
-    device
+    server.device_speaking(ALICE, id, version)
 }
 
-/// One Collection of a request.
-pub fn collection(key: &str, id: FolderId, fill: impl FnOnce(&mut Element)) -> Element {
-    let mut c = Element::new(airsync::COLLECTION);
-    c.push_text(airsync::SYNC_KEY, key)
-        .push_text(airsync::COLLECTION_ID, id.to_string());
-    fill(&mut c);
-    c
-}
-
-/// Sends one collection and returns its answer (the whole answer is checked with libwbxml).
-pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
-    let mut doc = Element::new(airsync::SYNC);
-    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
-    let response = device.command("Sync", Some(&doc));
-    assert_eq!(response.status(), 200);
-    if let Some(xml) = common::libwbxml_decode(&response.http.body) {
-        assert!(xml.contains("<Sync"), "{xml}");
-    }
-    response
-        .doc()
-        .child(airsync::COLLECTIONS)
-        .and_then(|l| l.child(airsync::COLLECTION))
-        .cloned()
-        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
-}
+pub use crate::common::{collection, sync_one};
 
 pub fn status(c: &Element) -> String {
     c.child_text(airsync::STATUS).unwrap_or_default()
@@ -107,6 +72,21 @@ pub fn pull_with(
         }
     }
     panic!("MoreAvailable without end");
+}
+
+/// The initial Sync of a collection, from key 0 to its end: every command.
+pub fn pull_all(device: &mut TestDevice, id: FolderId) -> Vec<Element> {
+    let key_now = first_key(device, id, |_| {});
+    pull(device, &key_now, id).1
+}
+
+/// The ApplicationData among `commands` whose `tag` is `value`.
+pub fn data_where<'a>(commands: &'a [Element], tag: Tag, value: &str) -> &'a Element {
+    commands
+        .iter()
+        .map(data)
+        .find(|d| d.child_text(tag).as_deref() == Some(value))
+        .unwrap_or_else(|| panic!("no item with {tag:?} {value} in {commands:?}"))
 }
 
 /// Sends client commands; returns the answer.
@@ -180,14 +160,51 @@ pub fn data(command: &Element) -> &Element {
         .expect("ApplicationData")
 }
 
-/// FolderSync from key 0: the key and the added folders as (ServerId, name, type).
-pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, String)>) {
+/// A child's text (short for the many field checks of the item-class tests).
+pub fn text(e: &Element, tag: Tag) -> Option<String> {
+    e.child_text(tag)
+}
+
+/// The Attendees of a calendar item's ApplicationData (none: empty).
+pub fn attendees(data: &Element) -> Vec<Element> {
+    children_of(data, cal::ATTENDEES, cal::ATTENDEE)
+}
+
+/// The Exceptions of a calendar item's ApplicationData (none: empty).
+pub fn exceptions(data: &Element) -> Vec<Element> {
+    children_of(data, cal::EXCEPTIONS, cal::EXCEPTION)
+}
+
+fn children_of(data: &Element, list: Tag, item: Tag) -> Vec<Element> {
+    data.child(list)
+        .map(|l| l.children_with(item).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One MeetingResponse with one Request that `fill` builds: the Result (the answer is also
+/// decoded by libwbxml where installed).
+pub fn meeting_response(device: &mut TestDevice, fill: impl FnOnce(&mut Element)) -> Element {
+    let mut doc = Element::new(mr::MEETING_RESPONSE);
+    fill(doc.push(Element::new(mr::REQUEST)));
+    let response = device.command("MeetingResponse", Some(&doc));
+    assert_eq!(response.status(), 200);
+    crate::common::libwbxml_agrees(&response.http.body, "<MeetingResponse");
+    response.doc().child(mr::RESULT).cloned().expect("a Result")
+}
+
+/// FolderSync from `key_now`: the new key, and the Adds (id, name, type) and Deletes (id).
+pub fn folder_changes(
+    device: &mut TestDevice,
+    key_now: &str,
+) -> (String, Vec<(String, String, String)>, Vec<String>) {
     let mut doc = Element::new(fh::FOLDER_SYNC);
-    doc.push_text(fh::SYNC_KEY, "0");
+    doc.push_text(fh::SYNC_KEY, key_now);
     let response = device.command("FolderSync", Some(&doc));
+    crate::common::libwbxml_agrees(&response.http.body, "<FolderSync");
     let doc = response.doc();
-    let folders = doc
-        .child(fh::CHANGES)
+    assert_eq!(doc.child_text(fh::STATUS).as_deref(), Some("1"), "{doc:?}");
+    let changes = doc.child(fh::CHANGES);
+    let adds = changes
         .map(|c| {
             c.children_with(fh::ADD)
                 .map(|a| {
@@ -200,7 +217,20 @@ pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, Str
                 .collect()
         })
         .unwrap_or_default();
-    (doc.child_text(fh::SYNC_KEY).expect("key"), folders)
+    let deletes = changes
+        .map(|c| {
+            c.children_with(fh::DELETE)
+                .map(|d| d.child_text(fh::SERVER_ID).unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    (doc.child_text(fh::SYNC_KEY).expect("key"), adds, deletes)
+}
+
+/// FolderSync from key 0: the key and the added folders as (ServerId, name, type).
+pub fn folder_sync(device: &mut TestDevice) -> (String, Vec<(String, String, String)>) {
+    let (key_now, adds, _) = folder_changes(device, "0");
+    (key_now, adds)
 }
 
 /// FolderCreate of a top-level folder of `kind`: its ServerId.

@@ -163,12 +163,36 @@ impl TestServer {
         easd_cli_with_env(&self.config, args, Some(input), &self.env)
     }
 
+    /// `easd deliver TO` of a raw message, as the MTA hands it over; asserts it was filed.
+    pub fn deliver(&self, to: &str, raw: &[u8]) {
+        let out = self.easd_stdin(&["deliver", to], raw);
+        assert!(out.status.success(), "deliver: {out:?}");
+    }
+
     pub fn add_user(&self, email: &str) {
         let out = self.easd(&["user", "add", email, "--password", PASSWORD]);
         assert!(out.status.success(), "user add: {out:?}");
     }
 
     /// What the server has logged so far (its standard error).
+    /// Exports `email`'s `folder`, imports that text for a new account `copy` and exports
+    /// `copy`'s folder: asserts both commands succeed and the second export is the same text
+    /// as the first, which it returns.
+    pub fn export_round_trip(&self, email: &str, folder: &str, copy: &str) -> String {
+        let first = self.easd(&["export", email, "--folder", folder]);
+        assert_eq!(first.status.code(), Some(0), "{first:?}");
+        let first = String::from_utf8(first.stdout).expect("an export in UTF-8");
+        self.add_user(copy);
+        let file = self.dir.join(format!("export-of-{folder}"));
+        std::fs::write(&file, &first).unwrap();
+        let out = self.easd(&["import", copy, file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let second = self.easd(&["export", copy, "--folder", folder]);
+        assert_eq!(second.status.code(), Some(0), "{second:?}");
+        assert_eq!(String::from_utf8(second.stdout).unwrap(), first);
+        first
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
@@ -237,6 +261,20 @@ impl TestServer {
 
     pub fn device(&self, email: &str, device_id: &str) -> TestDevice {
         TestDevice::new(self.client(), email, PASSWORD, device_id)
+    }
+
+    /// The server's database, opened beside it, and the id of `email`'s account.
+    pub fn store_and_user(&self, email: &str) -> (easd::store::Store, easd::store::UserId) {
+        let store = easd::store::Store::open(&self.db).expect("open the server's database");
+        let user = store.user_by_email(email).unwrap().expect("the account").id;
+        (store, user)
+    }
+
+    /// A device of `email` speaking protocol `version`.
+    pub fn device_speaking(&self, email: &str, device_id: &str, version: &str) -> TestDevice {
+        let mut device = self.device(email, device_id);
+        device.version = version.to_string();
+        device
     }
 }
 
@@ -706,6 +744,218 @@ impl TestDevice {
     }
 }
 
+/// Bytes that survive no accidental text conversion: every byte value, many times.
+pub fn attachment_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+/// A message from `from` to `to` (header values) with a short text and `attachment` as
+/// `data.bin`, base64 in 76-column lines.
+pub fn message_with_attachment(from: &str, to: &str, subject: &str, attachment: &[u8]) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
+    let mut raw = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <{subject}@example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0und\"\r\n\r\n\
+         --b0und\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n\
+         --b0und\r\nContent-Type: application/x-test; name=\"data.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"data.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    for line in encoded.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--b0und--\r\n");
+    raw
+}
+
+/// The id of `user`'s default folder of `kind`.
+pub fn folder(
+    store: &easd::store::Store,
+    user: easd::store::UserId,
+    kind: easd::store::FolderType,
+) -> easd::store::FolderId {
+    store
+        .folders_of(user)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.folder_type == kind)
+        .expect("default folder")
+        .id
+}
+
+/// One Collection of a Sync request: the key, the collection (a folder id or a view's
+/// ServerId), then what `fill` adds (Options, Commands, ...).
+pub fn collection(
+    key: &str,
+    id: impl std::fmt::Display,
+    fill: impl FnOnce(&mut Element),
+) -> Element {
+    use easd::wbxml::tag::airsync;
+    let mut c = Element::new(airsync::COLLECTION);
+    c.push_text(airsync::SYNC_KEY, key)
+        .push_text(airsync::COLLECTION_ID, id.to_string());
+    fill(&mut c);
+    c
+}
+
+/// Options with a FilterType, for [`collection`]'s `fill` (none: no Options).
+pub fn filter_options(filter: Option<&str>) -> impl FnOnce(&mut Element) + '_ {
+    use easd::wbxml::tag::airsync;
+    move |c| {
+        if let Some(filter) = filter {
+            c.push(Element::new(airsync::OPTIONS))
+                .push_text(airsync::FILTER_TYPE, filter);
+        }
+    }
+}
+
+/// A Sync request of the one collection `c`.
+pub fn sync_request(c: Element) -> Element {
+    use easd::wbxml::tag::airsync;
+    let mut doc = Element::new(airsync::SYNC);
+    doc.push(Element::new(airsync::COLLECTIONS)).push(c);
+    doc
+}
+
+/// Sends a Sync of one collection and returns the collection of the answer (HTTP 200
+/// expected; the answer is also decoded by libwbxml where installed).
+pub fn sync_one(device: &mut TestDevice, c: Element) -> Element {
+    use easd::wbxml::tag::airsync;
+    let response = device.command("Sync", Some(&sync_request(c)));
+    assert_eq!(response.status(), 200, "{:?}", response.http);
+    libwbxml_agrees(&response.http.body, "<Sync");
+    response
+        .doc()
+        .child(airsync::COLLECTIONS)
+        .and_then(|l| l.child(airsync::COLLECTION))
+        .cloned()
+        .unwrap_or_else(|| panic!("a collection in {:?}", response.doc()))
+}
+
+/// The commands of a Sync collection answer as (tag, ServerId).
+pub fn command_ids(c: &Element) -> Vec<(easd::wbxml::Tag, String)> {
+    use easd::wbxml::tag::airsync;
+    c.child(airsync::COMMANDS)
+        .map(|list| {
+            list.elements()
+                .map(|e| (e.tag, e.child_text(airsync::SERVER_ID).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sends Search with this Store name, Query and Options; returns the Store of the answer.
+pub fn search_store(
+    device: &mut TestDevice,
+    name: &str,
+    query: Element,
+    options: Vec<Element>,
+) -> Element {
+    use easd::wbxml::tag::search as s;
+    let mut doc = Element::new(s::SEARCH);
+    let store = doc.push(Element::new(s::STORE));
+    store.push_text(s::NAME, name);
+    store.push(query);
+    if !options.is_empty() {
+        let o = store.push(Element::new(s::OPTIONS));
+        for option in options {
+            o.push(option);
+        }
+    }
+    let response = device.command("Search", Some(&doc));
+    assert_eq!(response.status(), 200);
+    libwbxml_agrees(&response.http.body, "Search");
+    let answer = response.doc().clone();
+    assert_eq!(answer.child_text(s::STATUS).as_deref(), Some("1"));
+    answer
+        .child(s::RESPONSE)
+        .and_then(|r| r.child(s::STORE))
+        .expect("a Store")
+        .clone()
+}
+
+/// The policy type of EAS provisioning (MS-ASPROV).
+pub const EAS_POLICY_TYPE: &str = "MS-EAS-Provisioning-WBXML";
+
+/// A Provision request for `policy_type`: phase one, or with `ack` (the temporary key and the
+/// device's Status) phase two.
+pub fn provision_request(policy_type: &str, ack: Option<(&str, &str)>) -> Element {
+    use easd::wbxml::tag::provision as prov;
+    let mut doc = Element::new(prov::PROVISION);
+    let policy = doc
+        .push(Element::new(prov::POLICIES))
+        .push(Element::new(prov::POLICY));
+    policy.push_text(prov::POLICY_TYPE, policy_type);
+    if let Some((key, status)) = ack {
+        policy
+            .push_text(prov::POLICY_KEY, key)
+            .push_text(prov::STATUS, status);
+    }
+    doc
+}
+
+/// The PolicyKey of a Provision answer.
+pub fn policy_key(answer: &Element) -> String {
+    use easd::wbxml::tag::provision as prov;
+    answer
+        .child(prov::POLICIES)
+        .and_then(|p| p.child(prov::POLICY))
+        .and_then(|p| p.child_text(prov::POLICY_KEY))
+        .expect("a policy key")
+}
+
+/// Provisions `device` as a phone under a policy does: phase one, then phase two
+/// acknowledging the temporary key; the device carries the final key afterwards.
+pub fn provision(device: &mut TestDevice) {
+    let first = device.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
+    assert_eq!(first.status(), 200, "{:?}", first.http);
+    let temporary = policy_key(first.doc());
+    let ack = provision_request(EAS_POLICY_TYPE, Some((&temporary, "1")));
+    let second = device.command("Provision", Some(&ack));
+    assert_eq!(second.status(), 200, "{:?}", second.http);
+    device.policy_key = Some(policy_key(second.doc()));
+}
+
+/// A Provision acknowledging a wipe: `kind` is RemoteWipe or AccountOnlyRemoteWipe, Status 1.
+pub fn wipe_ack(kind: easd::wbxml::Tag) -> Element {
+    use easd::wbxml::tag::provision as prov;
+    let mut ack = Element::new(prov::PROVISION);
+    ack.push(Element::new(kind)).push_text(prov::STATUS, "1");
+    ack
+}
+
+/// A provisioned device with a full wipe pending is told so (FolderSync Status 140), gets
+/// RemoteWipe from Provision and acknowledges it.
+pub fn acknowledge_remote_wipe(device: &mut TestDevice) {
+    use easd::wbxml::tag::provision as prov;
+    assert_eq!(folder_sync_status(device), "140");
+    let answer = device.command("Provision", Some(&provision_request(EAS_POLICY_TYPE, None)));
+    assert!(
+        answer.doc().child(prov::REMOTE_WIPE).is_some(),
+        "{:?}",
+        answer.doc()
+    );
+    device.command("Provision", Some(&wipe_ack(prov::REMOTE_WIPE)));
+}
+
+/// The Status of a FolderSync from key 0 by a 14.0+ device (HTTP 200 expected; the answer
+/// is also decoded by libwbxml where installed).
+pub fn folder_sync_status(device: &mut TestDevice) -> String {
+    use easd::wbxml::tag::folder_hierarchy as fh;
+    let mut doc = Element::new(fh::FOLDER_SYNC);
+    doc.push_text(fh::SYNC_KEY, "0");
+    let response = device.command("FolderSync", Some(&doc));
+    assert_eq!(response.status(), 200, "{:?}", response.http);
+    libwbxml_agrees(&response.http.body, "FolderSync");
+    response
+        .doc()
+        .child_text(fh::STATUS)
+        .expect("a FolderSync Status")
+}
+
 pub fn percent(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
@@ -716,6 +966,13 @@ pub fn percent(text: &str) -> String {
         }
     }
     out
+}
+
+/// Where libwbxml is installed, it decodes `bytes` too and names `root` (an element) in them.
+pub fn libwbxml_agrees(bytes: &[u8], root: &str) {
+    if let Some(xml) = libwbxml_decode(bytes) {
+        assert!(xml.contains(root), "{xml}");
+    }
 }
 
 /// Decodes `bytes` with libwbxml's wbxml2xml, an implementation nobody here wrote; `None` when

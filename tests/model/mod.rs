@@ -137,17 +137,8 @@ impl Simulation {
     /// 14.1 and 16.1) on a fresh server.
     pub fn new(server: &TestServer, seed: u64, devices: usize) -> Simulation {
         server.add_user(USER);
-        let store = Store::open(&server.db).expect("open the server's database");
-        let user = store.user_by_email(USER).unwrap().expect("user").id;
-        let folder = |kind| {
-            store
-                .folders_of(user)
-                .unwrap()
-                .into_iter()
-                .find(|f| f.folder_type == kind)
-                .expect("default folder")
-                .id
-        };
+        let (store, user) = server.store_and_user(USER);
+        let folder = |kind| crate::common::folder(&store, user, kind);
         let (inbox, deleted_items) = (folder(FolderType::Inbox), folder(FolderType::DeletedItems));
         let drafts = folder(FolderType::Drafts);
         let family = store
