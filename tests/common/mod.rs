@@ -1099,10 +1099,27 @@ impl Drop for SendmailRecorder {
 }
 
 /// A UDP port free right now, for a server's change notifications (`notify`): tests run in
-/// parallel, so each server needs its own.
+/// parallel, so each server needs its own. The port must stay free while its server is killed and
+/// restarted (`kill_and_restart` binds it again), so it comes from below the kernel's ephemeral
+/// range (32768 and up on Linux), which client sockets and port-0 binds draw from, and no port is
+/// handed out twice by one test process. The start depends on the process id so that test
+/// programs run side by side (other checkouts) rarely meet; each candidate is still probed.
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("udp port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() % 440) * 50,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port between {FIRST} and {}", FIRST + SPAN);
 }
