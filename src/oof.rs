@@ -9,16 +9,17 @@
 //! message means no reply for that audience.
 //!
 //! The reply goes to the envelope sender (`--sender`, else `Return-Path`, else `From`) with
-//! an empty envelope sender of its own (RFC 3834 §3.3), so a bounce of it cannot loop. A
-//! local address gets it in its Inbox directly; for others it is queued in the outbox in the
-//! transaction that records the sender as answered, then tried at once through
-//! `submission-command`; a refusal leaves it to the server's retries (`crate::outbox`).
+//! an empty envelope sender of its own (RFC 3834 §3.3), so a bounce of it cannot loop. It is
+//! written in the transaction that files the message and records the sender as answered
+//! ([`write_reply`]): a local address gets it in its Inbox directly; for others it is queued
+//! in the outbox, then tried at once through `submission-command` after the commit
+//! ([`send_written`]); a refusal leaves it to the server's retries (`crate::outbox`).
 
 use base64::Engine;
 
 use crate::mime::{self, ParsedMessage};
 use crate::store::oof::Audience;
-use crate::store::{now, random_hex, FolderType, NewMessage, Store, StoreError, User};
+use crate::store::{random_hex, FolderType, NewMessage, Store, StoreError, User};
 
 /// What happened to one delivered message.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,37 +47,52 @@ pub fn convert_body(text: &str, from: &str, to: &str) -> String {
     }
 }
 
-/// Answers a message just filed for `user`, when the user's out-of-office says so.
-/// `envelope_sender` is what the MTA passed (`$SENDER`), if anything. Failures are errors
-/// for the log; the delivery itself has succeeded already.
-pub fn answer(
+/// The out-of-office reply to a message being delivered, as written in the delivery's
+/// transaction: what is left to do once it commits.
+#[derive(Debug)]
+pub enum Written {
+    /// Nothing was written (the reply is not due, or this says why).
+    Nothing(Outcome),
+    /// The reply to `sender` was filed in this local user's Inbox.
+    Filed { local: String, sender: String },
+    /// The reply to `sender` waits in the outbox as this entry.
+    Queued { id: i64, sender: String },
+}
+
+/// Writes the out-of-office reply to a message being filed for `user`, when the user's
+/// out-of-office says so: records the sender as answered and files the reply (a local
+/// sender) or queues it (anyone else). Called inside the transaction that files the
+/// message, so the message, the answered sender and the reply commit together. On an error
+/// its own writes are undone (a savepoint) and the caller's stay: the delivery does not
+/// depend on the reply. `envelope_sender` is what the MTA passed (`$SENDER`), if anything.
+pub fn write_reply(
     store: &Store,
     user: &User,
     raw: &[u8],
     envelope_sender: Option<&str>,
-    submission_command: &[String],
-    notify: Option<std::net::SocketAddr>,
-) -> Result<Outcome, String> {
-    let oof = store.oof(user.id).map_err(|e| e.to_string())?;
-    let now = now();
+    now: i64,
+) -> Result<Written, StoreError> {
+    let oof = store.oof(user.id)?;
     if !oof.active_at(now) {
-        return Ok(Outcome::Off);
+        return Ok(Written::Nothing(Outcome::Off));
     }
     let headers = mime::raw_headers(raw);
     if let Some(reason) = automatic_or_bulk(&headers) {
-        return Ok(Outcome::Skipped(reason));
+        return Ok(Written::Nothing(Outcome::Skipped(reason)));
     }
     let parsed = mime::parse(raw);
     let Some(sender) = reply_address(envelope_sender, &headers, &parsed) else {
-        return Ok(Outcome::Skipped("no sender address"));
+        return Ok(Written::Nothing(Outcome::Skipped("no sender address")));
     };
     if let Some(reason) = unanswerable(&sender, user) {
-        return Ok(Outcome::Skipped(reason));
+        return Ok(Written::Nothing(Outcome::Skipped(reason)));
     }
-    let audience = audience_of(store, user, &sender).map_err(|e| e.to_string())?;
+    let audience = audience_of(store, user, &sender)?;
     let message = oof.message(audience);
     if !message.enabled || message.reply.trim().is_empty() {
-        return Ok(Outcome::Skipped("no reply for this kind of sender"));
+        return Ok(Written::Nothing(Outcome::Skipped(
+            "no reply for this kind of sender",
+        )));
     }
     let reply = compose_reply(
         user,
@@ -88,22 +104,35 @@ pub fn answer(
     );
     // Answered and reply (filed or queued) are one write: the reply exists exactly when the
     // sender counts as answered.
-    let written = store.atomically(|| -> Result<Option<Written>, StoreError> {
+    store.atomically(|| -> Result<Written, StoreError> {
         if !store.claim_oof_reply(user.id, &sender, now)? {
-            return Ok(None);
+            return Ok(Written::Nothing(Outcome::Skipped(
+                "already answered in this period",
+            )));
         }
-        file_or_queue(store, user, &sender, &reply, now).map(Some)
-    });
-    let written = written.map_err(|e| e.to_string())?;
+        file_or_queue(store, user, sender, &reply, now)
+    })
+}
+
+/// Finishes a reply [`write_reply`] wrote, after its transaction committed: tells the local
+/// recipient's phones, or hands the queued reply to the mail system at once (a refusal
+/// leaves it to the server's retries). Errors are for the log.
+pub fn send_written(
+    store: &Store,
+    written: Written,
+    submission_command: &[String],
+    notify: Option<std::net::SocketAddr>,
+    now: i64,
+) -> Result<Outcome, String> {
     match written {
-        None => Ok(Outcome::Skipped("already answered in this period")),
-        Some(Written::Filed(local)) => {
+        Written::Nothing(outcome) => Ok(outcome),
+        Written::Filed { local, sender } => {
             if let Some(addr) = notify {
                 crate::push::notify(addr, &local);
             }
             Ok(Outcome::Replied(sender))
         }
-        Some(Written::Queued(id)) => {
+        Written::Queued { id, sender } => {
             let backoff = crate::outbox::backoff_from_env();
             let sent =
                 crate::outbox::send_queued(store, id, submission_command, &backoff, notify, now)
@@ -122,14 +151,6 @@ pub fn answer(
             }
         }
     }
-}
-
-/// Where a reply went.
-enum Written {
-    /// Into this local user's Inbox.
-    Filed(String),
-    /// Into the outbox, as this entry.
-    Queued(i64),
 }
 
 /// Why a message is automatic or bulk mail that must not be answered (RFC 3834 §2).
@@ -283,11 +304,11 @@ fn compose_reply(
 fn file_or_queue(
     store: &Store,
     user: &User,
-    to: &str,
+    to: String,
     reply: &[u8],
     now: i64,
 ) -> Result<Written, StoreError> {
-    if let Some(local) = store.user_by_email(to)? {
+    if let Some(local) = store.user_by_email(&to)? {
         let inbox = store
             .folders_of(local.id)?
             .into_iter()
@@ -299,16 +320,20 @@ fn file_or_queue(
             ..NewMessage::new(reply)
         };
         store.add_message(local.id, inbox.id, &filed)?;
-        return Ok(Written::Filed(local.email));
+        return Ok(Written::Filed {
+            local: local.email,
+            sender: to,
+        });
     }
-    let recipients = [to.to_string()];
+    let recipients = [to.clone()];
     let queued = crate::store::Outgoing {
         user: user.id,
         sender: "<>",
         recipients: &recipients,
         message: reply,
     };
-    Ok(Written::Queued(store.enqueue_mail(&queued, now)?))
+    let id = store.enqueue_mail(&queued, now)?;
+    Ok(Written::Queued { id, sender: to })
 }
 
 #[cfg(test)]

@@ -614,3 +614,51 @@ fn an_out_of_office_reply_the_mta_refused_is_sent_by_the_server_later() {
         ["-i", "-f", "<>", "--", "carol@remote.example"]
     );
 }
+
+/// Commits in the database's write-ahead log: frames of the current WAL generation (their
+/// salt is the header's) that end a transaction (a non-zero database size after commit).
+fn commits_in_wal(db: &std::path::Path) -> usize {
+    let wal = std::fs::read(format!("{}-wal", db.display())).unwrap_or_default();
+    if wal.len() < 32 {
+        return 0;
+    }
+    let word = |at: usize| u32::from_be_bytes(wal[at..at + 4].try_into().unwrap());
+    let frame_len = 24 + word(8) as usize;
+    let salt = &wal[16..24];
+    wal[32..]
+        .chunks_exact(frame_len)
+        .take_while(|frame| &frame[8..16] == salt)
+        .filter(|frame| frame[4..8] != [0, 0, 0, 0])
+        .count()
+}
+
+#[test]
+fn a_delivery_and_its_out_of_office_reply_are_one_transaction() {
+    let setup = oof_setup();
+    let mut phone = setup.server.device(ALICE, "phone");
+    away_for_everyone(&mut phone);
+    // The test's own connection keeps the WAL from being checkpointed away; a small database
+    // never reaches the automatic checkpoint.
+    let before = commits_in_wal(&setup.server.db);
+    deliver(
+        &setup,
+        ALICE,
+        "From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: Plans\r\n\r\nx\r\n",
+    );
+    assert_eq!(inbox_subjects(&setup, ALICE), ["Plans"]);
+    assert_eq!(inbox_subjects(&setup, BOB), ["Automatic reply: Plans"]);
+    assert_eq!(
+        commits_in_wal(&setup.server.db) - before,
+        1,
+        "the message, the answered sender and the reply commit together"
+    );
+    // Without a reply due it is one transaction as well.
+    let before = commits_in_wal(&setup.server.db);
+    deliver(
+        &setup,
+        ALICE,
+        "From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: More\r\n\r\nx\r\n",
+    );
+    assert_eq!(commits_in_wal(&setup.server.db) - before, 1);
+    assert_eq!(inbox_subjects(&setup, BOB), ["Automatic reply: Plans"]);
+}

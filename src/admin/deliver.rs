@@ -12,7 +12,8 @@
 //! recipient's calendar (see `crate::eas::meetings`).
 //!
 //! While the recipient's out-of-office is on (Settings Oof), the sender gets one automatic
-//! reply per period (see `crate::oof`); pass the envelope sender with `--sender ${sender}`.
+//! reply per period (see `crate::oof`), written in the same transaction as the message; pass
+//! the envelope sender with `--sender ${sender}`.
 //!
 //! Exit codes: 0 delivered; 65 empty or oversized message (bounce); 67 unknown recipient
 //! (bounce); 73 no such folder (bounce); 75 anything transient — database busy or locked,
@@ -98,34 +99,54 @@ pub fn run(config: &Config, args: DeliverArgs) -> i32 {
         }
         Err(e) => return failure(&e),
     };
+    let now = now();
     let message = NewMessage {
-        received_at: Some(now()),
+        received_at: Some(now),
         recipient: Some(&user.email),
         ..NewMessage::new(&raw)
     };
-    // Meeting mail changes the calendar in the transaction that files it.
-    match crate::eas::meetings::file_mail(&store, &user, folder.id, &message) {
-        Ok(_) => {
+    // One transaction: the message, the calendar a meeting mail changes, and the
+    // out-of-office reply it owes (the sender recorded as answered, the reply filed or queued).
+    let delivered = store.atomically(|| -> Result<_, StoreError> {
+        crate::eas::meetings::file_mail(&store, &user, folder.id, &message)?;
+        Ok(crate::oof::write_reply(
+            &store,
+            &user,
+            &raw,
+            args.sender.as_deref(),
+            now,
+        ))
+    });
+    match delivered {
+        Ok(reply) => {
             // Committed: phones waiting in Ping or a hanging Sync hear of it now.
             crate::push::notify(config.notify, &user.email);
-            out_of_office(config, &store, &user, &raw, args.sender.as_deref());
+            out_of_office(config, &store, &user, reply, now);
             exit::OK
         }
         Err(e) => failure(&e),
     }
 }
 
-/// Sends the user's out-of-office reply if one is due. The message is delivered already, so
-/// a failure here is reported on standard error (the MTA logs it) and changes no exit code.
-fn out_of_office(config: &Config, store: &Store, user: &User, raw: &[u8], sender: Option<&str>) {
-    let outcome = crate::oof::answer(
-        store,
-        user,
-        raw,
-        sender,
-        &config.submission_command,
-        Some(config.notify),
-    );
+/// Finishes the out-of-office reply the delivery wrote, if any (see `crate::oof`). The
+/// message is delivered already, so a failure here is reported on standard error (the MTA
+/// logs it) and changes no exit code.
+fn out_of_office(
+    config: &Config,
+    store: &Store,
+    user: &User,
+    reply: Result<crate::oof::Written, StoreError>,
+    now: i64,
+) {
+    let outcome = reply.map_err(|e| e.to_string()).and_then(|written| {
+        crate::oof::send_written(
+            store,
+            written,
+            &config.submission_command,
+            Some(config.notify),
+            now,
+        )
+    });
     match outcome {
         Ok(crate::oof::Outcome::Replied(to)) => {
             eprintln!("easd: out-of-office reply from {} sent to {to}", user.email);

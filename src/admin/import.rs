@@ -632,6 +632,20 @@ pub fn run(config: &Config, args: ImportArgs) -> i32 {
     let Importer { batcher, tally, .. } = importer;
     let uncommitted = batcher.pending;
     drop(batcher);
+    // Filing only queued the mail for the search index: index it now, a batch per
+    // transaction (one index segment each), so a search right after the import finds it all.
+    // What fails here the server indexes later.
+    let batch = args.batch.max(1);
+    loop {
+        match store.index_backlog(batch) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("easd: indexing the mail for search stopped ({e}); the server does it");
+                break;
+            }
+        }
+    }
     match outcome {
         Ok(()) => {
             eprintln!("easd: import finished: {}", tally.summary());

@@ -89,7 +89,11 @@ impl Backend {
     /// the unblock: while the loop polls (it has idle work) it may take the unblock for
     /// "nothing waiting", so it checks the flag too.
     pub fn run(&mut self, server: &tiny_http::Server, stopping: &AtomicBool) {
-        let mut idle = idle::IdleWork::new(&self.store, self.settings.outbox_backoff);
+        let mut idle = idle::IdleWork::new(
+            &self.store,
+            self.settings.outbox_backoff,
+            crate::store::now(),
+        );
         loop {
             let next = match idle.wait(crate::store::now()) {
                 idle::Wait::NoTime => server.try_recv(),

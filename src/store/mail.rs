@@ -411,7 +411,7 @@ fn file_parsed(
         blob.write_all(message.raw)?;
         blob.close()?;
     }
-    super::mail_search::index_filed(conn, blob_id, user, folder, received, message.raw, parsed)?;
+    super::mail_search::queue_for_index(conn, blob_id)?;
 
     let received_as_bcc = message
         .recipient

@@ -13,12 +13,16 @@
 //! folder the message is in (kept by a trigger when a move renumbers the message), for
 //! searches of some folders only.
 //!
-//! A message is indexed in the transaction that files it ([`index_filed`], called by
-//! `mail.rs`); trigger `messages_drop_text` removes it in the transaction that deletes its
-//! row (delete, folder or user deletion, draft replacement). A database upgraded from a
-//! version without the index lists its messages in `message_text_backlog`; the server indexes
-//! them in small batches while it is idle ([`Store::index_backlog`]), so the upgrade itself
-//! is quick.
+//! Filing a message does not index it: the filing transaction puts it on
+//! `message_text_backlog` ([`queue_for_index`], called by `mail.rs`), and the running server
+//! indexes the backlog in batches while it is idle ([`Store::index_backlog`]). FTS5 writes a
+//! new segment per transaction and merges segments later, so a batch of messages writes far
+//! less to the disk than one transaction per message. A word query first indexes its user's
+//! waiting messages, so what it finds is complete all the same. Trigger `messages_drop_text`
+//! removes a message's index rows and its backlog entry in the transaction that deletes its
+//! row (delete, folder or user deletion, draft replacement); a moved message keeps its blob,
+//! so its backlog entry follows it. A database upgraded from a version without the index
+//! starts with every message on the backlog, so the upgrade itself is quick.
 //!
 //! A query only ever reads items of the one user it names: its terms are confined to the text
 //! columns and joined with the user's scope token, and the page's items are read with the
@@ -30,7 +34,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{FolderId, ItemId, Store, StoreError, UserId};
-use crate::mime::{self, BodyKind, ParsedMessage, PartLocation, TransferEncoding};
+use crate::mime::{self, BodyKind, PartLocation, TransferEncoding};
 
 /// Most bytes of decoded body text indexed per message: what a person searches for is near
 /// the top, and the cap bounds the index and the time to file a huge message.
@@ -198,44 +202,6 @@ fn body_text<R: Read + Seek>(raw: &mut R, parts: &[TextPart<'_>]) -> Result<Stri
 }
 
 impl IndexedText {
-    /// The text of a message being filed, from its parsed form.
-    pub(crate) fn of_parsed(raw: &[u8], parsed: &ParsedMessage) -> Result<Self, StoreError> {
-        let mailboxes = parsed
-            .from
-            .iter()
-            .chain(parsed.sender.iter())
-            .chain(parsed.to.iter())
-            .chain(parsed.cc.iter())
-            .chain(parsed.reply_to.iter());
-        let addresses = mailboxes
-            .map(mime::Mailbox::formatted)
-            .collect::<Vec<_>>()
-            .join("\n");
-        let parts: Vec<TextPart<'_>> = parsed
-            .bodies
-            .iter()
-            .map(|b| TextPart {
-                kind: b.kind,
-                content_type: &b.content_type,
-                charset: b.charset.as_deref(),
-                location: &b.location,
-            })
-            .collect();
-        let body = body_text(&mut std::io::Cursor::new(raw), &parts)?;
-        let attachments = parsed
-            .attachments
-            .iter()
-            .map(|a| a.display_name.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        Ok(IndexedText {
-            subject: parsed.subject.clone(),
-            addresses,
-            body,
-            attachments,
-        })
-    }
-
     /// The text of a stored message, from its rows (for the upgrade backlog): no new parse.
     /// Also its owner, folder and received time.
     fn of_stored(
@@ -389,18 +355,13 @@ fn remove_text(conn: &Connection, blob_id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Indexes a message being filed (called by `mail.rs` in the filing transaction).
-pub(crate) fn index_filed(
-    conn: &Connection,
-    blob_id: i64,
-    user: UserId,
-    folder: FolderId,
-    received: i64,
-    raw: &[u8],
-    parsed: &ParsedMessage,
-) -> Result<(), StoreError> {
-    let text = IndexedText::of_parsed(raw, parsed)?;
-    index_text(conn, blob_id, user, folder, received, &text)
+/// Puts a message being filed on the index's backlog, inside the filing transaction (called
+/// by `mail.rs`). It is indexed later with others ([`Store::index_backlog`]), or before the
+/// owner's next word query ([`Store::search_mail`]).
+pub(crate) fn queue_for_index(conn: &Connection, blob_id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT OR IGNORE INTO message_text_backlog (blob_id) VALUES (?1)")?
+        .execute([blob_id])?;
+    Ok(())
 }
 
 /// The SQL of a query that the index alone cannot answer (no words, or a conversation):
@@ -477,6 +438,9 @@ impl Store {
     ) -> Result<MailHits, StoreError> {
         if query.folders.as_ref().is_some_and(Vec::is_empty) {
             return Ok(MailHits::default());
+        }
+        if !query.terms.is_empty() {
+            self.catch_up_index(user)?;
         }
         if query.terms.is_empty() || query.conversation_id.is_some() {
             return self.search_general(user, query, first, count);
@@ -561,39 +525,79 @@ impl Store {
         Ok(MailHits { total, hits })
     }
 
-    /// How many messages still wait to be indexed (after an upgrade).
+    /// How many messages wait to be indexed.
     pub fn index_backlog_len(&self) -> Result<usize, StoreError> {
-        let n: i64 =
-            self.conn
-                .query_row("SELECT count(*) FROM message_text_backlog", [], |row| {
-                    row.get(0)
-                })?;
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM message_text_backlog")?
+            .query_row([], |row| row.get(0))?;
         Ok(n.max(0) as usize)
     }
 
-    /// Indexes up to `limit` messages of the upgrade backlog in one transaction; returns how
-    /// many remain. The server calls it while no request waits.
+    /// Indexes up to `limit` waiting messages in one transaction (one new segment of the
+    /// index); returns how many remain. The server calls it while no request waits.
     pub fn index_backlog(&self, limit: usize) -> Result<usize, StoreError> {
+        self.index_waiting(None, limit)?;
+        self.index_backlog_len()
+    }
+
+    /// Indexes the waiting messages of `user`, so a word query sees every message filed so
+    /// far. A database upgraded from a version without the index may hold more of them than a
+    /// request should wait for: at most [`MAX_CATCH_UP`] are done here, the idle loop does the
+    /// rest.
+    fn catch_up_index(&self, user: UserId) -> Result<(), StoreError> {
+        let waiting: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM message_text_backlog)")?
+            .query_row([], |row| row.get(0))?;
+        let mut done = 0;
+        let mut more = waiting;
+        while more && done < MAX_CATCH_UP {
+            more = self.index_waiting(Some(user), CATCH_UP_BATCH)?;
+            done += CATCH_UP_BATCH;
+        }
+        Ok(())
+    }
+
+    /// Indexes up to `limit` waiting messages (of `user` only, if given) in one transaction;
+    /// whether more of them wait.
+    fn index_waiting(&self, user: Option<UserId>, limit: usize) -> Result<bool, StoreError> {
         let tx = self.write_transaction()?;
-        let blobs: Vec<i64> = tx
-            .prepare_cached("SELECT blob_id FROM message_text_backlog ORDER BY blob_id LIMIT ?1")?
-            .query_map([limit as i64], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        for &blob in &blobs {
+        // One more than the batch: whether the backlog ends with it.
+        let blobs: Vec<i64> = match user {
+            None => tx
+                .prepare_cached(
+                    "SELECT blob_id FROM message_text_backlog ORDER BY blob_id LIMIT ?1",
+                )?
+                .query_map([limit as i64 + 1], |row| row.get(0))?
+                .collect::<Result<_, _>>()?,
+            Some(user) => tx
+                .prepare_cached(
+                    "SELECT b.blob_id FROM message_text_backlog b
+                     JOIN messages m ON m.blob_id = b.blob_id JOIN items i ON i.id = m.item_id
+                     WHERE i.user_id = ?1 ORDER BY b.blob_id LIMIT ?2",
+                )?
+                .query_map(params![user, limit as i64 + 1], |row| row.get(0))?
+                .collect::<Result<_, _>>()?,
+        };
+        for &blob in blobs.iter().take(limit) {
             if let Some((text, user, folder, received)) = IndexedText::of_stored(&tx, blob)? {
                 index_text(&tx, blob, user, folder, received, &text)?;
             }
             tx.prepare_cached("DELETE FROM message_text_backlog WHERE blob_id = ?1")?
                 .execute([blob])?;
         }
-        let remaining: i64 =
-            tx.query_row("SELECT count(*) FROM message_text_backlog", [], |row| {
-                row.get(0)
-            })?;
         tx.commit()?;
-        Ok(remaining.max(0) as usize)
+        Ok(blobs.len() > limit)
     }
 }
+
+/// Messages indexed per transaction when a query catches up with the backlog.
+const CATCH_UP_BATCH: usize = 200;
+
+/// Most waiting messages a query indexes before it runs (only an upgraded database's backlog
+/// can be longer; the server's idle indexing finishes it).
+const MAX_CATCH_UP: usize = 2000;
 
 #[cfg(test)]
 mod tests {
@@ -947,6 +951,7 @@ mod tests {
             )
             .unwrap();
         let spilled = file(&f, f.inbox, &message("Crowded", "twins"), 7000);
+        assert_eq!(find(&f, "twins")[0], spilled);
         let key: i64 = f
             .store
             .connection()
@@ -958,7 +963,6 @@ mod tests {
             )
             .unwrap();
         assert_eq!(key, full + 1024);
-        assert_eq!(find(&f, "twins")[0], spilled);
     }
 
     #[test]
@@ -969,12 +973,70 @@ mod tests {
         crate::store::schema::rewind_for_upgrade_tests(f.store.connection(), 10).unwrap();
         crate::store::schema::migrate(f.store.connection()).unwrap();
         assert_eq!(f.store.index_backlog_len().unwrap(), 1);
-        assert!(find(&f, "contract").is_empty(), "not indexed yet");
         let new = file(&f, f.inbox, &message("New contract", "signed today"), 200);
-        assert_eq!(find(&f, "contract"), vec![new]);
+        assert_eq!(f.store.index_backlog_len().unwrap(), 2);
+        assert_eq!(f.store.index_backlog(1).unwrap(), 1);
         assert_eq!(f.store.index_backlog(100).unwrap(), 0);
         assert_eq!(find(&f, "contract"), vec![new, old]);
         assert_eq!(find(&f, "2019"), vec![old]);
         assert_eq!(f.store.index_backlog_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn filed_mail_waits_for_the_index_and_a_word_query_indexes_it_first() {
+        let f = fixture();
+        let first = file(
+            &f,
+            f.inbox,
+            &message("Quarterly numbers", "spreadsheet"),
+            100,
+        );
+        let second = file(
+            &f,
+            f.inbox,
+            &message("Picnic", "spreadsheet of snacks"),
+            200,
+        );
+        let waiting = |store: &Store| store.index_backlog_len().unwrap();
+        assert_eq!(waiting(&f.store), 2, "filing only queues the message");
+        // Moved and deleted while waiting: indexed where it is, or not at all.
+        let archive = f
+            .store
+            .create_folder(f.user, None, "Archive", FolderType::UserMail)
+            .unwrap()
+            .id;
+        let moved = f.store.move_item(f.user, first, archive).unwrap();
+        f.store.delete_item(f.user, second).unwrap();
+        assert_eq!(waiting(&f.store), 1);
+        // Another user's query indexes only that user's mail.
+        let bob = f.store.add_user("bob@example.com", "", "pw").unwrap().id;
+        let query = MailQuery {
+            terms: query_terms("spreadsheet").unwrap(),
+            ..MailQuery::default()
+        };
+        assert_eq!(f.store.search_mail(bob, &query, 0, 10).unwrap().total, 0);
+        assert_eq!(waiting(&f.store), 1);
+        let in_archive = MailQuery {
+            folders: Some(vec![archive]),
+            ..query.clone()
+        };
+        let hits = f.store.search_mail(f.user, &in_archive, 0, 10).unwrap();
+        assert_eq!(
+            hits.hits,
+            vec![MailHit {
+                item: moved,
+                folder: archive
+            }]
+        );
+        assert_eq!(waiting(&f.store), 0);
+        assert_eq!(find(&f, "snacks"), Vec::<ItemId>::new());
+        // Queries without words need no index and leave the backlog alone.
+        file(&f, f.inbox, &message("Later", "spreadsheet"), 300);
+        let undated = MailQuery::default();
+        assert_eq!(
+            f.store.search_mail(f.user, &undated, 0, 10).unwrap().total,
+            2
+        );
+        assert_eq!(waiting(&f.store), 1);
     }
 }
