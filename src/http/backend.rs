@@ -5,7 +5,7 @@
 //! and turns the backend's response bytes into the bytes the client gets — or, when the
 //! backend asks to park, swallows the response and reports the park instead.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -27,6 +27,10 @@ const STAGE_SIZE: usize = 64 * 1024;
 pub(crate) struct BackendConn {
     pub(crate) stream: Option<UnixStream>,
     pub(crate) exchange: Option<Exchange>,
+    /// A read of `stream` found it empty and no readable event came since: reading again
+    /// would only return `WouldBlock` (readiness is edge-triggered, so data arriving after
+    /// that read is reported and clears the mark).
+    pub(crate) drained: bool,
 }
 
 impl BackendConn {
@@ -34,12 +38,30 @@ impl BackendConn {
         BackendConn {
             stream: None,
             exchange: None,
+            drained: false,
         }
     }
 
     pub(crate) fn is_free(&self) -> bool {
         self.exchange.is_none()
     }
+}
+
+/// Reads from a backend stream unless `drained` ([`BackendConn::drained`]) says it is empty;
+/// a read that finds it empty sets the mark.
+pub(crate) fn read_unless_drained(
+    stream: &mut UnixStream,
+    drained: &mut bool,
+    buffer: &mut [u8],
+) -> io::Result<usize> {
+    if *drained {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let read = stream.read(buffer);
+    if matches!(&read, Err(error) if error.kind() == io::ErrorKind::WouldBlock) {
+        *drained = true;
+    }
+    read
 }
 
 /// How an exchange ended.

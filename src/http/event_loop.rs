@@ -7,7 +7,7 @@
 //! `poll` until the earliest deadline.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 
-use super::backend::{BackendConn, Exchange, Finish};
+use super::backend::{read_unless_drained, BackendConn, Exchange, Finish};
 use super::body::BodyCollector;
 use super::chunked::{ChunkError, ChunkedDecoder};
 use super::conn::{
@@ -117,6 +117,8 @@ pub(crate) struct EventLoop {
     parks: ParkIndex,
     /// The UDP socket change notifications arrive on, if it could be bound.
     notify: Option<NotifySocket>,
+    /// [`super::FrontDoorConfig::on_notification`].
+    on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Last wake-up per park key (see [`WAKE_MEMORY`]).
     recent_wakes: HashMap<String, Instant>,
     timers: TimerHeap<ConnRef>,
@@ -228,6 +230,7 @@ impl EventLoop {
             queue: VecDeque::new(),
             parks: ParkIndex::new(),
             notify,
+            on_notification: config.on_notification,
             recent_wakes: HashMap::new(),
             timers: TimerHeap::new(),
             work: VecDeque::new(),
@@ -266,7 +269,7 @@ impl EventLoop {
                 return Err(error);
             }
             for event in events.iter() {
-                self.on_event(event.token());
+                self.on_event(event.token(), event.is_readable() || event.is_read_closed());
             }
             self.handle_commands();
             self.on_timers(Instant::now());
@@ -291,7 +294,7 @@ impl EventLoop {
         .min()
     }
 
-    fn on_event(&mut self, token: Token) {
+    fn on_event(&mut self, token: Token, readable: bool) {
         let index = token.0;
         if token == WAKER_TOKEN {
             // Commands are read after every poll anyway.
@@ -300,8 +303,11 @@ impl EventLoop {
         } else if index < self.backend_token_base {
             self.accept(index - 1);
         } else if index < self.client_token_base {
-            self.work
-                .push_back(Work::Backend(index - self.backend_token_base));
+            let index = index - self.backend_token_base;
+            if let Some(backend) = self.backends.get_mut(index).filter(|_| readable) {
+                backend.drained = false;
+            }
+            self.work.push_back(Work::Backend(index));
         } else {
             let slot = index - self.client_token_base;
             if let Some(Some(conn)) = self.clients.get_mut(slot) {
@@ -1017,6 +1023,11 @@ impl EventLoop {
             // Edge-triggered: datagrams may be left, so come back after the next poll.
             self.deferred.push(Work::Notify);
         }
+        if !users.is_empty() {
+            if let Some(notified) = &self.on_notification {
+                notified();
+            }
+        }
         for user in users {
             self.wake(user);
         }
@@ -1124,6 +1135,7 @@ impl EventLoop {
                     return false;
                 }
                 backend.stream = Some(stream);
+                backend.drained = false;
                 true
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -1201,9 +1213,10 @@ impl EventLoop {
         let Some(stream) = backend.stream.as_mut() else {
             return BackendStep::Stalled;
         };
+        let drained = &mut backend.drained;
         let Some(exchange) = backend.exchange.as_mut() else {
             // An idle connection only ever reports that the backend closed it.
-            let close = match stream.read(scratch) {
+            let close = match read_unless_drained(stream, drained, scratch) {
                 Ok(0) => true,
                 Ok(_) => {
                     log::warn!("unsolicited bytes from the backend; reconnecting");
@@ -1236,7 +1249,7 @@ impl EventLoop {
         let mut finished = None;
         let may_read = !exchange.response_started() || conn.accepts_output();
         let read = if may_read {
-            stream.read(scratch)
+            read_unless_drained(stream, drained, scratch)
         } else {
             Err(io::ErrorKind::WouldBlock.into())
         };
