@@ -117,43 +117,13 @@ impl Store {
         &self,
         levels: &[PolicyLevel],
     ) -> Result<EffectivePolicy, StoreError> {
-        // One query for all levels (one consistent policy, one statement run per request),
-        // its rows shared out to their levels; ordered by name within each, as
-        // `policy_overrides` gives them.
-        let keys: Vec<(&str, &str)> = levels.iter().map(PolicyLevel::key).collect();
-        let matches = (0..keys.len())
-            .map(|i| format!("(level = ?{} AND scope = ?{})", 2 * i + 1, 2 * i + 2))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let mut layers: Vec<(Source, Vec<(String, String)>)> = levels
-            .iter()
-            .map(|level| (level.source(), Vec::new()))
-            .collect();
-        if keys.is_empty() {
-            return Ok(EffectivePolicy::resolve(&layers));
+        // One snapshot for the levels: one consistent policy, one read lock.
+        let snapshot = self.read_snapshot()?;
+        let mut layers = Vec::with_capacity(levels.len());
+        for level in levels {
+            layers.push((level.source(), self.policy_overrides(level)?));
         }
-        let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT level, scope, key, value FROM policy_settings WHERE {matches} ORDER BY key"
-        ))?;
-        let params: Vec<&str> = keys
-            .iter()
-            .flat_map(|(level, scope)| [*level, *scope])
-            .collect();
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = rows.next()? {
-            let (level, scope): (String, String) = (row.get(0)?, row.get(1)?);
-            let setting: (String, String) = (row.get(2)?, row.get(3)?);
-            // A level named twice gets its settings twice, as it did one query per level.
-            for (layer, _) in keys
-                .iter()
-                .enumerate()
-                .filter(|(_, key)| **key == (level.as_str(), scope.as_str()))
-            {
-                if let Some((_, settings)) = layers.get_mut(layer) {
-                    settings.push(setting.clone());
-                }
-            }
-        }
+        snapshot.end()?;
         Ok(EffectivePolicy::resolve(&layers))
     }
 }
