@@ -527,6 +527,25 @@ mod tests {
     }
 
     #[test]
+    fn a_backend_socket_found_empty_is_not_read_again_until_the_mark_is_cleared() {
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut drained = false;
+        let mut buffer = [0u8; 16];
+        let empty = read_unless_drained(&mut ours, &mut drained, &mut buffer);
+        assert_eq!(empty.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert!(drained);
+        // Data arriving now is left for the poll to report: no read while marked.
+        theirs.write_all(b"HTTP/1.1").unwrap();
+        let skipped = read_unless_drained(&mut ours, &mut drained, &mut buffer);
+        assert_eq!(skipped.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // A readable event clears the mark; the data is all there.
+        drained = false;
+        let n = read_unless_drained(&mut ours, &mut drained, &mut buffer).unwrap();
+        assert_eq!(&buffer[..n], b"HTTP/1.1");
+        assert!(!drained);
+    }
+
+    #[test]
     fn spooled_bodies_are_streamed_from_disk() {
         let dir = std::env::temp_dir().join(format!("easd-backend-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

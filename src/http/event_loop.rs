@@ -269,7 +269,8 @@ impl EventLoop {
                 return Err(error);
             }
             for event in events.iter() {
-                self.on_event(event.token(), event.is_readable() || event.is_read_closed());
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                self.on_event(event.token(), readable);
             }
             self.handle_commands();
             self.on_timers(Instant::now());
@@ -294,6 +295,8 @@ impl EventLoop {
         .min()
     }
 
+    /// One poll event. `readable`: the event may mean something to read (data, the end, an
+    /// error); only then is a backend connection's drained mark cleared.
     fn on_event(&mut self, token: Token, readable: bool) {
         let index = token.0;
         if token == WAKER_TOKEN {
