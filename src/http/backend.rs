@@ -31,6 +31,10 @@ pub(crate) struct BackendConn {
     /// would only return `WouldBlock` (readiness is edge-triggered, so data arriving after
     /// that read is reported and clears the mark).
     pub(crate) drained: bool,
+    /// The stream is registered for writability too. Only while a request is not fully
+    /// written: a Unix socket reports writable each time the loop reads from it, which
+    /// would wake the front door once per request for nothing.
+    pub(crate) writable_interest: bool,
 }
 
 impl BackendConn {
@@ -39,6 +43,7 @@ impl BackendConn {
             stream: None,
             exchange: None,
             drained: false,
+            writable_interest: false,
         }
     }
 

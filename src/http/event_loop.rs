@@ -1129,16 +1129,19 @@ impl EventLoop {
         }
         match UnixStream::connect(&self.backend_socket) {
             Ok(mut stream) => {
-                if let Err(error) = self.poll.registry().register(
-                    &mut stream,
-                    token,
-                    Interest::READABLE | Interest::WRITABLE,
-                ) {
+                // Writability is asked for only while a request waits to be written
+                // (`backend_step`).
+                if let Err(error) =
+                    self.poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                {
                     log::warn!("cannot register a backend connection: {error}");
                     return false;
                 }
                 backend.stream = Some(stream);
                 backend.drained = false;
+                backend.writable_interest = false;
                 true
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -1208,8 +1211,10 @@ impl EventLoop {
             poll,
             timers,
             limits,
+            backend_token_base,
             ..
         } = self;
+        let token = Token(*backend_token_base + index);
         let Some(backend) = backends.get_mut(index) else {
             return BackendStep::Stalled;
         };
@@ -1242,6 +1247,20 @@ impl EventLoop {
             Ok(moved) => moved,
             Err(error) => return BackendStep::Failed(format!("sending the request: {error}")),
         };
+        // A request the socket did not take whole waits for writability; re-registering
+        // reports it at once if there is room already, so no wake-up is lost.
+        let write_waits = !exchange.request_sent();
+        if write_waits != backend.writable_interest {
+            let interest = if write_waits {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(error) = poll.registry().reregister(stream, token, interest) {
+                return BackendStep::Failed(format!("polling the backend connection: {error}"));
+            }
+            backend.writable_interest = write_waits;
+        }
         let cref = exchange.client;
         let Some(conn) = client_of(clients, cref) else {
             return BackendStep::ClientGone;
