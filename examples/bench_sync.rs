@@ -134,6 +134,27 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     outcome
 }
 
+/// The context switches of the server's threads so far (voluntary and not, from
+/// /proc/PID/task/*/status): the hand-offs between its threads per request, a figure the
+/// machine's load changes far less than CPU time.
+fn server_switches(pid: u32) -> Result<u64, String> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path().join("status");
+        // A thread may end between the listing and the read.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        total += text
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// The CPU time the server's threads have used so far.
 fn server_cpu(pid: u32) -> Result<Duration, String> {
     let tasks = format!("/proc/{pid}/task");
@@ -263,8 +284,10 @@ fn measure_incremental_syncs(
     let mut device = phone(server, "incremental");
     let (_, mut key) = initial_sync(&mut device, inbox, 512, BodyChoice::Plain)?;
     let (mut p50s, mut p99s, mut costs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut switches = Vec::new();
     for _ in 0..options.runs {
         let mut latencies = Vec::with_capacity(requests);
+        let switches_before = server_switches(pid)?;
         let cpu_before = server_cpu(pid)?;
         for _ in 0..requests {
             let started = Instant::now();
@@ -276,16 +299,18 @@ fn measure_incremental_syncs(
             key = answer.key;
         }
         let cpu = server_cpu(pid)? - cpu_before;
+        switches.push((server_switches(pid)? - switches_before) as f64 / requests as f64);
         latencies.sort();
         p50s.push(percentile(&latencies, 50.0).as_secs_f64() * 1000.0);
         p99s.push(percentile(&latencies, 99.0).as_secs_f64() * 1000.0);
         costs.push(cpu.as_secs_f64() * 1e6 / requests as f64);
     }
     println!(
-        "p50 {}; p99 {}; server CPU {}",
+        "p50 {}; p99 {}; server CPU {}; context switches {}",
         summary(&mut p50s, "ms", 3),
         summary(&mut p99s, "ms", 3),
-        summary(&mut costs, "µs/request", 0)
+        summary(&mut costs, "µs/request", 0),
+        summary(&mut switches, "/request", 2)
     );
 
     Ok(())
@@ -310,7 +335,9 @@ fn measure_small_requests(
         .ok_or("FolderSync gave no SyncKey")?;
     for &name in names {
         let (mut rates, mut costs, mut cores) = (Vec::new(), Vec::new(), Vec::new());
+        let mut switches = Vec::new();
         for _ in 0..options.runs {
+            let switches_before = server_switches(pid)?;
             let cpu_before = server_cpu(pid)?;
             let started = Instant::now();
             for _ in 0..requests {
@@ -326,16 +353,18 @@ fn measure_small_requests(
             }
             let elapsed = started.elapsed();
             let cpu = server_cpu(pid)? - cpu_before;
+            switches.push((server_switches(pid)? - switches_before) as f64 / requests as f64);
             let per_request = cpu.as_secs_f64() * 1e6 / requests as f64;
             rates.push(requests as f64 / elapsed.as_secs_f64());
             costs.push(per_request);
             cores.push(1e6 / per_request);
         }
         println!(
-            "{name:<10}: {} with this client on the same machine; server CPU {} = {} on one server core",
+            "{name:<10}: {} with this client on the same machine; server CPU {} = {} on one server core; context switches {}",
             summary(&mut rates, "req/s", 0),
             summary(&mut costs, "µs/request", 1),
-            summary(&mut cores, "req/s", 0)
+            summary(&mut cores, "req/s", 0),
+            summary(&mut switches, "/request", 2)
         );
     }
     Ok(())
