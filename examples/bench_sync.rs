@@ -10,8 +10,12 @@
 //! is the sum of the server's threads' run time from /proc/PID/task/*/schedstat
 //! (nanoseconds), read before and after each measured part.
 //!
-//! Run: `cargo run --release --example bench_sync -- [--messages N] [--runs N] [--easd PATH]`.
-//! To compare two builds under the same conditions, run it with `--easd` on each.
+//! Run: `cargo run --release --example bench_sync -- [--messages N] [--runs N] [--easd PATH]
+//! [--parts LIST] [--requests N]`. To compare two builds under the same conditions, run it
+//! with `--easd` on each. `--parts` and `--requests` serve counts that ignore the machine's
+//! load: run the server under `valgrind --tool=callgrind` or `strace -c -f` (a wrapper
+//! script as `--easd`) for one part at two request counts; the difference divided by the
+//! difference in requests is the cost of one request, start-up and set-up cancelled out.
 
 mod bench_util;
 
@@ -35,24 +39,64 @@ struct Options {
     messages: usize,
     runs: usize,
     easd: Option<PathBuf>,
+    parts: Vec<Part>,
+    /// Requests per run of the incremental, FolderSync and OPTIONS parts, when given.
+    requests: Option<usize>,
 }
 
-const USAGE: &str = "usage: bench_sync [--messages N] [--runs N] [--easd PATH]
+/// The measured parts of the benchmark, named as `--parts` names them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Initial,
+    Incremental,
+    FolderSync,
+    Options,
+}
+
+const PARTS: [(&str, Part); 4] = [
+    ("initial", Part::Initial),
+    ("incremental", Part::Incremental),
+    ("foldersync", Part::FolderSync),
+    ("options", Part::Options),
+];
+
+fn parse_parts(list: &str) -> Result<Vec<Part>, String> {
+    list.split(',')
+        .map(|name| {
+            PARTS
+                .iter()
+                .find(|(known, _)| known.eq_ignore_ascii_case(name.trim()))
+                .map(|(_, part)| *part)
+                .ok_or_else(|| format!("unknown part {name:?}"))
+        })
+        .collect()
+}
+
+const USAGE: &str =
+    "usage: bench_sync [--messages N] [--runs N] [--easd PATH] [--parts LIST] [--requests N]
   --messages N  messages in the Inbox for the initial Sync (default 10000)
   --runs N      runs of each measurement; the median is reported (default 3)
-  --easd PATH   the easd binary (default: target/PROFILE/easd, rebuilt under cargo run)";
+  --easd PATH   the easd binary (default: target/PROFILE/easd, rebuilt under cargo run)
+  --parts LIST  the parts to run, comma-separated among initial, incremental, foldersync,
+                options (default: all)
+  --requests N  requests per run of the incremental, foldersync and options parts
+                (default 300 incremental, 2000 each of the others)";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         messages: 10_000,
         runs: 3,
         easd: None,
+        parts: PARTS.iter().map(|(_, part)| *part).collect(),
+        requests: None,
     };
     bench_util::read_flags(args, |flag| {
         match flag.name {
             "--messages" => options.messages = flag.positive()?,
             "--runs" => options.runs = flag.positive()?,
             "--easd" => options.easd = Some(flag.path()),
+            "--parts" => options.parts = parse_parts(flag.value)?,
+            "--requests" => options.requests = Some(flag.positive()?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -90,6 +134,27 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     outcome
 }
 
+/// The context switches of the server's threads so far (voluntary and not, from
+/// /proc/PID/task/*/status): the hand-offs between its threads per request, a figure the
+/// machine's load changes far less than CPU time.
+fn server_switches(pid: u32) -> Result<u64, String> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path().join("status");
+        // A thread may end between the listing and the read.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        total += text
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// The CPU time the server's threads have used so far.
 fn server_cpu(pid: u32) -> Result<Duration, String> {
     let tasks = format!("/proc/{pid}/task");
@@ -121,7 +186,6 @@ fn summary(values: &mut [f64], unit: &str, decimals: usize) -> String {
 }
 
 fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
-    let pid = server.pid();
     let inbox = inbox_of(server)?;
     let inbox = inbox.as_str();
     let mbox = server.dir.join("bench.mbox");
@@ -141,7 +205,33 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         bytes as f64 / options.messages as f64
     );
 
-    // --- 1. Initial Sync ----------------------------------------------------------------
+    let incremental_requests = options.requests.unwrap_or(INCREMENTAL_REQUESTS);
+    let small_requests = options.requests.unwrap_or(SMALL_REQUESTS);
+
+    if options.parts.contains(&Part::Initial) {
+        measure_initial_syncs(server, options, inbox)?;
+    }
+    if options.parts.contains(&Part::Incremental) {
+        measure_incremental_syncs(server, options, inbox, incremental_requests)?;
+    }
+    let small: Vec<&str> = [(Part::FolderSync, "FolderSync"), (Part::Options, "OPTIONS")]
+        .iter()
+        .filter(|(part, _)| options.parts.contains(part))
+        .map(|(_, name)| *name)
+        .collect();
+    if !small.is_empty() {
+        measure_small_requests(server, options, &small, small_requests)?;
+    }
+    Ok(())
+}
+
+// --- 1. Initial Sync ----------------------------------------------------------------
+fn measure_initial_syncs(
+    server: &TestServer,
+    options: &Options,
+    inbox: &str,
+) -> Result<(), String> {
+    let pid = server.pid();
     println!();
     println!(
         "[1] initial Sync of the Inbox (target: >= 25,000 items/s, <= 40 µs server CPU per item)"
@@ -176,16 +266,30 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         }
     }
 
-    // --- 2. Incremental Sync with nothing new ---------------------------------------------
+    Ok(())
+}
+
+// --- 2. Incremental Sync with nothing new ---------------------------------------------
+fn measure_incremental_syncs(
+    server: &TestServer,
+    options: &Options,
+    inbox: &str,
+    requests: usize,
+) -> Result<(), String> {
+    let pid = server.pid();
     println!();
-    println!("[2] incremental Sync with nothing new, {INCREMENTAL_REQUESTS} requests per run (target: p99 < 0.3 ms)");
+    println!(
+        "[2] incremental Sync with nothing new, {requests} requests per run (target: p99 < 0.3 ms)"
+    );
     let mut device = phone(server, "incremental");
     let (_, mut key) = initial_sync(&mut device, inbox, 512, BodyChoice::Plain)?;
     let (mut p50s, mut p99s, mut costs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut switches = Vec::new();
     for _ in 0..options.runs {
-        let mut latencies = Vec::with_capacity(INCREMENTAL_REQUESTS);
+        let mut latencies = Vec::with_capacity(requests);
+        let switches_before = server_switches(pid)?;
         let cpu_before = server_cpu(pid)?;
-        for _ in 0..INCREMENTAL_REQUESTS {
+        for _ in 0..requests {
             let started = Instant::now();
             let answer = sync_collection(&mut device, &key, inbox, 100, BodyChoice::Plain)?;
             latencies.push(started.elapsed());
@@ -195,21 +299,33 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
             key = answer.key;
         }
         let cpu = server_cpu(pid)? - cpu_before;
+        switches.push((server_switches(pid)? - switches_before) as f64 / requests as f64);
         latencies.sort();
         p50s.push(percentile(&latencies, 50.0).as_secs_f64() * 1000.0);
         p99s.push(percentile(&latencies, 99.0).as_secs_f64() * 1000.0);
-        costs.push(cpu.as_secs_f64() * 1e6 / INCREMENTAL_REQUESTS as f64);
+        costs.push(cpu.as_secs_f64() * 1e6 / requests as f64);
     }
     println!(
-        "p50 {}; p99 {}; server CPU {}",
+        "p50 {}; p99 {}; server CPU {}; context switches {}",
         summary(&mut p50s, "ms", 3),
         summary(&mut p99s, "ms", 3),
-        summary(&mut costs, "µs/request", 0)
+        summary(&mut costs, "µs/request", 0),
+        summary(&mut switches, "/request", 2)
     );
 
-    // --- 3. FolderSync and OPTIONS over one TLS keep-alive connection ---------------------
+    Ok(())
+}
+
+// --- 3. FolderSync and OPTIONS over one TLS keep-alive connection ---------------------
+fn measure_small_requests(
+    server: &TestServer,
+    options: &Options,
+    names: &[&str],
+    requests: usize,
+) -> Result<(), String> {
+    let pid = server.pid();
     println!();
-    println!("[3] {SMALL_REQUESTS} requests per run on one TLS keep-alive connection (target: >= 20,000 req/s on one core)");
+    println!("[3] {requests} requests per run on one TLS keep-alive connection (target: >= 20,000 req/s on one core)");
     let mut device = phone(server, "small");
     let first = device.command("FolderSync", Some(&folder_sync("0")));
     let folder_key = first
@@ -217,12 +333,14 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
         .as_ref()
         .and_then(|d| d.child_text(fh::SYNC_KEY))
         .ok_or("FolderSync gave no SyncKey")?;
-    for name in ["FolderSync", "OPTIONS"] {
+    for &name in names {
         let (mut rates, mut costs, mut cores) = (Vec::new(), Vec::new(), Vec::new());
+        let mut switches = Vec::new();
         for _ in 0..options.runs {
+            let switches_before = server_switches(pid)?;
             let cpu_before = server_cpu(pid)?;
             let started = Instant::now();
-            for _ in 0..SMALL_REQUESTS {
+            for _ in 0..requests {
                 let status = if name == "OPTIONS" {
                     device.options().status
                 } else {
@@ -235,16 +353,18 @@ fn measure(server: &TestServer, options: &Options) -> Result<(), String> {
             }
             let elapsed = started.elapsed();
             let cpu = server_cpu(pid)? - cpu_before;
-            let per_request = cpu.as_secs_f64() * 1e6 / SMALL_REQUESTS as f64;
-            rates.push(SMALL_REQUESTS as f64 / elapsed.as_secs_f64());
+            switches.push((server_switches(pid)? - switches_before) as f64 / requests as f64);
+            let per_request = cpu.as_secs_f64() * 1e6 / requests as f64;
+            rates.push(requests as f64 / elapsed.as_secs_f64());
             costs.push(per_request);
             cores.push(1e6 / per_request);
         }
         println!(
-            "{name:<10}: {} with this client on the same machine; server CPU {} = {} on one server core",
+            "{name:<10}: {} with this client on the same machine; server CPU {} = {} on one server core; context switches {}",
             summary(&mut rates, "req/s", 0),
             summary(&mut costs, "µs/request", 1),
-            summary(&mut cores, "req/s", 0)
+            summary(&mut cores, "req/s", 0),
+            summary(&mut switches, "/request", 2)
         );
     }
     Ok(())

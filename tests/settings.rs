@@ -566,6 +566,37 @@ fn a_scheduled_oof_replies_only_inside_its_window() {
 }
 
 #[test]
+fn mail_deliver_queued_is_sent_by_the_server_without_waiting_for_a_request() {
+    // `easd deliver` tells the running server (a change notification) after it queued a
+    // reply its MTA refused; the server then looks at its outbox at once. Without that it
+    // would notice only after its next request or its once-a-minute look, and this test
+    // makes no request after the delivery and waits well under a minute.
+    let setup = oof_setup_with_env(&[("EASD_OUTBOX_BACKOFF", "1,1,3600,1")]);
+    let mut phone = setup.server.device(ALICE, "phone");
+    away_for_everyone(&mut phone);
+    setup.recorder.set_failing(true);
+    let out = setup.server.easd_stdin(
+        &["deliver", ALICE],
+        b"From: Carol <carol@remote.example>\r\nTo: alice@example.com\r\nSubject: Lunch?\r\n\r\nhi\r\n",
+    );
+    assert!(out.status.success(), "deliver: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("queued, the server retries"));
+    setup.recorder.set_failing(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while setup.recorder.count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queued reply was not sent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(setup
+        .recorder
+        .sent_text(0)
+        .contains("Subject: Automatic reply: Lunch?"));
+}
+
+#[test]
 fn an_out_of_office_reply_the_mta_refused_is_sent_by_the_server_later() {
     let setup = oof_setup_with_env(&[("EASD_OUTBOX_BACKOFF", "1,1,3600,1")]);
     let mut phone = setup.server.device(ALICE, "phone");

@@ -151,10 +151,15 @@ fn out_of_office(
         Ok(crate::oof::Outcome::Replied(to)) => {
             eprintln!("easd: out-of-office reply from {} sent to {to}", user.email);
         }
-        Ok(crate::oof::Outcome::Queued(to, error)) => eprintln!(
-            "easd: out-of-office reply from {} to {to} queued, the server retries: {error}",
-            user.email
-        ),
+        Ok(crate::oof::Outcome::Queued(to, error)) => {
+            // The running server looks at its outbox when a notification arrives; the one
+            // sent for the delivery went before the reply was queued.
+            crate::push::notify(config.notify, &user.email);
+            eprintln!(
+                "easd: out-of-office reply from {} to {to} queued, the server retries: {error}",
+                user.email
+            );
+        }
         Ok(_) => {}
         Err(e) => eprintln!(
             "easd: out-of-office reply from {} not sent: {e}",

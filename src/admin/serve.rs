@@ -146,6 +146,8 @@ fn serve_with(
             return exit::SOFTWARE;
         }
     };
+    // Set with a wake-up of the request loop: the outbox may hold mail another process queued.
+    let outbox_hint = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let mut listeners = Vec::new();
     for addr in &config.https {
@@ -173,6 +175,17 @@ fn serve_with(
         limits,
         spool_dir: run_dir.to_path_buf(),
         notify: Some(config.notify),
+        // A change notification may come from `easd deliver`, which may have queued mail
+        // (an out-of-office reply its MTA refused) for the request loop to send: wake the
+        // loop, whose idle step then re-reads the outbox.
+        on_notification: Some(Arc::new({
+            let tiny = Arc::clone(&tiny);
+            let outbox_hint = Arc::clone(&outbox_hint);
+            move || {
+                outbox_hint.store(true, std::sync::atomic::Ordering::SeqCst);
+                tiny.unblock();
+            }
+        })),
     }) {
         Ok(front) => front,
         Err(e) => {
@@ -232,11 +245,12 @@ fn serve_with(
     let loop_server = Arc::clone(&tiny);
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loop_stopping = Arc::clone(&stopping);
+    let loop_outbox_hint = Arc::clone(&outbox_hint);
     let request_loop = std::thread::Builder::new()
         .name("easd-requests".into())
         .spawn(move || {
             let mut backend = Backend::new(store, settings);
-            backend.run(&loop_server, &loop_stopping);
+            backend.run(&loop_server, &loop_stopping, &loop_outbox_hint);
             // The store (and so SQLite) closes when the backend is dropped here.
         });
     let request_loop = match request_loop {

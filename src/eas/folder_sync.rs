@@ -86,14 +86,14 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         changes,
         &device_view::hidden_folders(store, user, request.device)?,
     );
+    // View folders (per-device settings) are compared with the list the key told of.
+    let view_folders = views::view_folders(store, user, request.device)?;
     snapshot.end()?;
     if since.is_none() {
         // SyncKey 0 starts the device over: every collection it synced is forgotten too.
         store.reset_all_sync_states(device)?;
     }
 
-    // View folders (per-device settings) are compared with the list the key told of.
-    let view_folders = views::view_folders(store, user, request.device)?;
     let listing = views::listing(&view_folders);
     let view_changes = views::changes(&told, &views::parse_listing(&listing));
 

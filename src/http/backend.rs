@@ -5,7 +5,7 @@
 //! and turns the backend's response bytes into the bytes the client gets — or, when the
 //! backend asks to park, swallows the response and reports the park instead.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -27,6 +27,14 @@ const STAGE_SIZE: usize = 64 * 1024;
 pub(crate) struct BackendConn {
     pub(crate) stream: Option<UnixStream>,
     pub(crate) exchange: Option<Exchange>,
+    /// A read of `stream` found it empty and no readable event came since: reading again
+    /// would only return `WouldBlock` (readiness is edge-triggered, so data arriving after
+    /// that read is reported and clears the mark).
+    pub(crate) drained: bool,
+    /// The stream is registered for writability too. Only while a request is not fully
+    /// written: a Unix socket reports writable each time the loop reads from it, which
+    /// would wake the front door once per request for nothing.
+    pub(crate) writable_interest: bool,
 }
 
 impl BackendConn {
@@ -34,12 +42,31 @@ impl BackendConn {
         BackendConn {
             stream: None,
             exchange: None,
+            drained: false,
+            writable_interest: false,
         }
     }
 
     pub(crate) fn is_free(&self) -> bool {
         self.exchange.is_none()
     }
+}
+
+/// Reads from a backend stream unless `drained` ([`BackendConn::drained`]) says it is empty;
+/// a read that finds it empty sets the mark.
+pub(crate) fn read_unless_drained(
+    stream: &mut UnixStream,
+    drained: &mut bool,
+    buffer: &mut [u8],
+) -> io::Result<usize> {
+    if *drained {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let read = stream.read(buffer);
+    if matches!(&read, Err(error) if error.kind() == io::ErrorKind::WouldBlock) {
+        *drained = true;
+    }
+    read
 }
 
 /// How an exchange ended.
@@ -502,6 +529,25 @@ mod tests {
         assert!(exchange.request_sent());
         assert_eq!(split.calls, 2);
         assert_eq!(String::from_utf8(split.written).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_backend_socket_found_empty_is_not_read_again_until_the_mark_is_cleared() {
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut drained = false;
+        let mut buffer = [0u8; 16];
+        let empty = read_unless_drained(&mut ours, &mut drained, &mut buffer);
+        assert_eq!(empty.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert!(drained);
+        // Data arriving now is left for the poll to report: no read while marked.
+        theirs.write_all(b"HTTP/1.1").unwrap();
+        let skipped = read_unless_drained(&mut ours, &mut drained, &mut buffer);
+        assert_eq!(skipped.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // A readable event clears the mark; the data is all there.
+        drained = false;
+        let n = read_unless_drained(&mut ours, &mut drained, &mut buffer).unwrap();
+        assert_eq!(&buffer[..n], b"HTTP/1.1");
+        assert!(!drained);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `poll` until the earliest deadline.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 
-use super::backend::{BackendConn, Exchange, Finish};
+use super::backend::{read_unless_drained, BackendConn, Exchange, Finish};
 use super::body::BodyCollector;
 use super::chunked::{ChunkError, ChunkedDecoder};
 use super::conn::{
@@ -117,6 +117,8 @@ pub(crate) struct EventLoop {
     parks: ParkIndex,
     /// The UDP socket change notifications arrive on, if it could be bound.
     notify: Option<NotifySocket>,
+    /// [`super::FrontDoorConfig::on_notification`].
+    on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Last wake-up per park key (see [`WAKE_MEMORY`]).
     recent_wakes: HashMap<String, Instant>,
     timers: TimerHeap<ConnRef>,
@@ -228,6 +230,7 @@ impl EventLoop {
             queue: VecDeque::new(),
             parks: ParkIndex::new(),
             notify,
+            on_notification: config.on_notification,
             recent_wakes: HashMap::new(),
             timers: TimerHeap::new(),
             work: VecDeque::new(),
@@ -266,7 +269,8 @@ impl EventLoop {
                 return Err(error);
             }
             for event in events.iter() {
-                self.on_event(event.token());
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                self.on_event(event.token(), readable);
             }
             self.handle_commands();
             self.on_timers(Instant::now());
@@ -291,7 +295,9 @@ impl EventLoop {
         .min()
     }
 
-    fn on_event(&mut self, token: Token) {
+    /// One poll event. `readable`: the event may mean something to read (data, the end, an
+    /// error); only then is a backend connection's drained mark cleared.
+    fn on_event(&mut self, token: Token, readable: bool) {
         let index = token.0;
         if token == WAKER_TOKEN {
             // Commands are read after every poll anyway.
@@ -300,8 +306,11 @@ impl EventLoop {
         } else if index < self.backend_token_base {
             self.accept(index - 1);
         } else if index < self.client_token_base {
-            self.work
-                .push_back(Work::Backend(index - self.backend_token_base));
+            let index = index - self.backend_token_base;
+            if let Some(backend) = self.backends.get_mut(index).filter(|_| readable) {
+                backend.drained = false;
+            }
+            self.work.push_back(Work::Backend(index));
         } else {
             let slot = index - self.client_token_base;
             if let Some(Some(conn)) = self.clients.get_mut(slot) {
@@ -1017,6 +1026,11 @@ impl EventLoop {
             // Edge-triggered: datagrams may be left, so come back after the next poll.
             self.deferred.push(Work::Notify);
         }
+        if !users.is_empty() {
+            if let Some(notified) = &self.on_notification {
+                notified();
+            }
+        }
         for user in users {
             self.wake(user);
         }
@@ -1115,15 +1129,19 @@ impl EventLoop {
         }
         match UnixStream::connect(&self.backend_socket) {
             Ok(mut stream) => {
-                if let Err(error) = self.poll.registry().register(
-                    &mut stream,
-                    token,
-                    Interest::READABLE | Interest::WRITABLE,
-                ) {
+                // Writability is asked for only while a request waits to be written
+                // (`backend_step`).
+                if let Err(error) =
+                    self.poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                {
                     log::warn!("cannot register a backend connection: {error}");
                     return false;
                 }
                 backend.stream = Some(stream);
+                backend.drained = false;
+                backend.writable_interest = false;
                 true
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -1193,17 +1211,20 @@ impl EventLoop {
             poll,
             timers,
             limits,
+            backend_token_base,
             ..
         } = self;
+        let token = Token(*backend_token_base + index);
         let Some(backend) = backends.get_mut(index) else {
             return BackendStep::Stalled;
         };
         let Some(stream) = backend.stream.as_mut() else {
             return BackendStep::Stalled;
         };
+        let drained = &mut backend.drained;
         let Some(exchange) = backend.exchange.as_mut() else {
             // An idle connection only ever reports that the backend closed it.
-            let close = match stream.read(scratch) {
+            let close = match read_unless_drained(stream, drained, scratch) {
                 Ok(0) => true,
                 Ok(_) => {
                     log::warn!("unsolicited bytes from the backend; reconnecting");
@@ -1226,6 +1247,20 @@ impl EventLoop {
             Ok(moved) => moved,
             Err(error) => return BackendStep::Failed(format!("sending the request: {error}")),
         };
+        // A request the socket did not take whole waits for writability; re-registering
+        // reports it at once if there is room already, so no wake-up is lost.
+        let write_waits = !exchange.request_sent();
+        if write_waits != backend.writable_interest {
+            let interest = if write_waits {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(error) = poll.registry().reregister(stream, token, interest) {
+                return BackendStep::Failed(format!("polling the backend connection: {error}"));
+            }
+            backend.writable_interest = write_waits;
+        }
         let cref = exchange.client;
         let Some(conn) = client_of(clients, cref) else {
             return BackendStep::ClientGone;
@@ -1236,7 +1271,7 @@ impl EventLoop {
         let mut finished = None;
         let may_read = !exchange.response_started() || conn.accepts_output();
         let read = if may_read {
-            stream.read(scratch)
+            read_unless_drained(stream, drained, scratch)
         } else {
             Err(io::ErrorKind::WouldBlock.into())
         };

@@ -3,7 +3,8 @@
 //! bodies, and forwards each complete request over a small pool of keep-alive
 //! Unix-socket connections to the blocking tiny_http loop behind it.
 //! It also owns the loopback UDP socket of change notifications (`notify.rs`): a
-//! datagram naming a user resumes that user's parked requests.
+//! datagram naming a user resumes that user's parked requests, and tells whoever gave
+//! [`FrontDoorConfig::on_notification`] that a change arrived.
 //!
 //! The backend therefore only ever sees complete, in-flight requests: idle keep-alive
 //! connections, slow clients and parked DirectPush requests (`X-Easd-Park`) cost a little
@@ -67,6 +68,10 @@ pub struct FrontDoorConfig {
     pub spool_dir: PathBuf,
     /// Loopback UDP address for change notifications (see [`crate::push`]); `None`: none.
     pub notify: Option<SocketAddr>,
+    /// Called (on the front door's thread) after each read of change notifications that
+    /// named a user; `easd serve` wakes the request loop with it, which then re-reads what
+    /// another process (`easd deliver`) may have queued for it to send.
+    pub on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl FrontDoorConfig {
@@ -79,6 +84,7 @@ impl FrontDoorConfig {
             limits: Limits::default(),
             spool_dir,
             notify: None,
+            on_notification: None,
         }
     }
 }

@@ -28,9 +28,10 @@ pub const INDEX_DELAY_SECS: i64 = 600;
 /// `easd deliver` files mail from another process.
 const BACKLOG_LOOK_SECS: i64 = 30;
 
-/// The longest the loop sleeps without looking at the outbox: entries another process
-/// queued (`easd deliver`'s out-of-office replies) or made due (`easd outbox retry`) are
-/// noticed within it. One indexed read a minute.
+/// The longest the loop sleeps without looking at the outbox: entries another process made
+/// due without a change notification (`easd outbox retry`) are noticed within it. (Mail
+/// `easd deliver` queues comes with a notification, which makes the loop look at once; see
+/// [`crate::server::Backend::run`].) One indexed read a minute.
 const OUTBOX_POLL_SECS: i64 = 60;
 
 /// How long the loop may wait for a request before idle work is due.
@@ -108,7 +109,7 @@ impl IdleWork {
                 .is_some_and(|since| now - since >= INDEX_DELAY_SECS)
     }
 
-    /// After a request: it may have queued mail.
+    /// After a request that queued mail, or a wake-up: reads when mail is next due.
     pub fn reread_outbox(&mut self, store: &Store) {
         self.mail_due = match store.next_mail_due() {
             Ok(due) => due,

@@ -87,14 +87,26 @@ impl Backend {
 
     /// Serves requests until the server is unblocked (shutdown). `stopping` is set before
     /// the unblock: while the loop polls (it has idle work) it may take the unblock for
-    /// "nothing waiting", so it checks the flag too.
-    pub fn run(&mut self, server: &tiny_http::Server, stopping: &AtomicBool) {
+    /// "nothing waiting", so it checks the flag too. `outbox_hint` is set (and the loop
+    /// unblocked) when another process may have queued mail for it to send: the front door
+    /// does so on every change notification, and `easd deliver` sends one. The outbox's next
+    /// due time is re-read then, and after a request that queued mail, not after every
+    /// request.
+    pub fn run(
+        &mut self,
+        server: &tiny_http::Server,
+        stopping: &AtomicBool,
+        outbox_hint: &AtomicBool,
+    ) {
         let mut idle = idle::IdleWork::new(
             &self.store,
             self.settings.outbox_backoff,
             crate::store::now(),
         );
         loop {
+            if outbox_hint.swap(false, Ordering::SeqCst) {
+                idle.reread_outbox(&self.store);
+            }
             let next = match idle.wait(crate::store::now()) {
                 idle::Wait::NoTime => server.try_recv(),
                 idle::Wait::For(time) => server.recv_timeout(time),
@@ -102,8 +114,10 @@ impl Backend {
             match next {
                 Ok(Some(request)) => {
                     self.serve(request);
-                    // The request may have queued mail, due at once.
-                    idle.reread_outbox(&self.store);
+                    // Mail the request queued is due at once.
+                    if self.store.take_mail_queued() {
+                        idle.reread_outbox(&self.store);
+                    }
                 }
                 Ok(None) if stopping.load(Ordering::SeqCst) => break,
                 Ok(None) => {
@@ -214,8 +228,9 @@ impl Backend {
         query_text: &str,
         fields: &mut LogFields,
     ) -> Answer {
-        // Up to the device record the request only reads: one snapshot (one WAL read lock)
-        // for the login, the query's user and the policy instead of a lock per query.
+        // Up to the policy gate the request usually only reads: one snapshot (one WAL read
+        // lock) for the login, the query's user, the policy, the device and its provisioning
+        // state instead of a lock per query. It ends before anything is written.
         let snapshot = match self.store.read_snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => return internal_error(&e),
@@ -254,7 +269,12 @@ impl Backend {
         }
 
         // The query's User names whose mailbox is meant; it must be the one who logged in.
-        if let Some(named) = query.user.as_deref().filter(|u| !u.is_empty()) {
+        // Phones name themselves by the address they logged in with: that needs no lookup.
+        if let Some(named) = query
+            .user
+            .as_deref()
+            .filter(|u| !u.is_empty() && !u.trim().eq_ignore_ascii_case(&user.email))
+        {
             match self.store.find_login(named) {
                 Ok(Some(other)) if other.id == user.id => {}
                 Ok(_) => return Answer::status(403),
@@ -279,9 +299,6 @@ impl Backend {
         else {
             return Answer::status(400).header("MS-ASProtocolVersions", &policy.versions_header());
         };
-        if let Err(e) = snapshot.end() {
-            return internal_error(&e);
-        }
 
         let user_agent = header(request, "User-Agent").unwrap_or_default();
         let seen = DeviceSeen {
@@ -296,15 +313,31 @@ impl Backend {
         // phone's last_seen at every heartbeat's end, and at shutdown for every parked phone
         // at once (an fsync each).
         let resumed = header(request, "X-Easd-Resume").is_some();
-        let recorded = if resumed {
+        let gated =
+            query.command != Command::Provision && eas::IMPLEMENTED.contains(&query.command);
+        // Still in the snapshot: the device as stored when this contact changes nothing
+        // (the usual case; `None` when it must be recorded, a write) and its provisioning
+        // state for the policy gate.
+        let reads = if resumed {
             self.store.device(user.id, &query.device_id)
         } else {
-            Ok(None)
+            self.store.device_as_recorded(user.id, &seen)
+        }
+        .and_then(|known| {
+            let provisioning = match &known {
+                Some(device) if gated => Some(self.store.provisioning(device.id)?),
+                _ => None,
+            };
+            Ok((known, provisioning))
+        });
+        let (known, provisioning) = match reads {
+            Ok(reads) => reads,
+            Err(e) => return internal_error(&e),
         };
-        let device = match recorded.and_then(|known| match known {
-            Some(device) => Ok(device),
-            None => self.store.record_device(user.id, &seen),
-        }) {
+        if let Err(e) = snapshot.end() {
+            return internal_error(&e);
+        }
+        let device = match known.map_or_else(|| self.store.record_device(user.id, &seen), Ok) {
             Ok(device) => device,
             Err(e) => return internal_error(&e),
         };
@@ -330,11 +363,11 @@ impl Backend {
             }
         }
 
-        if query.command != Command::Provision && eas::IMPLEMENTED.contains(&query.command) {
+        if gated {
             let policy_key = header(request, "X-MS-PolicyKey")
                 .and_then(|text| text.trim().parse::<u32>().ok())
                 .or(query.policy_key);
-            let gate = eas::policy_gate::check(&eas::policy_gate::GateInput {
+            let input = eas::policy_gate::GateInput {
                 store: &self.store,
                 user: &user,
                 device: &device,
@@ -342,7 +375,11 @@ impl Backend {
                 policy_key,
                 now: crate::store::now(),
                 admin_email: self.settings.admin_email.as_deref(),
-            });
+            };
+            let gate = match &provisioning {
+                Some(state) => eas::policy_gate::check_state(&input, state),
+                None => eas::policy_gate::check(&input),
+            };
             match gate {
                 Ok(outcome) => {
                     if outcome.notice_filed {

@@ -99,22 +99,12 @@ impl Store {
     /// Nothing is written when only `last_seen` would move, by less than
     /// 60 seconds; the stored device is returned as it is.
     pub fn record_device(&self, user: UserId, seen: &DeviceSeen) -> Result<Device, StoreError> {
-        check_device_id(seen.device_id)?;
+        if let Some(known) = self.device_as_recorded(user, seen)? {
+            return Ok(known);
+        }
         let device_type = tidy(seen.device_type, MAX_DEVICE_TYPE_CHARS);
         let user_agent = tidy(seen.user_agent, MAX_USER_AGENT_CHARS);
         let protocol_version = tidy(seen.protocol_version, MAX_PROTOCOL_VERSION_CHARS);
-
-        if let Some(known) = device_by_client_id(&self.conn, user, seen.device_id)? {
-            let unchanged = |new: &str, old: &str| new.is_empty() || new == old;
-            if unchanged(&device_type, &known.device_type)
-                && unchanged(&user_agent, &known.user_agent)
-                && unchanged(&protocol_version, &known.protocol_version)
-                && seen.now.abs_diff(known.last_seen) < LAST_SEEN_RESOLUTION_SECS
-            {
-                return Ok(known);
-            }
-        }
-
         // One statement, so one transaction; the CASEs keep stored values
         // when the request did not say.
         let sql = format!(
@@ -151,6 +141,34 @@ impl Store {
                     StoreError::Sqlite(e)
                 }
             })
+    }
+
+    /// The read-only half of [`Store::record_device`]: the stored device when recording
+    /// this contact would write nothing (only `last_seen` would move, by less than 60
+    /// seconds), `None` when [`Store::record_device`] has something to write. Reads only, so
+    /// it can share a request's [`Store::read_snapshot`].
+    pub fn device_as_recorded(
+        &self,
+        user: UserId,
+        seen: &DeviceSeen,
+    ) -> Result<Option<Device>, StoreError> {
+        check_device_id(seen.device_id)?;
+        let Some(known) = device_by_client_id(&self.conn, user, seen.device_id)? else {
+            return Ok(None);
+        };
+        let unchanged = |new: &str, old: &str, max_chars| {
+            let new = tidy(new, max_chars);
+            new.is_empty() || new == old
+        };
+        let current = unchanged(seen.device_type, &known.device_type, MAX_DEVICE_TYPE_CHARS)
+            && unchanged(seen.user_agent, &known.user_agent, MAX_USER_AGENT_CHARS)
+            && unchanged(
+                seen.protocol_version,
+                &known.protocol_version,
+                MAX_PROTOCOL_VERSION_CHARS,
+            )
+            && seen.now.abs_diff(known.last_seen) < LAST_SEEN_RESOLUTION_SECS;
+        Ok(current.then_some(known))
     }
 
     /// The user's device with this client DeviceId.
@@ -281,6 +299,39 @@ mod tests {
             .unwrap();
         assert_eq!((later.first_seen, later.last_seen), (1000, 1060));
         assert_eq!(store.connection().total_changes(), writes + 1);
+    }
+
+    #[test]
+    fn the_read_only_check_tells_when_recording_would_write() {
+        let (store, user) = setup();
+        // Unknown: recording creates it.
+        let contact = seen("ABC123", "ua/1", "16.1", 1000);
+        assert_eq!(store.device_as_recorded(user.id, &contact).unwrap(), None);
+        let first = store.record_device(user.id, &contact).unwrap();
+        let writes = store.connection().total_changes();
+        // Unchanged within the minute, or only control characters where a value was (they
+        // are dropped, leaving "not told"): nothing to write.
+        for quiet in [
+            seen("ABC123", "ua/1", "16.1", 1059),
+            seen("ABC123", "\u{7}", "", 1001),
+        ] {
+            assert_eq!(
+                store.device_as_recorded(user.id, &quiet).unwrap().as_ref(),
+                Some(&first)
+            );
+        }
+        // A new agent, a new version, or a minute later: record_device must write.
+        for changed in [
+            seen("ABC123", "ua/2", "16.1", 1001),
+            seen("ABC123", "ua/1", "14.1", 1001),
+            seen("ABC123", "ua/1", "16.1", 1060),
+        ] {
+            assert_eq!(store.device_as_recorded(user.id, &changed).unwrap(), None);
+        }
+        assert_eq!(store.connection().total_changes(), writes);
+        assert!(store
+            .device_as_recorded(user.id, &seen("", "ua/1", "16.1", 1001))
+            .is_err());
     }
 
     #[test]

@@ -308,11 +308,8 @@ impl Store {
     /// The current value of the user's hierarchy change counter.
     pub fn hierarchy_seq(&self, user: UserId) -> Result<i64, StoreError> {
         self.conn
-            .query_row(
-                "SELECT hierarchy_seq FROM users WHERE id = ?1",
-                [user],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT hierarchy_seq FROM users WHERE id = ?1")?
+            .query_row([user], |row| row.get(0))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("user {user}")))
     }

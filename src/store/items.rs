@@ -292,11 +292,8 @@ impl Store {
     /// The current value of the folder's item change counter.
     pub fn folder_item_seq(&self, user: UserId, folder: FolderId) -> Result<i64, StoreError> {
         self.conn
-            .query_row(
-                "SELECT item_seq FROM folders WHERE id = ?1 AND user_id = ?2",
-                params![folder, user],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT item_seq FROM folders WHERE id = ?1 AND user_id = ?2")?
+            .query_row(params![folder, user], |row| row.get(0))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("folder {folder}")))
     }
@@ -324,11 +321,8 @@ impl Store {
         let snapshot = self.read_snapshot()?;
         let tx = &self.conn;
         let current: i64 = tx
-            .query_row(
-                "SELECT item_seq FROM folders WHERE id = ?1 AND user_id = ?2",
-                params![folder, user],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT item_seq FROM folders WHERE id = ?1 AND user_id = ?2")?
+            .query_row(params![folder, user], |row| row.get(0))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("folder {folder}")))?;
         // One more than asked for tells whether more are available.

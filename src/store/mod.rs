@@ -163,6 +163,9 @@ impl From<std::io::Error> for StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// Set when this connection queued outbox mail or made some due
+    /// ([`Store::take_mail_queued`]).
+    mail_queued: std::cell::Cell<bool>,
 }
 
 impl Store {
@@ -235,7 +238,10 @@ impl Store {
         conn.pragma_update(None, "cache_size", -i64::from(options.cache_kib))?;
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            mail_queued: std::cell::Cell::new(false),
+        })
     }
 
     /// The schema version of the open database (`PRAGMA user_version`).

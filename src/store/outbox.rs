@@ -114,7 +114,16 @@ impl Store {
         )?;
         let id = self.conn.last_insert_rowid();
         tx.commit()?;
+        self.mail_queued.set(true);
         Ok(id)
+    }
+
+    /// Whether this store queued mail or made some due ([`Store::enqueue_mail`],
+    /// [`Store::retry_queued_mail`]) since the last call: the request loop re-reads the
+    /// outbox's next due time only then, not after every request. (Inside a transaction
+    /// that later rolls back the mark stays set; a re-read finds nothing new then.)
+    pub fn take_mail_queued(&self) -> bool {
+        self.mail_queued.replace(false)
     }
 
     /// Takes the oldest entry due at `now` for one attempt: its next attempt moves `lease`
@@ -227,6 +236,7 @@ impl Store {
             params![id, now],
         )? > 0;
         tx.commit()?;
+        self.mail_queued.set(true);
         Ok(found)
     }
 

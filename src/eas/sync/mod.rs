@@ -192,7 +192,8 @@ fn sync_collection(
     };
     let (store, user, device) = (request.store, request.user.id, request.device.id);
     // The folder and the key are read in one snapshot (one read lock); it ends before the
-    // first write (a fresh start's key, the client's commands).
+    // first write (a fresh start's key, the client's commands, the new key). Without client
+    // commands everything up to the new key only reads, the server's changes included.
     let snapshot = store.read_snapshot()?;
     // A folder hidden from this device by its settings is as unknown to it as a deleted one;
     // a view folder (`views`) reads its source folder through its own adapter.
@@ -253,7 +254,10 @@ fn sync_collection(
             }
             KeyMatch::Unknown => return fail(answer, "0", status::INVALID_SYNC_KEY),
         };
-    snapshot.end()?;
+    let mut snapshot = Some(snapshot);
+    if !wanted.commands.is_empty() {
+        end_snapshot(&mut snapshot)?;
+    }
     let held = HeldView {
         device,
         collection: id,
@@ -366,6 +370,7 @@ fn sync_collection(
         let mut marks = applied.held.clone();
         marks.added.extend(&changes.held.added);
         marks.removed.extend(&changes.held.removed);
+        end_snapshot(&mut snapshot)?;
         store.advance_collection_key(
             device,
             id,
@@ -402,5 +407,13 @@ fn sync_collection(
                 .push_text(airsync::SERVER_ID, sent.to_string());
         }
     }
+    end_snapshot(&mut snapshot)?;
     Ok((answer, news || !unchanged))
+}
+
+/// Ends the read snapshot if it is still open (before a write, or at the end).
+fn end_snapshot(snapshot: &mut Option<crate::store::ReadSnapshot<'_>>) -> Result<(), StoreError> {
+    snapshot
+        .take()
+        .map_or(Ok(()), crate::store::ReadSnapshot::end)
 }
