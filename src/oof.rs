@@ -134,9 +134,15 @@ pub fn send_written(
         }
         Written::Queued { id, sender } => {
             let backoff = crate::outbox::backoff_from_env();
-            let sent =
-                crate::outbox::send_queued(store, id, submission_command, &backoff, notify, now)
-                    .map_err(|e| e.to_string())?;
+            let sent = crate::outbox::attempt_claimed(
+                store,
+                id,
+                submission_command,
+                &backoff,
+                notify,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
             match sent {
                 crate::outbox::Attempt::Sent(_) => Ok(Outcome::Replied(sender)),
                 _ => {
@@ -332,7 +338,10 @@ fn file_or_queue(
         recipients: &recipients,
         message: reply,
     };
-    let id = store.enqueue_mail(&queued, now)?;
+    // Claimed for `send_written`'s attempt right after the commit; the server, told of the
+    // delivery, would otherwise take it at the same moment.
+    let lease = crate::outbox::backoff_from_env().claim_lease;
+    let id = store.enqueue_claimed_mail(&queued, now, lease)?;
     Ok(Written::Queued { id, sender: to })
 }
 

@@ -5,7 +5,7 @@
 //! too old, it goes and a "Not sent" note naming the recipients is filed in the owner's
 //! Inbox in the same transaction. The request loop calls [`send_next_due`] while no request
 //! waits (and so right after the write that queued the mail); `easd deliver` calls
-//! [`send_queued`] for the out-of-office reply it just queued.
+//! [`attempt_claimed`] for the out-of-office reply it just queued, claimed.
 
 use log::{info, warn};
 
@@ -70,8 +70,9 @@ pub fn send_next_due(
     }
 }
 
-/// Tries entry `id` once, if it is due at `now` (mail just queued, sent at once).
-pub fn send_queued(
+/// The one attempt at entry `id` that its writer claimed when it queued it
+/// ([`Store::enqueue_claimed_mail`]). `NothingDue` when it is gone (dropped meanwhile).
+pub fn attempt_claimed(
     store: &Store,
     id: i64,
     submission_command: &[String],
@@ -79,7 +80,7 @@ pub fn send_queued(
     notify: Option<std::net::SocketAddr>,
     now: i64,
 ) -> Result<Attempt, StoreError> {
-    match store.claim_queued_mail(id, now, backoff.claim_lease)? {
+    match store.queued_mail(id)? {
         Some(mail) => attempt(store, mail, submission_command, backoff, notify, now),
         None => Ok(Attempt::NothingDue),
     }

@@ -100,16 +100,41 @@ impl Store {
     /// Queues a message, due at once; inside [`Store::atomically`] it commits with the
     /// write that owes it. Returns its id.
     pub fn enqueue_mail(&self, mail: &Outgoing<'_>, now: i64) -> Result<i64, StoreError> {
+        self.insert_queued(mail, now, now)
+    }
+
+    /// Queues a message already claimed by its writer for the first attempt (as
+    /// [`Store::claim_due_mail`] would, `lease` seconds): a process that queues mail in a
+    /// transaction and hands it to the MTA right after the commit (`easd deliver`'s
+    /// out-of-office reply) must not race the server, which hears of the commit and looks at
+    /// the outbox. If the writer dies before its attempt, the server takes it when the lease
+    /// ends.
+    pub fn enqueue_claimed_mail(
+        &self,
+        mail: &Outgoing<'_>,
+        now: i64,
+        lease: i64,
+    ) -> Result<i64, StoreError> {
+        self.insert_queued(mail, now, now.saturating_add(lease))
+    }
+
+    fn insert_queued(
+        &self,
+        mail: &Outgoing<'_>,
+        now: i64,
+        next_attempt: i64,
+    ) -> Result<i64, StoreError> {
         let tx = self.write_transaction()?;
         self.conn.execute(
             "INSERT INTO outbox (user_id, sender, recipients, message, created, next_attempt)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 mail.user,
                 mail.sender,
                 mail.recipients.join("\n"),
                 mail.message,
-                now
+                now,
+                next_attempt
             ],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -130,33 +155,14 @@ impl Store {
     /// seconds ahead first, so another process (or this one after a crash mid-attempt) takes
     /// it again only when the attempt cannot be running any more.
     pub fn claim_due_mail(&self, now: i64, lease: i64) -> Result<Option<QueuedMail>, StoreError> {
-        self.claim(None, now, lease)
-    }
-
-    /// Takes entry `id` for one attempt, like [`Store::claim_due_mail`], if it is due.
-    pub fn claim_queued_mail(
-        &self,
-        id: i64,
-        now: i64,
-        lease: i64,
-    ) -> Result<Option<QueuedMail>, StoreError> {
-        self.claim(Some(id), now, lease)
-    }
-
-    fn claim(
-        &self,
-        only: Option<i64>,
-        now: i64,
-        lease: i64,
-    ) -> Result<Option<QueuedMail>, StoreError> {
         let tx = self.write_transaction()?;
         let found = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM outbox WHERE next_attempt <= ?1 AND (?2 IS NULL OR id = ?2)
+                "SELECT {COLUMNS} FROM outbox WHERE next_attempt <= ?1
                  ORDER BY next_attempt, id LIMIT 1"
             ))?
-            .query_row(params![now, only], queued)
+            .query_row(params![now], queued)
             .optional()?;
         if let Some(mail) = &found {
             self.conn.execute(
@@ -297,6 +303,23 @@ mod tests {
     }
 
     #[test]
+    fn mail_queued_claimed_is_left_to_its_writer_until_the_lease_ends() {
+        let store = Store::open_in_memory().unwrap();
+        let ann = store.add_user("ann@example.com", "", "pw").unwrap().id;
+        let recipients = ["rita@remote.example".to_string()];
+        let mail = Outgoing {
+            user: ann,
+            sender: "<>",
+            recipients: &recipients,
+            message: b"Subject: away\r\n\r\nbody",
+        };
+        let id = store.enqueue_claimed_mail(&mail, 1000, 180).unwrap();
+        assert_eq!(store.claim_due_mail(1000, 600).unwrap(), None);
+        assert_eq!(store.claim_due_mail(1179, 600).unwrap(), None);
+        assert_eq!(store.claim_due_mail(1180, 600).unwrap().unwrap().id, id);
+    }
+
+    #[test]
     fn an_entry_is_claimed_once_rescheduled_on_failure_and_removed_when_sent() {
         let store = Store::open_in_memory().unwrap();
         let ann = store.add_user("ann@example.com", "", "pw").unwrap().id;
@@ -310,7 +333,6 @@ mod tests {
         assert_eq!(claimed.message, b"Subject: hi\r\n\r\nbody");
         // Claimed: nobody else takes it while the attempt may run.
         assert_eq!(store.claim_due_mail(1000, 600).unwrap(), None);
-        assert_eq!(store.claim_queued_mail(id, 1000, 600).unwrap(), None);
         assert_eq!(store.next_mail_due().unwrap(), Some(1600));
 
         let backoff = Backoff::default();
@@ -322,10 +344,7 @@ mod tests {
         );
         assert_eq!(store.claim_due_mail(1069, 600).unwrap(), None);
         let other = queue(&store, ann, 1070);
-        assert_eq!(
-            store.claim_queued_mail(id, 1070, 600).unwrap().unwrap().id,
-            id
-        );
+        assert_eq!(store.claim_due_mail(1070, 600).unwrap().unwrap().id, id);
         assert_eq!(store.claim_due_mail(1070, 600).unwrap().unwrap().id, other);
         assert_eq!(
             store
