@@ -1,8 +1,8 @@
 //! Benchmark of what easd costs the storage and how fast it starts: bytes written to the disk
 //! per delivered 10 KB message (`easd deliver` and the server, WAL and checkpoints included),
 //! fsyncs per delivery, writes of a Sync that changes nothing and of an idle server, the
-//! wall-clock time of one `easd deliver`, and the start-up time of `easd serve` up to its
-//! first answered request with a large (default 1 GB) database.
+//! wall-clock and CPU time of one `easd deliver`, and the start-up time of `easd serve` up to
+//! its first answered request with a large (default 1 GB) database.
 //!
 //! Run: `cargo run --release --example bench_storage -- [--deliveries N] [--idle SECONDS]
 //! [--db-mib M] [--runs R] [--easd PATH]`. Needs a disk-backed temporary directory (the
@@ -125,10 +125,20 @@ fn io_field(io: &str, name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no {name} in /proc/PID/io"))
 }
 
-/// Runs `easd deliver` once with `raw` on its standard input: (wall-clock time from its
-/// start to its exit, bytes it wrote). The figures are read between its exit and its reaping
-/// (`waitid` with `WNOWAIT`), while `/proc/PID/io` still holds them.
-fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<(Duration, u64), String> {
+/// What one `easd deliver` cost.
+struct Delivery {
+    /// From its start to its exit.
+    wall: Duration,
+    /// CPU time, user and system (the scheduler's run time of the process).
+    cpu: Duration,
+    /// Bytes it wrote to the disk.
+    written: u64,
+}
+
+/// Runs `easd deliver` once with `raw` on its standard input. The figures are read between
+/// its exit and its reaping (`waitid` with `WNOWAIT`), while `/proc/PID/io` and
+/// `/proc/PID/schedstat` still hold them.
+fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<Delivery, String> {
     let started = Instant::now();
     let mut child = Command::new(binary)
         .arg("--config")
@@ -161,6 +171,7 @@ fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<(Duration, u64), 
         return Err(format!("waitid: {}", std::io::Error::last_os_error()));
     }
     let written = write_bytes(&pid.to_string());
+    let cpu = run_time(&pid.to_string());
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
@@ -169,7 +180,24 @@ fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<(Duration, u64), 
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok((elapsed, written?))
+    Ok(Delivery {
+        wall: elapsed,
+        cpu: cpu?,
+        written: written?,
+    })
+}
+
+/// The CPU time a process has run (user and system), from the first field of
+/// `/proc/PID/schedstat` (nanoseconds; exact, unlike the tick-sampled `/proc/PID/stat`).
+fn run_time(pid: &str) -> Result<Duration, String> {
+    let schedstat = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .map_err(|e| format!("/proc/{pid}/schedstat: {e}"))?;
+    schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|nanos| nanos.parse().ok())
+        .map(Duration::from_nanos)
+        .ok_or_else(|| format!("/proc/{pid}/schedstat: {schedstat:?}"))
 }
 
 /// fsync-type calls one delivery makes, counted with `strace -f -c`; `None` without strace.
@@ -358,10 +386,12 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
     let server_before = write_bytes(&pid)?;
     let mut deliver_bytes = 0;
     let mut times = Vec::new();
+    let mut cpu_times = Vec::new();
     for n in 0..options.deliveries {
-        let (elapsed, bytes) = deliver(&binary, &server.config, &message(n))?;
-        deliver_bytes += bytes;
-        times.push(elapsed);
+        let delivery = deliver(&binary, &server.config, &message(n))?;
+        deliver_bytes += delivery.written;
+        times.push(delivery.wall);
+        cpu_times.push(delivery.cpu);
     }
     let fsyncs = fsyncs_of_one_delivery(&binary, &server.config, &message(2_000_000));
     let (indexing_wait, search_bytes) = wait_for_the_index(&server.db)?;
@@ -402,6 +432,13 @@ fn run(args: &[String], options: &Options) -> Result<(), String> {
         verdict(deliver_time < DELIVER_TARGET),
         millis(times[0]),
         millis(times[times.len() - 1])
+    );
+    let deliver_cpu = median(&mut cpu_times);
+    println!(
+        "easd deliver CPU (user + system): median {}, fastest {}, slowest {}",
+        millis(deliver_cpu),
+        millis(cpu_times[0]),
+        millis(cpu_times[cpu_times.len() - 1])
     );
     match fsyncs {
         Some((calls, detail)) => println!("fsync-type calls in one delivery: {calls} ({detail})"),

@@ -215,23 +215,22 @@ impl Environment {
     }
 }
 
-/// Reads the effective UID from `/proc/self/status` (the second number of the `Uid:` line),
-/// which needs no libc binding.
+/// Whether the effective UID is root. A system call, not `/proc/self/status`: every CLI
+/// command (an `easd deliver` per message) loads the configuration.
 fn effective_uid_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Uid:"))
-                .and_then(|uids| uids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
+/// The kernel's host name (uname), when it is a usable one; else `localhost`.
 fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer.
+    let read = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|&b| b == 0);
+    read.then_some(end)
+        .flatten()
+        .and_then(|end| std::str::from_utf8(&buffer[..end]).ok())
         .map(|name| name.trim().to_string())
         .filter(|name| validate_hostname(name).is_ok())
         .unwrap_or_else(|| "localhost".to_string())

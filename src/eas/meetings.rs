@@ -36,30 +36,19 @@ pub const SEQUENCE: &str = "X-Sequence";
 
 /// The iCalendar texts of a message's text/calendar parts.
 pub fn calendar_parts(raw: &[u8]) -> Vec<String> {
-    use mail_parser::MimeHeaders;
-    let Some(message) = mail_parser::MessageParser::new().parse(raw) else {
-        return Vec::new();
-    };
-    message
-        .parts
-        .iter()
-        .filter(|part| {
-            part.content_type().is_some_and(|t| {
-                t.ctype().eq_ignore_ascii_case("text")
-                    && t.subtype()
-                        .is_some_and(|s| s.eq_ignore_ascii_case("calendar"))
-            })
-        })
-        .filter_map(|part| part.text_contents().map(str::to_string))
-        .collect()
+    crate::mime::calendar_texts(raw)
 }
 
 /// The iTIP messages in a mail's text/calendar parts (parts that are no iCalendar are
 /// logged and skipped).
 pub fn invitations_in(raw: &[u8], user: &User) -> Vec<Invitation> {
+    invitations_from(&calendar_parts(raw), user)
+}
+
+fn invitations_from(calendar_texts: &[String], user: &User) -> Vec<Invitation> {
     let mut all = Vec::new();
-    for ics in calendar_parts(raw) {
-        match itip::parse(&ics) {
+    for ics in calendar_texts {
+        match itip::parse(ics) {
             Ok(invitations) => all.extend(invitations),
             Err(e) => warn!("meeting mail for {}: not iCalendar: {e}", user.email),
         }
@@ -69,19 +58,20 @@ pub fn invitations_in(raw: &[u8], user: &User) -> Vec<Invitation> {
 
 /// Files a message into `folder` and applies the meetings it carries to the user's
 /// calendar, as one transaction: a crash leaves neither the mail without its calendar change
-/// nor the change without the mail.
+/// nor the change without the mail. The message is parsed once for both.
 pub fn file_mail(
     store: &Store,
     user: &User,
     folder: FolderId,
     message: &NewMessage<'_>,
 ) -> Result<Filed, StoreError> {
-    let invitations = invitations_in(message.raw, user);
+    let (parsed, calendar_texts) = crate::mime::parse_with_calendar_texts(message.raw);
+    let invitations = invitations_from(&calendar_texts, user);
     if invitations.is_empty() {
-        return store.add_message(user.id, folder, message);
+        return store.add_parsed_message(user.id, folder, message, &parsed);
     }
     store.atomically(|| {
-        let filed = store.add_message(user.id, folder, message)?;
+        let filed = store.add_parsed_message(user.id, folder, message, &parsed)?;
         if !matches!(filed, Filed::Duplicate(_)) {
             apply_all(store, user, &invitations)?;
         }

@@ -281,14 +281,45 @@ impl ParsedMessage {
 /// Parses a raw RFC 5322 message. Never fails and never panics: broken input gives a
 /// message with [`ParsedMessage::mime_broken`] set and the fields that could be read.
 pub fn parse(raw: &[u8]) -> ParsedMessage {
+    parse_guarded(raw, |_| ()).0
+}
+
+/// [`parse`] and [`calendar_texts`] from one pass of the parser, for a delivery that files
+/// the message and applies the meetings it carries.
+pub fn parse_with_calendar_texts(raw: &[u8]) -> (ParsedMessage, Vec<String>) {
+    parse_guarded(raw, calendar_texts_of)
+}
+
+/// The texts of a message's `text/calendar` parts (attachments included), in order.
+pub fn calendar_texts(raw: &[u8]) -> Vec<String> {
+    MessageParser::new()
+        .parse(raw)
+        .map_or_else(Vec::new, |message| calendar_texts_of(&message))
+}
+
+fn calendar_texts_of(message: &Message<'_>) -> Vec<String> {
+    message
+        .parts
+        .iter()
+        .filter(|part| content_type_is(part.content_type(), "text", &["calendar"]))
+        .filter_map(|part| part.text_contents().map(str::to_string))
+        .collect()
+}
+
+/// Parses `raw` once into the message fields and whatever else `extra` reads from the
+/// parsed message (nothing when the parser finds no message at all).
+fn parse_guarded<T: Default>(raw: &[u8], extra: impl Fn(&Message<'_>) -> T) -> (ParsedMessage, T) {
     // mail-parser is written not to panic; the guard keeps a bug in it on hostile input
     // from taking a delivery down with it (the message is then stored unparsed).
     let parsed = catch_unwind(AssertUnwindSafe(|| {
-        from_parsed(MessageParser::new().parse(raw), raw)
+        let message = MessageParser::new().parse(raw);
+        let more = message.as_ref().map(&extra).unwrap_or_default();
+        (from_parsed(message, raw), more)
     }));
     match parsed {
-        Ok(Some(message)) => message,
-        Ok(None) | Err(_) => fallback(raw),
+        Ok((Some(message), more)) => (message, more),
+        Ok((None, more)) => (fallback(raw), more),
+        Err(_) => (fallback(raw), T::default()),
     }
 }
 
@@ -963,10 +994,25 @@ fn body_text_len(raw: &[u8], location: &PartLocation, charset: Option<&str>) -> 
     let Some(encoded) = raw.get(start..end) else {
         return 0;
     };
+    if location.encoding == TransferEncoding::Identity {
+        return text_len(encoded, charset);
+    }
     let mut bytes = Vec::with_capacity(encoded.len());
     // Reading from a slice cannot fail.
     let _ = decoding_reader(encoded, location.encoding).read_to_end(&mut bytes);
-    text_from_bytes(&bytes, charset).len() as u64
+    text_len(&bytes, charset)
+}
+
+/// The length of `text_from_bytes(bytes, charset)`, without converting when the bytes are
+/// valid UTF-8 read as UTF-8 (the text is then the bytes themselves).
+fn text_len(bytes: &[u8], charset: Option<&str>) -> u64 {
+    let read_as_utf8 = charset.is_none_or(|c| {
+        mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()).is_none()
+    });
+    if read_as_utf8 && std::str::from_utf8(bytes).is_ok() {
+        return bytes.len() as u64;
+    }
+    text_from_bytes(bytes, charset).len() as u64
 }
 
 /// The decoded text of a body part, converted to UTF-8 with its charset (`None` or an

@@ -526,3 +526,45 @@ fn a_multipart_that_trips_mail_parser_is_still_filed() {
         assert!(location.body_end <= raw.len() as u64);
     }
 }
+
+#[test]
+fn text_length_without_conversion_matches_the_converted_text() {
+    let cases: [(&[u8], Option<&str>); 7] = [
+        (b"plain ascii", None),
+        ("gr\u{fc}\u{df}e".as_bytes(), Some("utf-8")),
+        (b"bad \xff\xfe bytes", None),
+        (b"bad \xff\xfe bytes", Some("UTF-8")),
+        (b"latin \xe9t\xe9", Some("iso-8859-1")),
+        ("caf\u{e9}".as_bytes(), Some("iso-8859-1")),
+        (b"ascii \xe9", Some("us-ascii")),
+    ];
+    for (bytes, charset) in cases {
+        assert_eq!(
+            text_len(bytes, charset),
+            text_from_bytes(bytes, charset).len() as u64,
+            "{bytes:?} {charset:?}"
+        );
+    }
+}
+
+#[test]
+fn one_parse_gives_the_fields_and_the_calendar_texts() {
+    let mut messages: Vec<Vec<u8>> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    messages.push(b"no header at all".to_vec());
+    messages.push(
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n\
+          --b\nContent-Type: TEXT/Calendar; method=REQUEST\n\nBEGIN:VCALENDAR\n--b--\n"
+            .to_vec(),
+    );
+    let mut with_calendar = 0;
+    for raw in &messages {
+        let (parsed, texts) = parse_with_calendar_texts(raw);
+        assert_eq!(parsed, parse(raw));
+        assert_eq!(texts, calendar_texts(raw));
+        with_calendar += usize::from(!texts.is_empty());
+    }
+    assert!(with_calendar >= 2, "{with_calendar}");
+}

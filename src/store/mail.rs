@@ -495,6 +495,10 @@ fn file_parsed(
         ])?;
         *slot += 1;
     }
+    if parsed.attachments.is_empty() {
+        // A one-shot `easd deliver` would compile the statement for nothing.
+        return Ok(Filed::Stored(item_id));
+    }
     let mut insert_attachment = conn.prepare_cached(
         "INSERT INTO attachments (item_id, position, display_name, content_type, content_id,
              content_location, is_inline, size, method, mime_part_path, transfer_encoding,
@@ -647,16 +651,29 @@ impl Store {
         folder: FolderId,
         message: &NewMessage<'_>,
     ) -> Result<Filed, StoreError> {
+        // Refused before it is parsed.
+        check_size(message.raw)?;
+        self.add_parsed_message(user, folder, message, &mime::parse(message.raw))
+    }
+
+    /// [`Store::add_message`] for a caller that has parsed the message already: `parsed`
+    /// is `mime::parse(message.raw)` (a delivery parses once for the mail and its meetings).
+    pub fn add_parsed_message(
+        &self,
+        user: UserId,
+        folder: FolderId,
+        message: &NewMessage<'_>,
+        parsed: &ParsedMessage,
+    ) -> Result<Filed, StoreError> {
         check_size(message.raw)?;
         let digest = sha256(message.raw);
-        let parsed = mime::parse(message.raw);
         let tx = self.write_transaction()?;
         if message.skip_duplicate {
             if let Some(existing) = duplicate_in_folder(&tx, user, folder, &digest)? {
                 return Ok(Filed::Duplicate(existing));
             }
         }
-        let filed = file_parsed(&tx, user, folder, message, &parsed, &digest, None)?;
+        let filed = file_parsed(&tx, user, folder, message, parsed, &digest, None)?;
         tx.commit()?;
         Ok(filed)
     }

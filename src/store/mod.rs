@@ -168,6 +168,36 @@ pub struct Store {
     mail_queued: std::cell::Cell<bool>,
 }
 
+/// SQLite settings for the whole process, made once before its first connection:
+/// - no memory statistics: easd never asks for them (no `sqlite3_memory_used`, no soft heap
+///   limit), and keeping them costs a global mutex and counter updates on every allocation
+///   SQLite makes (some 5% of the instructions of one `easd deliver`);
+/// - no up-front page-cache allocation: by default each page cache allocates and touches 20
+///   pages when it fetches its first one, 87 KB for every ephemeral table (4 KiB pages) a
+///   statement opens, such as the one that buffers the rows of a `RETURNING`, which uses a
+///   page or two. Page by page, one `easd deliver` peaks at 373 KB of heap instead of
+///   480 KB and takes some 37 fewer page faults.
+fn sqlite_process_settings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use rusqlite::ffi;
+        use std::ffi::{c_int, c_void};
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int, SQLITE_CONFIG_PAGECACHE a pointer
+        // and two ints (no buffer, no bulk allocation). sqlite3_config only acts before
+        // SQLite is initialised (the first connection of the process) and otherwise returns
+        // SQLITE_MISUSE and changes nothing, which is harmless: the defaults stay.
+        unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
+            ffi::sqlite3_config(
+                ffi::SQLITE_CONFIG_PAGECACHE,
+                std::ptr::null_mut::<c_void>(),
+                0 as c_int,
+                0 as c_int,
+            );
+        }
+    });
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` with default options.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -182,12 +212,14 @@ impl Store {
     /// [`StoreError::TooNew`].
     pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
         prepare_database_file(path)?;
+        sqlite_process_settings();
         let conn = Connection::open(path)?;
         Store::configure_and_migrate(conn, options)
     }
 
     /// An in-memory database with the full schema, for tests.
     pub fn open_in_memory() -> Result<Store, StoreError> {
+        sqlite_process_settings();
         Store::configure_and_migrate(Connection::open_in_memory()?, &StoreOptions::default())
     }
 
