@@ -334,9 +334,43 @@ impl Backend {
             Ok(reads) => reads,
             Err(e) => return internal_error(&e),
         };
-        if let Err(e) = snapshot.end() {
-            return internal_error(&e);
-        }
+        let policy_key = header(request, "X-MS-PolicyKey")
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .or(query.policy_key);
+        let now = crate::store::now();
+        let admin_email = self.settings.admin_email.as_deref();
+        // The gate decides from the snapshot's reads; what it writes waits for the gate's
+        // turn below, after the snapshot.
+        let decision = match (&known, &provisioning) {
+            (Some(device), Some(state)) => {
+                let input = eas::policy_gate::GateInput {
+                    store: &self.store,
+                    user: &user,
+                    device,
+                    policy: &policy,
+                    policy_key,
+                    now,
+                    admin_email,
+                };
+                Some(eas::policy_gate::decide(&input, state))
+            }
+            _ => None,
+        };
+        // A command that reads in the request's snapshot gets it still open when nothing
+        // is written before the command: the device is recorded and the gate writes nothing.
+        let snapshot = if eas::READS_IN_REQUEST_SNAPSHOT.contains(&query.command)
+            && known.is_some()
+            && decision.as_ref().is_some_and(|d| d.writes_nothing())
+            && !(self.settings.test_faults
+                && header(request, containment::TEST_FAULT_HEADER).is_some())
+        {
+            Some(snapshot)
+        } else {
+            if let Err(e) = snapshot.end() {
+                return internal_error(&e);
+            }
+            None
+        };
         let device = match known.map_or_else(|| self.store.record_device(user.id, &seen), Ok) {
             Ok(device) => device,
             Err(e) => return internal_error(&e),
@@ -364,21 +398,18 @@ impl Backend {
         }
 
         if gated {
-            let policy_key = header(request, "X-MS-PolicyKey")
-                .and_then(|text| text.trim().parse::<u32>().ok())
-                .or(query.policy_key);
             let input = eas::policy_gate::GateInput {
                 store: &self.store,
                 user: &user,
                 device: &device,
                 policy: &policy,
                 policy_key,
-                now: crate::store::now(),
-                admin_email: self.settings.admin_email.as_deref(),
+                now,
+                admin_email,
             };
-            let gate = match &provisioning {
-                Some(state) => eas::policy_gate::check_state(&input, state),
-                None => eas::policy_gate::check(&input),
+            let gate = match (decision, &provisioning) {
+                (Some(decision), Some(state)) => decision.apply(&input, state),
+                _ => eas::policy_gate::check(&input),
             };
             match gate {
                 Ok(outcome) => {
@@ -417,6 +448,7 @@ impl Backend {
             policy: &policy,
             admin_email: self.settings.admin_email.as_deref(),
             smime_trust_store: &self.settings.smime_trust_store,
+            snapshot: std::cell::Cell::new(snapshot.map(|s| s.leave_open())),
         };
         if self.settings.test_faults {
             let fault = header(request, containment::TEST_FAULT_HEADER);
@@ -429,6 +461,12 @@ impl Backend {
         let Some(outcome) = eas::execute(query.command, &eas_request) else {
             return Answer::status(501);
         };
+        // A command that answered before its reads leaves the snapshot to end here.
+        if let Some(open) = eas_request.snapshot.take() {
+            if let Err(e) = self.store.resume_snapshot(open).end() {
+                return internal_error(&e);
+            }
+        }
         let hierarchy_command = matches!(
             query.command,
             Command::FolderCreate | Command::FolderUpdate | Command::FolderDelete
