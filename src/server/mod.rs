@@ -318,16 +318,23 @@ impl Backend {
         // Still in the snapshot: the device as stored when this contact changes nothing
         // (the usual case; `None` when it must be recorded, a write) and its provisioning
         // state for the policy gate.
-        let reads = if resumed {
-            self.store.device(user.id, &query.device_id)
+        // (The device and its provisioning state in one statement when the gate needs it.)
+        let stored = if gated {
+            self.store
+                .device_with_provisioning(user.id, &query.device_id)
+                .map(|found| found.map_or((None, None), |(d, p)| (Some(d), Some(p))))
         } else {
-            self.store.device_as_recorded(user.id, &seen)
-        }
-        .and_then(|known| {
-            let provisioning = match &known {
-                Some(device) if gated => Some(self.store.provisioning(device.id)?),
-                _ => None,
+            self.store
+                .device(user.id, &query.device_id)
+                .map(|found| (found, None))
+        };
+        let reads = stored.and_then(|(known, provisioning)| {
+            let known = if resumed {
+                known
+            } else {
+                self.store.as_recorded(known, &seen)?
             };
+            let provisioning = known.as_ref().and(provisioning);
             Ok((known, provisioning))
         });
         let (known, provisioning) = match reads {
