@@ -85,7 +85,7 @@ pub struct Request<'a> {
 /// so a request that changes nothing reads in one transaction. Any other command runs
 /// after that snapshot ended. (A write inside a snapshot fails, see
 /// [`Store::read_snapshot`], so a mistake here cannot write silently.)
-pub const READS_IN_REQUEST_SNAPSHOT: &[Command] = &[Command::FolderSync];
+pub const READS_IN_REQUEST_SNAPSHOT: &[Command] = &[Command::FolderSync, Command::Sync];
 
 impl<'a> Request<'a> {
     /// A read snapshot for the command's reads: the request loop's, when it left one open
