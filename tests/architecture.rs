@@ -341,6 +341,32 @@ fn every_module_names_only_the_layers_it_may() {
     );
 }
 
+/// The front door forwards only the client headers `server::RequestHeader` names, so a
+/// request header read any other way than through `server::header` could be one it dropped.
+/// (`.headers()` elsewhere is a MIME message's, in `mime`, or a response's.)
+#[test]
+fn request_headers_are_read_only_through_the_request_loops_header_function() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut readers = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let (module, _) = module_of(relative);
+        if module == "mime" || module == "http" {
+            continue;
+        }
+        let source = without_comments(&std::fs::read_to_string(file).expect("read source"));
+        for (number, line) in source.lines().enumerate() {
+            if line.contains(".headers()") {
+                readers.push(format!("src/{}:{}", relative.display(), number + 1));
+            }
+        }
+    }
+    assert_eq!(readers.len(), 1, "{readers:?}");
+    assert!(readers[0].starts_with("src/server/mod.rs:"), "{readers:?}");
+}
+
 /// The checker itself, on small synthetic sources: it must find what crosses a wall.
 mod checker {
     use super::*;

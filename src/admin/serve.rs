@@ -173,6 +173,8 @@ fn serve_with(
         backend_socket,
         backend_connections: 2,
         limits,
+        // Only what the request loop reads: tiny_http parses the forwarded head slowly.
+        forwarded_request_headers: Some(crate::server::RequestHeader::FROM_CLIENTS),
         spool_dir: run_dir.to_path_buf(),
         notify: Some(config.notify),
         // A change notification may come from `easd deliver`, which may have queued mail

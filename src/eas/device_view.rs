@@ -14,7 +14,9 @@
 use std::collections::HashSet;
 
 use super::sync::class::{adapter_for, ClassAdapter};
-use crate::store::{Device, Folder, FolderId, ItemClass, Store, StoreError, UserId};
+use crate::store::{
+    Device, DeviceSettings, Folder, FolderId, ItemClass, Store, StoreError, UserId,
+};
 
 /// Whether a device speaking `version` knows the class at all: Notes exist from 14.0 on
 /// (MS-ASNOTE), so older devices are not offered Notes folders.
@@ -31,25 +33,38 @@ pub fn hidden_folders(
     user: UserId,
     device: &Device,
 ) -> Result<HashSet<FolderId>, StoreError> {
-    hidden(store, user, device, true)
+    let settings = store.device_settings(device.id)?;
+    hidden(store, user, device, &settings, true)
 }
 
-/// The folders this device's settings hide, whatever its protocol version.
+/// [`hidden_folders`] with the device's settings already read (FolderSync reads them once
+/// for this and its view folders).
+pub fn hidden_folders_under(
+    store: &Store,
+    user: UserId,
+    device: &Device,
+    settings: &DeviceSettings,
+) -> Result<HashSet<FolderId>, StoreError> {
+    hidden(store, user, device, settings, true)
+}
+
+/// The folders these device settings hide, whatever the device's protocol version.
 pub fn hidden_by_settings(
     store: &Store,
     user: UserId,
     device: &Device,
+    settings: &DeviceSettings,
 ) -> Result<HashSet<FolderId>, StoreError> {
-    hidden(store, user, device, false)
+    hidden(store, user, device, settings, false)
 }
 
 fn hidden(
     store: &Store,
     user: UserId,
     device: &Device,
+    settings: &DeviceSettings,
     by_version: bool,
 ) -> Result<HashSet<FolderId>, StoreError> {
-    let settings = store.device_settings(device.id)?;
     let default_only = settings.default_folders_only();
     let default_mail_only = settings.default_mail_folders_only();
     let mut hidden = HashSet::new();

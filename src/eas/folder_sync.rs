@@ -33,9 +33,9 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
     let store = request.store;
     let user = request.user.id;
     let device = request.device.id;
-    // Every read in one snapshot (one state of the hierarchy, one read lock), the writes
-    // after it.
-    let snapshot = store.read_snapshot()?;
+    // Every read in one snapshot (one state of the hierarchy, one read lock; the request
+    // loop's, holding the login and device reads too), the writes after it.
+    let snapshot = request.read_snapshot()?;
     let current_seq = store.hierarchy_seq(user)?;
 
     // (changes since, the key the device holds, whether that key is the newest one issued,
@@ -82,12 +82,13 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
             .collect(),
         Some(seq) => store.folder_changes_since(user, seq)?,
     };
+    let settings = store.device_settings(device)?;
     let changes = without_hidden(
         changes,
-        &device_view::hidden_folders(store, user, request.device)?,
+        &device_view::hidden_folders_under(store, user, request.device, &settings)?,
     );
     // View folders (per-device settings) are compared with the list the key told of.
-    let view_folders = views::view_folders(store, user, request.device)?;
+    let view_folders = views::view_folders_under(store, user, request.device, &settings)?;
     snapshot.end()?;
     if since.is_none() {
         // SyncKey 0 starts the device over: every collection it synced is forgotten too.

@@ -41,7 +41,7 @@ pub use crate::protocol_version::ProtocolVersion;
 use std::cell::Cell;
 
 use crate::policy::EffectivePolicy;
-use crate::store::{Device, Store, StoreError, User};
+use crate::store::{Device, OpenSnapshot, ReadSnapshot, Store, StoreError, User};
 use crate::wbxml::Element;
 use query::{Command, EasQuery};
 
@@ -75,9 +75,28 @@ pub struct Request<'a> {
     pub admin_email: Option<&'a str>,
     /// The CA certificates ValidateCert trusts (config `smime-trust-store`).
     pub smime_trust_store: &'a std::path::Path,
+    /// The request loop's read snapshot, still open, for a command of
+    /// [`READS_IN_REQUEST_SNAPSHOT`] to continue its reads in ([`Request::read_snapshot`]).
+    pub snapshot: Cell<Option<OpenSnapshot>>,
 }
 
-impl Request<'_> {
+/// The commands that begin by reading in [`Request::read_snapshot`] and end it before any
+/// write: the request loop may leave its own snapshot (login, policy, device) open for them,
+/// so a request that changes nothing reads in one transaction. Any other command runs
+/// after that snapshot ended. (A write inside a snapshot fails, see
+/// [`Store::read_snapshot`], so a mistake here cannot write silently.)
+pub const READS_IN_REQUEST_SNAPSHOT: &[Command] = &[Command::FolderSync, Command::Sync];
+
+impl<'a> Request<'a> {
+    /// A read snapshot for the command's reads: the request loop's, when it left one open
+    /// (taken, so only the first call gets it), else a new one.
+    pub fn read_snapshot(&self) -> Result<ReadSnapshot<'a>, StoreError> {
+        match self.snapshot.take() {
+            Some(open) => Ok(self.store.resume_snapshot(open)),
+            None => self.store.read_snapshot(),
+        }
+    }
+
     /// Records that this request changed the user's data (see [`Request::changed`]).
     pub fn note_change(&self) {
         self.changed.set(true);

@@ -59,6 +59,63 @@ pub struct GateOutcome {
     pub notice_filed: bool,
 }
 
+/// A change of the device's state the gate's decision calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GateWrite {
+    /// A wipe is waiting for a device that cannot provision: it cannot be wiped.
+    MarkWipeUnsupported,
+    /// The device was told to provision while sending no key.
+    NoteKeylessRequest,
+    /// A wiped device is back, set up again.
+    ForgetWipe,
+    /// The device was refused as unable to provision: its user is mailed (once).
+    FileNonProvisionableNotice,
+}
+
+/// The gate's decision, made from reads alone, and the writes it calls for (in order).
+/// Deciding writes nothing, so it may run inside a read snapshot; [`Decision::apply`]
+/// makes the writes once no snapshot is open.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decision {
+    verdict: Verdict,
+    writes: Vec<GateWrite>,
+}
+
+impl Decision {
+    /// Whether applying the decision writes nothing.
+    pub fn writes_nothing(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Makes the decision's writes and returns the outcome.
+    pub fn apply(self, input: &GateInput, state: &Provisioning) -> Result<GateOutcome, StoreError> {
+        let store = input.store;
+        let device = input.device.id;
+        let mut notice_filed = false;
+        for write in self.writes {
+            match write {
+                GateWrite::MarkWipeUnsupported => store.mark_wipe_unsupported(device)?,
+                GateWrite::NoteKeylessRequest => store.note_keyless_request(device)?,
+                GateWrite::ForgetWipe => store.forget_wipe(device)?,
+                GateWrite::FileNonProvisionableNotice => {
+                    notice_filed = notice::file_refusal(
+                        store,
+                        Notice::NonProvisionable,
+                        input.user,
+                        input.device,
+                        &state.notice,
+                        input.admin_email,
+                    )?
+                }
+            }
+        }
+        Ok(GateOutcome {
+            verdict: self.verdict,
+            notice_filed,
+        })
+    }
+}
+
 /// Decides for one request. Writes only when a device's state changes (told to provision
 /// while keyless; refused and mailed; a wiped device returning).
 pub fn check(input: &GateInput) -> Result<GateOutcome, StoreError> {
@@ -70,36 +127,33 @@ pub fn check(input: &GateInput) -> Result<GateOutcome, StoreError> {
 /// in the snapshot of its other reads). Writes as [`check`] does, so no read snapshot may
 /// be open.
 pub fn check_state(input: &GateInput, state: &Provisioning) -> Result<GateOutcome, StoreError> {
-    let mut notice_filed = false;
-    let verdict = decide(input, state, &mut notice_filed)?;
-    Ok(GateOutcome {
-        verdict,
-        notice_filed,
-    })
+    decide(input, state).apply(input, state)
 }
 
-fn decide(
-    input: &GateInput,
-    state: &Provisioning,
-    notice_filed: &mut bool,
-) -> Result<Verdict, StoreError> {
-    let store = input.store;
+/// The decision for one request from the device's provisioning state, without writing.
+pub fn decide(input: &GateInput, state: &Provisioning) -> Decision {
+    let mut writes = Vec::new();
+    let verdict = verdict(input, state, &mut writes);
+    Decision { verdict, writes }
+}
+
+fn verdict(input: &GateInput, state: &Provisioning, writes: &mut Vec<GateWrite>) -> Verdict {
     let keyless = input.policy_key.is_none() && state.policy_key.is_none();
     match state.wipe {
         WipeStatus::Waiting => {
             if keyless && state.keyless_asked {
                 // Told before and still no Provision: it cannot receive the wipe.
-                store.mark_wipe_unsupported(input.device.id)?;
-                return Ok(Verdict::Refuse(status::BLOCKED));
+                writes.push(GateWrite::MarkWipeUnsupported);
+                return Verdict::Refuse(status::BLOCKED);
             }
             if keyless {
-                store.note_keyless_request(input.device.id)?;
+                writes.push(GateWrite::NoteKeylessRequest);
             }
-            return Ok(Verdict::Refuse(status::REMOTE_WIPE_REQUESTED));
+            return Verdict::Refuse(status::REMOTE_WIPE_REQUESTED);
         }
-        WipeStatus::Unsupported => return Ok(Verdict::Refuse(status::BLOCKED)),
+        WipeStatus::Unsupported => return Verdict::Refuse(status::BLOCKED),
         // Acknowledged earlier: the device is back after being set up again.
-        WipeStatus::Wiped => store.forget_wipe(input.device.id)?,
+        WipeStatus::Wiped => writes.push(GateWrite::ForgetWipe),
         WipeStatus::None => {}
     }
 
@@ -110,55 +164,48 @@ fn decide(
         let holds_old_policy = input.policy_key.is_some_and(|k| k != 0)
             && state.policy_key.is_some()
             && state.policy_hash != policy.hash();
-        return Ok(if holds_old_policy {
+        return if holds_old_policy {
             Verdict::Refuse(status::POLICY_REFRESH)
         } else {
             Verdict::Allow
-        });
+        };
     }
 
     let exempt = policy.allows_non_provisionable();
     if keyless {
         if exempt {
-            return Ok(Verdict::Allow);
+            return Verdict::Allow;
         }
         if !state.keyless_asked {
-            store.note_keyless_request(input.device.id)?;
+            writes.push(GateWrite::NoteKeylessRequest);
         } else {
-            *notice_filed = notice::file_refusal(
-                store,
-                Notice::NonProvisionable,
-                input.user,
-                input.device,
-                &state.notice,
-                input.admin_email,
-            )?;
+            writes.push(GateWrite::FileNonProvisionableNotice);
         }
-        return Ok(Verdict::Refuse(status::NOT_PROVISIONED));
+        return Verdict::Refuse(status::NOT_PROVISIONED);
     }
     let key = input.policy_key.unwrap_or(0);
     if key == 0 {
-        return Ok(Verdict::Refuse(status::NOT_PROVISIONED));
+        return Verdict::Refuse(status::NOT_PROVISIONED);
     }
     // A key that is not the device's final one (a temporary key, a key from before a
     // reset, someone else's).
     if state.policy_key != Some(key) {
-        return Ok(Verdict::Refuse(status::INVALID_POLICY_KEY));
+        return Verdict::Refuse(status::INVALID_POLICY_KEY);
     }
     if state.policy_hash != policy.hash() {
-        return Ok(Verdict::Refuse(status::POLICY_REFRESH));
+        return Verdict::Refuse(status::POLICY_REFRESH);
     }
     if let (Some(hours), Some(at)) = (policy.refresh_hours(), state.provisioned_at) {
         if input.now.saturating_sub(at) >= hours.saturating_mul(3600) {
-            return Ok(Verdict::Refuse(status::POLICY_REFRESH));
+            return Verdict::Refuse(status::POLICY_REFRESH);
         }
     }
-    Ok(match state.policy_status {
+    match state.policy_status {
         Some(1) | None => Verdict::Allow,
         _ if exempt => Verdict::Allow,
         Some(4) => Verdict::Refuse(status::EXTERNALLY_MANAGED),
         Some(_) => Verdict::Refuse(status::NOT_PROVISIONED),
-    })
+    }
 }
 
 /// How a refusal travels: `Err(http_status)` or the command's document with the Status.

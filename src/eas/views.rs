@@ -24,7 +24,9 @@
 
 use super::sync::class::ClassAdapter;
 use super::sync::view_class;
-use crate::store::{Device, Folder, FolderId, FolderType, ItemClass, Store, StoreError, UserId};
+use crate::store::{
+    Device, DeviceSettings, Folder, FolderId, FolderType, ItemClass, Store, StoreError, UserId,
+};
 
 /// One kind of view.
 pub struct View {
@@ -143,6 +145,16 @@ pub fn view_folders(
     device: &Device,
 ) -> Result<Vec<ViewFolder>, StoreError> {
     let settings = store.device_settings(device.id)?;
+    view_folders_under(store, user, device, &settings)
+}
+
+/// [`view_folders`] with the device's settings already read.
+pub fn view_folders_under(
+    store: &Store,
+    user: UserId,
+    device: &Device,
+    settings: &DeviceSettings,
+) -> Result<Vec<ViewFolder>, StoreError> {
     let on: Vec<&'static View> = VIEWS
         .iter()
         .filter(|view| settings.get(view.setting) == view.value)
@@ -152,7 +164,7 @@ pub fn view_folders(
     }
     // A folder the settings hide has no view either; a class the device's version lacks
     // (Notes below 14.0) is what a view is for, so that rule does not apply here.
-    let hidden = super::device_view::hidden_by_settings(store, user, device)?;
+    let hidden = super::device_view::hidden_by_settings(store, user, device, settings)?;
     let all = store.folders_of(user)?;
     let mut folders = Vec::new();
     for view in on {

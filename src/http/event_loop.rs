@@ -99,6 +99,8 @@ pub(crate) struct EventLoop {
     listeners: Vec<Listener>,
     commands: Receiver<Command>,
     limits: Limits,
+    /// [`FrontDoorConfig::forwarded_request_headers`].
+    forwarded_request_headers: Option<&'static [&'static str]>,
     backend_socket: PathBuf,
     spool_dir: PathBuf,
     /// Memory for answers waiting for slow clients, and the spool beyond it.
@@ -214,6 +216,7 @@ impl EventLoop {
             poll,
             commands,
             limits: config.limits,
+            forwarded_request_headers: config.forwarded_request_headers,
             backend_socket: config.backend_socket,
             spool_dir: config.spool_dir,
             answer_budget,
@@ -703,7 +706,11 @@ impl EventLoop {
             let at = Instant::now() + limits.head_timeout;
             set_deadline(&mut self.timers, conn, cref.slot, at, DeadlineKind::Head);
         }
-        match parse_request_head(&conn.inbuf, limits.max_head_bytes) {
+        match parse_request_head(
+            &conn.inbuf,
+            limits.max_head_bytes,
+            self.forwarded_request_headers,
+        ) {
             Ok(None) => {
                 if conn.peer_closed {
                     log::debug!("{}: closed in the middle of a request head", conn.peer);

@@ -13,7 +13,8 @@ use super::Limits;
 /// again with the framing the front door announces (no smuggled second framing).
 pub fn request_head(data: &[u8]) {
     let _ = parse_response_head(data, false);
-    let Ok(Some((head, len))) = parse_request_head(data, Limits::default().max_head_bytes) else {
+    let Ok(Some((head, len))) = parse_request_head(data, Limits::default().max_head_bytes, None)
+    else {
         return;
     };
     assert!(len <= data.len());

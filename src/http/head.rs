@@ -83,6 +83,7 @@ impl RequestError {
 pub(crate) fn parse_request_head(
     buf: &[u8],
     max_head_bytes: usize,
+    forwarded: Option<&[&str]>,
 ) -> Result<Option<(RequestHead, usize)>, RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
@@ -167,6 +168,7 @@ pub(crate) fn parse_request_head(
             || connection_tokens
                 .iter()
                 .any(|t| name.eq_ignore_ascii_case(t))
+            || forwarded.is_some_and(|names| !names.iter().any(|n| name.eq_ignore_ascii_case(n)))
         {
             continue;
         }
@@ -612,7 +614,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, RequestError> {
-        parse_request_head(raw.as_bytes(), 16 * 1024)
+        parse_request_head(raw.as_bytes(), 16 * 1024, None)
     }
 
     fn parsed(raw: &str) -> RequestHead {
@@ -626,12 +628,12 @@ mod tests {
         assert_eq!(parse("GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
         let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "a".repeat(100));
         assert_eq!(
-            parse_request_head(big.as_bytes(), 64),
+            parse_request_head(big.as_bytes(), 64, None),
             Err(RequestError::HeadTooLarge)
         );
         let complete = format!("{big}Host: a\r\n\r\n");
         assert_eq!(
-            parse_request_head(complete.as_bytes(), 64),
+            parse_request_head(complete.as_bytes(), 64, None),
             Err(RequestError::HeadTooLarge)
         );
         let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
@@ -670,6 +672,32 @@ mod tests {
         assert!(String::from_utf8(full)
             .unwrap()
             .ends_with("Content-Length: 4\r\nX-Easd-Peer: 192.0.2.7:5123\r\nX-Easd-Tls: 1\r\n"));
+    }
+
+    #[test]
+    fn only_the_headers_the_backend_reads_are_forwarded_when_it_names_them() {
+        let raw = "POST /x HTTP/1.1\r\n\
+                   Host: mail.example.org\r\n\
+                   Accept-Language: en\r\n\
+                   authorization: Basic dXNlcjpwdw==\r\n\
+                   X-Easd-Peer: 6.6.6.6:1\r\n\
+                   Content-Length: 0\r\n\r\n";
+        let (head, _) = parse_request_head(raw.as_bytes(), 1024, Some(&["Authorization"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(head.forward_prefix).unwrap(),
+            "POST /x HTTP/1.1\r\nauthorization: Basic dXNlcjpwdw==\r\n"
+        );
+        // A dropped header is still checked: a bad value is refused, not left out.
+        assert_eq!(
+            parse_request_head(
+                b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xe9\r\n\r\n",
+                1024,
+                Some(&["Authorization"])
+            ),
+            Err(RequestError::BadRequest)
+        );
     }
 
     #[test]
@@ -731,13 +759,18 @@ mod tests {
             Err(RequestError::ExpectationFailed)
         );
         assert_eq!(
-            parse_request_head("GET /\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n".as_bytes(), 1024),
+            parse_request_head(
+                "GET /\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n".as_bytes(),
+                1024,
+                None
+            ),
             Err(RequestError::BadRequest)
         );
         assert_eq!(
             parse_request_head(
                 b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xe9\r\n\r\n",
-                1024
+                1024,
+                None
             ),
             Err(RequestError::BadRequest)
         );

@@ -72,6 +72,10 @@ pub struct FrontDoorConfig {
     /// named a user; `easd serve` wakes the request loop with it, which then re-reads what
     /// another process (`easd deliver`) may have queued for it to send.
     pub on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The client request headers the backend reads (case-insensitive names); the others are
+    /// checked like any header but left out of the head forwarded to it, which the backend
+    /// (tiny_http) then parses a byte at a time. `None`: every end-to-end header.
+    pub forwarded_request_headers: Option<&'static [&'static str]>,
 }
 
 impl FrontDoorConfig {
@@ -85,6 +89,7 @@ impl FrontDoorConfig {
             spool_dir,
             notify: None,
             on_notification: None,
+            forwarded_request_headers: None,
         }
     }
 }

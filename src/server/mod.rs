@@ -143,7 +143,7 @@ impl Backend {
             containment::ensure_no_open_transaction(&self.store);
             Answer::status(500)
         });
-        let peer = header(&request, "X-Easd-Peer").unwrap_or_default();
+        let peer = header(&request, RequestHeader::Peer).unwrap_or_default();
         let command = if fields.command.is_empty() {
             request.method().as_str().to_string()
         } else {
@@ -193,12 +193,12 @@ impl Backend {
         fields: &mut LogFields,
     ) -> Result<User, Answer> {
         let credentials: Option<Credentials> =
-            header(request, "Authorization").and_then(|h| auth::parse_basic(&h));
+            header(request, RequestHeader::Authorization).and_then(|h| auth::parse_basic(&h));
         let Some(credentials) = credentials else {
             return Err(Answer::unauthorized());
         };
         fields.user = credentials.login.clone();
-        let peer = header(request, "X-Easd-Peer").and_then(|text| peer_ip(&text));
+        let peer = header(request, RequestHeader::Peer).and_then(|text| peer_ip(&text));
         match logins.authenticate(store, &credentials, peer) {
             Ok(Outcome::Accepted(user)) => {
                 fields.user = user.email.clone();
@@ -262,7 +262,7 @@ impl Backend {
         fields.command = query.command.name().to_string();
         fields.device = query.device_id.clone();
         // The plain query form asks for a multipart ItemOperations answer with this header.
-        if header(request, "MS-ASAcceptMultiPart")
+        if header(request, RequestHeader::AcceptMultiPart)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("T"))
         {
             query.accept_multipart = true;
@@ -285,7 +285,7 @@ impl Backend {
         let version_text = query
             .protocol_version
             .clone()
-            .or_else(|| header(request, "MS-ASProtocolVersion"));
+            .or_else(|| header(request, RequestHeader::ProtocolVersion));
         // The policy in force for this user and device: the newest version it allows caps
         // the version check, and the gate below enforces it.
         let policy = match self.store.effective_policy(&user, Some(&query.device_id)) {
@@ -300,7 +300,7 @@ impl Backend {
             return Answer::status(400).header("MS-ASProtocolVersions", &policy.versions_header());
         };
 
-        let user_agent = header(request, "User-Agent").unwrap_or_default();
+        let user_agent = header(request, RequestHeader::UserAgent).unwrap_or_default();
         let seen = DeviceSeen {
             device_id: &query.device_id,
             device_type: &query.device_type,
@@ -312,31 +312,71 @@ impl Backend {
         // is the contact that parked it, already recorded: recording it again would write a
         // phone's last_seen at every heartbeat's end, and at shutdown for every parked phone
         // at once (an fsync each).
-        let resumed = header(request, "X-Easd-Resume").is_some();
+        let resumed = header(request, RequestHeader::Resume).is_some();
         let gated =
             query.command != Command::Provision && eas::IMPLEMENTED.contains(&query.command);
         // Still in the snapshot: the device as stored when this contact changes nothing
         // (the usual case; `None` when it must be recorded, a write) and its provisioning
         // state for the policy gate.
-        let reads = if resumed {
-            self.store.device(user.id, &query.device_id)
+        // (The device and its provisioning state in one statement when the gate needs it.)
+        let stored = if gated {
+            self.store
+                .device_with_provisioning(user.id, &query.device_id)
+                .map(|found| found.map_or((None, None), |(d, p)| (Some(d), Some(p))))
         } else {
-            self.store.device_as_recorded(user.id, &seen)
-        }
-        .and_then(|known| {
-            let provisioning = match &known {
-                Some(device) if gated => Some(self.store.provisioning(device.id)?),
-                _ => None,
+            self.store
+                .device(user.id, &query.device_id)
+                .map(|found| (found, None))
+        };
+        let reads = stored.and_then(|(known, provisioning)| {
+            let known = if resumed {
+                known
+            } else {
+                self.store.as_recorded(known, &seen)?
             };
+            let provisioning = known.as_ref().and(provisioning);
             Ok((known, provisioning))
         });
         let (known, provisioning) = match reads {
             Ok(reads) => reads,
             Err(e) => return internal_error(&e),
         };
-        if let Err(e) = snapshot.end() {
-            return internal_error(&e);
-        }
+        let policy_key = header(request, RequestHeader::PolicyKey)
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .or(query.policy_key);
+        let now = crate::store::now();
+        let admin_email = self.settings.admin_email.as_deref();
+        // The gate decides from the snapshot's reads; what it writes waits for the gate's
+        // turn below, after the snapshot.
+        let decision = match (&known, &provisioning) {
+            (Some(device), Some(state)) => {
+                let input = eas::policy_gate::GateInput {
+                    store: &self.store,
+                    user: &user,
+                    device,
+                    policy: &policy,
+                    policy_key,
+                    now,
+                    admin_email,
+                };
+                Some(eas::policy_gate::decide(&input, state))
+            }
+            _ => None,
+        };
+        // A command that reads in the request's snapshot gets it still open when nothing
+        // is written before the command: the device is recorded and the gate writes nothing.
+        let snapshot = if eas::READS_IN_REQUEST_SNAPSHOT.contains(&query.command)
+            && known.is_some()
+            && decision.as_ref().is_some_and(|d| d.writes_nothing())
+            && !(self.settings.test_faults && header(request, RequestHeader::TestFault).is_some())
+        {
+            Some(snapshot)
+        } else {
+            if let Err(e) = snapshot.end() {
+                return internal_error(&e);
+            }
+            None
+        };
         let device = match known.map_or_else(|| self.store.record_device(user.id, &seen), Ok) {
             Ok(device) => device,
             Err(e) => return internal_error(&e),
@@ -364,21 +404,18 @@ impl Backend {
         }
 
         if gated {
-            let policy_key = header(request, "X-MS-PolicyKey")
-                .and_then(|text| text.trim().parse::<u32>().ok())
-                .or(query.policy_key);
             let input = eas::policy_gate::GateInput {
                 store: &self.store,
                 user: &user,
                 device: &device,
                 policy: &policy,
                 policy_key,
-                now: crate::store::now(),
-                admin_email: self.settings.admin_email.as_deref(),
+                now,
+                admin_email,
             };
-            let gate = match &provisioning {
-                Some(state) => eas::policy_gate::check_state(&input, state),
-                None => eas::policy_gate::check(&input),
+            let gate = match (decision, &provisioning) {
+                (Some(decision), Some(state)) => decision.apply(&input, state),
+                _ => eas::policy_gate::check(&input),
             };
             match gate {
                 Ok(outcome) => {
@@ -411,15 +448,17 @@ impl Backend {
             body: body.as_ref(),
             raw_body: &raw_body,
             submission_command: &self.settings.submission_command,
-            resume: header(request, "X-Easd-Resume").and_then(|text| eas::Resume::parse(&text)),
+            resume: header(request, RequestHeader::Resume)
+                .and_then(|text| eas::Resume::parse(&text)),
             changed: std::cell::Cell::new(false),
             notify: self.settings.notify,
             policy: &policy,
             admin_email: self.settings.admin_email.as_deref(),
             smime_trust_store: &self.settings.smime_trust_store,
+            snapshot: std::cell::Cell::new(snapshot.map(|s| s.leave_open())),
         };
         if self.settings.test_faults {
-            let fault = header(request, containment::TEST_FAULT_HEADER);
+            let fault = header(request, RequestHeader::TestFault);
             if let Some(fault) = fault.as_deref().and_then(containment::TestFault::parse) {
                 if let Err(e) = containment::inject_test_fault(&self.store, fault) {
                     return internal_error(&e);
@@ -429,6 +468,12 @@ impl Backend {
         let Some(outcome) = eas::execute(query.command, &eas_request) else {
             return Answer::status(501);
         };
+        // A command that answered before its reads leaves the snapshot to end here.
+        if let Some(open) = eas_request.snapshot.take() {
+            if let Err(e) = self.store.resume_snapshot(open).end() {
+                return internal_error(&e);
+            }
+        }
         let hierarchy_command = matches!(
             query.command,
             Command::FolderCreate | Command::FolderUpdate | Command::FolderDelete
@@ -490,14 +535,14 @@ impl Backend {
             Err(answer) => return answer,
         };
         let method = request.method().as_str().to_string();
-        let cookie_header = header(request, "Cookie");
+        let cookie_header = header(request, RequestHeader::Cookie);
         let page_request = crate::web::WebRequest {
             method: &method,
             path,
             query,
             cookie_header: cookie_header.as_deref(),
-            tls: header(request, "X-Easd-Tls").is_some_and(|v| v.trim() == "1"),
-            peer: header(request, "X-Easd-Peer").and_then(|text| peer_ip(&text)),
+            tls: header(request, RequestHeader::Tls).is_some_and(|v| v.trim() == "1"),
+            peer: header(request, RequestHeader::Peer).and_then(|text| peer_ip(&text)),
             body: &body,
         };
         let mut env = crate::web::WebEnv {
@@ -589,8 +634,77 @@ fn internal_error(e: &dyn std::fmt::Display) -> Answer {
     Answer::status(500)
 }
 
+/// The request headers the request loop reads: [`header`] reads no other, and the front
+/// door forwards no other client header ([`RequestHeader::FROM_CLIENTS`]), so tiny_http
+/// does not parse, a byte at a time, what nothing here reads. No log prints the headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestHeader {
+    Authorization,
+    ContentType,
+    /// The web page's session.
+    Cookie,
+    UserAgent,
+    AcceptMultiPart,
+    ProtocolVersion,
+    PolicyKey,
+    /// [`containment::TEST_FAULT_HEADER`], honoured only with `EASD_TEST_FAULTS=1`.
+    TestFault,
+    /// Added by the front door: the client's address.
+    Peer,
+    /// Added by the front door: whether the client spoke TLS.
+    Tls,
+    /// Added by the front door to a parked request it sends again.
+    Resume,
+}
+
+impl RequestHeader {
+    /// Every header the request loop reads.
+    pub const ALL: [RequestHeader; 11] = [
+        RequestHeader::Authorization,
+        RequestHeader::ContentType,
+        RequestHeader::Cookie,
+        RequestHeader::UserAgent,
+        RequestHeader::AcceptMultiPart,
+        RequestHeader::ProtocolVersion,
+        RequestHeader::PolicyKey,
+        RequestHeader::TestFault,
+        RequestHeader::Peer,
+        RequestHeader::Tls,
+        RequestHeader::Resume,
+    ];
+
+    /// The client headers the front door forwards (its own `X-Easd-` ones it adds itself).
+    pub const FROM_CLIENTS: &'static [&'static str] = &[
+        "Authorization",
+        "Content-Type",
+        "Cookie",
+        "User-Agent",
+        "MS-ASAcceptMultiPart",
+        "MS-ASProtocolVersion",
+        "X-MS-PolicyKey",
+        containment::TEST_FAULT_HEADER,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestHeader::Authorization => "Authorization",
+            RequestHeader::ContentType => "Content-Type",
+            RequestHeader::Cookie => "Cookie",
+            RequestHeader::UserAgent => "User-Agent",
+            RequestHeader::AcceptMultiPart => "MS-ASAcceptMultiPart",
+            RequestHeader::ProtocolVersion => "MS-ASProtocolVersion",
+            RequestHeader::PolicyKey => "X-MS-PolicyKey",
+            RequestHeader::TestFault => containment::TEST_FAULT_HEADER,
+            RequestHeader::Peer => "X-Easd-Peer",
+            RequestHeader::Tls => "X-Easd-Tls",
+            RequestHeader::Resume => "X-Easd-Resume",
+        }
+    }
+}
+
 /// The first value of a request header, case-insensitively.
-pub fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
+pub fn header(request: &tiny_http::Request, wanted: RequestHeader) -> Option<String> {
+    let name = wanted.name();
     request
         .headers()
         .iter()
@@ -601,7 +715,7 @@ pub fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
 /// WBXML bodies are recognised by their media type, or by the WBXML 1.3 version byte when a
 /// client leaves the type out.
 fn is_wbxml(request: &tiny_http::Request, body: &[u8]) -> bool {
-    match header(request, "Content-Type") {
+    match header(request, RequestHeader::ContentType) {
         Some(media) => media.to_ascii_lowercase().starts_with(WBXML_CONTENT_TYPE),
         None => body.first() == Some(&0x03),
     }
@@ -674,6 +788,26 @@ mod tests {
         let xml = redacted_xml(&doc);
         assert!(xml.lines().all(|line| !line.starts_with("[WARN]")), "{xml}");
         assert!(xml.contains("x\\n[WARN]"), "{xml}");
+    }
+
+    #[test]
+    fn every_header_the_loop_reads_is_forwarded_by_the_front_door_or_added_by_it() {
+        for wanted in RequestHeader::ALL {
+            let name = wanted.name();
+            let from_front_door = name.to_ascii_lowercase().starts_with("x-easd-");
+            let forwarded = RequestHeader::FROM_CLIENTS
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name));
+            assert!(forwarded != from_front_door, "{name}");
+        }
+        // And nothing else is forwarded.
+        assert_eq!(
+            RequestHeader::FROM_CLIENTS.len(),
+            RequestHeader::ALL
+                .iter()
+                .filter(|h| !h.name().to_ascii_lowercase().starts_with("x-easd-"))
+                .count()
+        );
     }
 
     #[test]

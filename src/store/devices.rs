@@ -8,7 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{clip, Store, StoreError, User, UserId};
+use super::{clip, Provisioning, Store, StoreError, User, UserId};
 
 /// A device of a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,18 @@ const MAX_PROTOCOL_VERSION_CHARS: usize = 16;
 
 const DEVICE_COLUMNS: &str = "d.id, d.user_id, d.device_id, d.device_type, d.user_agent, \
      d.protocol_version, d.first_seen, d.last_seen";
+
+/// How many columns [`DEVICE_COLUMNS`] names.
+const DEVICE_COLUMN_COUNT: usize = 8;
+
+/// [`Store::device_with_provisioning`]'s statement: [`DEVICE_COLUMNS`], then
+/// `provisioning::PROVISIONING_COLUMNS`.
+const DEVICE_WITH_PROVISIONING: &str = "SELECT d.id, d.user_id, d.device_id, d.device_type, \
+     d.user_agent, d.protocol_version, d.first_seen, d.last_seen, \
+     d.policy_key, d.policy_hash, d.policy_status, d.provisioned_at, d.pending_policy_key, \
+     d.pending_policy_hash, d.keyless_asked, d.policy_notice, d.wipe_status, \
+     d.wipe_account_only \
+     FROM devices d WHERE d.user_id = ?1 AND d.device_id = ?2";
 
 /// The same columns unqualified: RETURNING cannot name the table alias.
 const RETURNED_COLUMNS: &str =
@@ -153,7 +165,18 @@ impl Store {
         seen: &DeviceSeen,
     ) -> Result<Option<Device>, StoreError> {
         check_device_id(seen.device_id)?;
-        let Some(known) = device_by_client_id(&self.conn, user, seen.device_id)? else {
+        let known = device_by_client_id(&self.conn, user, seen.device_id)?;
+        self.as_recorded(known, seen)
+    }
+
+    /// [`Store::device_as_recorded`] for a device already read (`None`: unknown).
+    pub fn as_recorded(
+        &self,
+        known: Option<Device>,
+        seen: &DeviceSeen,
+    ) -> Result<Option<Device>, StoreError> {
+        check_device_id(seen.device_id)?;
+        let Some(known) = known else {
             return Ok(None);
         };
         let unchanged = |new: &str, old: &str, max_chars| {
@@ -169,6 +192,25 @@ impl Store {
             )
             && seen.now.abs_diff(known.last_seen) < LAST_SEEN_RESOLUTION_SECS;
         Ok(current.then_some(known))
+    }
+
+    /// The user's device with this client DeviceId and its provisioning state, read in one
+    /// statement (the request loop needs both for the policy gate).
+    pub fn device_with_provisioning(
+        &self,
+        user: UserId,
+        device_id: &str,
+    ) -> Result<Option<(Device, Provisioning)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(DEVICE_WITH_PROVISIONING)?
+            .query_row(params![user, device_id], |row| {
+                Ok((
+                    device_from_row(row, 0)?,
+                    super::provisioning::provisioning_from_row(row, DEVICE_COLUMN_COUNT)?,
+                ))
+            })
+            .optional()?)
     }
 
     /// The user's device with this client DeviceId.
@@ -254,6 +296,25 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let user = store.add_user("kim@example.com", "Kim", "pw").unwrap();
         (store, user)
+    }
+
+    #[test]
+    fn device_with_provisioning_reads_what_the_two_reads_do() {
+        let (store, user) = setup();
+        assert_eq!(store.device_with_provisioning(user.id, "D1").unwrap(), None);
+        let device = store
+            .record_device(user.id, &seen("D1", "ua", "14.1", 100))
+            .unwrap();
+        store.issue_temporary_policy_key(device.id, 7, "h").unwrap();
+        store.note_keyless_request(device.id).unwrap();
+        let (read, provisioning) = store
+            .device_with_provisioning(user.id, "D1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(Some(read), store.device(user.id, "D1").unwrap());
+        assert_eq!(provisioning, store.provisioning(device.id).unwrap());
+        assert_eq!(provisioning.pending_key, Some(7));
+        assert!(provisioning.keyless_asked);
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     /// Creating the database directory or file failed.
     Io(std::io::Error),
+    /// A write was attempted inside a [`ReadSnapshot`] (a bug): refused, or undone when the
+    /// snapshot ended.
+    WriteInReadSnapshot,
 }
 
 impl fmt::Display for StoreError {
@@ -132,6 +135,9 @@ impl fmt::Display for StoreError {
                  (up to {known}); run a newer easd"
             ),
             StoreError::Io(e) => write!(f, "I/O error: {e}"),
+            StoreError::WriteInReadSnapshot => {
+                write!(f, "a write inside a read snapshot (refused or undone)")
+            }
         }
     }
 }
@@ -166,6 +172,8 @@ pub struct Store {
     /// Set when this connection queued outbox mail or made some due
     /// ([`Store::take_mail_queued`]).
     mail_queued: std::cell::Cell<bool>,
+    /// Set while a [`ReadSnapshot`] this connection began is open: writes are refused.
+    in_read_snapshot: std::cell::Cell<bool>,
 }
 
 /// SQLite settings for the whole process, made once before its first connection:
@@ -273,6 +281,7 @@ impl Store {
         Ok(Store {
             conn,
             mail_queued: std::cell::Cell::new(false),
+            in_read_snapshot: std::cell::Cell::new(false),
         })
     }
 
@@ -295,6 +304,10 @@ impl Store {
     /// half-way when a read would have to be upgraded to a write. Inside
     /// [`Store::atomically`] it is a savepoint of the enclosing transaction.
     pub(crate) fn write_transaction(&self) -> Result<Transaction<'_>, StoreError> {
+        // (A snapshot rolled back behind its back, by containment after a panic, is over.)
+        if self.in_read_snapshot.get() && !self.conn.is_autocommit() {
+            return Err(StoreError::WriteInReadSnapshot);
+        }
         Transaction::begin(&self.conn, "BEGIN IMMEDIATE")
     }
 
@@ -313,33 +326,66 @@ impl Store {
     /// Opens a read transaction: the store's queries until [`ReadSnapshot::end`] see one
     /// snapshot of the database and share one lock, instead of each taking and releasing
     /// the WAL read lock (file-lock system calls) on its own. Inside a transaction that is
-    /// already open it adds nothing. No write may be made while it is open.
+    /// already open it adds nothing. No write may be made while it is open: a write
+    /// transaction is refused up front, and a single-statement write (which SQLite would
+    /// make part of this transaction) is undone when the snapshot ends, which then fails
+    /// with [`StoreError::WriteInReadSnapshot`].
     pub fn read_snapshot(&self) -> Result<ReadSnapshot<'_>, StoreError> {
         let owned = self.conn.is_autocommit();
         if owned {
             self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+            self.in_read_snapshot.set(true);
         }
-        Ok(ReadSnapshot {
-            conn: &self.conn,
-            owned,
-        })
+        Ok(ReadSnapshot { store: self, owned })
     }
+
+    /// The snapshot [`ReadSnapshot::leave_open`] left open, to continue reading in and end.
+    pub fn resume_snapshot(&self, _open: OpenSnapshot) -> ReadSnapshot<'_> {
+        ReadSnapshot {
+            store: self,
+            owned: self.in_read_snapshot.get() && !self.conn.is_autocommit(),
+        }
+    }
+}
+
+/// A read snapshot left open to be resumed ([`Store::resume_snapshot`]) by code that cannot
+/// hold the [`ReadSnapshot`] itself (it borrows the store); made only by
+/// [`ReadSnapshot::leave_open`]. Whoever holds it must resume and end it.
+#[must_use]
+#[derive(Debug)]
+pub struct OpenSnapshot {
+    _made_by_the_store: (),
 }
 
 /// An open read transaction of [`Store::read_snapshot`]; dropping it without
 /// [`ReadSnapshot::end`] (an error, a panic) rolls it back.
 pub struct ReadSnapshot<'a> {
-    conn: &'a Connection,
+    store: &'a Store,
     /// Whether this snapshot began the transaction (and so ends it).
     owned: bool,
 }
 
 impl ReadSnapshot<'_> {
-    /// Ends the read transaction.
+    /// Keeps the transaction open past this value, for [`Store::resume_snapshot`].
+    pub fn leave_open(mut self) -> OpenSnapshot {
+        self.owned = false;
+        OpenSnapshot {
+            _made_by_the_store: (),
+        }
+    }
+
+    /// Ends the read transaction; [`StoreError::WriteInReadSnapshot`] (and nothing
+    /// written) when a write was made inside it.
     pub fn end(mut self) -> Result<(), StoreError> {
         if self.owned {
+            let conn = &self.store.conn;
+            if conn.transaction_state(None::<&str>)? == rusqlite::TransactionState::Write {
+                // Dropping rolls it back.
+                return Err(StoreError::WriteInReadSnapshot);
+            }
             self.owned = false;
-            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            self.store.in_read_snapshot.set(false);
+            conn.prepare_cached("COMMIT")?.execute([])?;
         }
         Ok(())
     }
@@ -348,14 +394,15 @@ impl ReadSnapshot<'_> {
 impl Drop for ReadSnapshot<'_> {
     fn drop(&mut self) {
         if self.owned {
+            self.store.in_read_snapshot.set(false);
+            let conn = &self.store.conn;
             // Ending a read transaction early (a request answered before its writes) is
             // routine, so the statement is cached too.
-            let rolled_back = self
-                .conn
+            let rolled_back = conn
                 .prepare_cached("ROLLBACK")
                 .and_then(|mut statement| statement.execute([]));
-            if rolled_back.is_err() && !self.conn.is_autocommit() {
-                let _ = self.conn.execute_batch("ROLLBACK");
+            if rolled_back.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
         }
     }
@@ -651,6 +698,39 @@ mod tests {
         // Dropped without end (an error on the way): rolled back, no transaction left open.
         drop(reader.read_snapshot().unwrap());
         assert!(reader.conn.is_autocommit());
+    }
+
+    #[test]
+    fn no_write_survives_inside_a_read_snapshot() {
+        let store = Store::open_in_memory().unwrap();
+        let snapshot = store.read_snapshot().unwrap();
+        // A write transaction is refused before it begins.
+        assert!(matches!(
+            store.add_user("in@example.com", "", "pw"),
+            Err(StoreError::WriteInReadSnapshot)
+        ));
+        // A single-statement write is undone and ending the snapshot fails.
+        store
+            .conn
+            .execute(
+                "INSERT INTO settings (key, value, updated) VALUES ('x', 'y', 0)",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            snapshot.end(),
+            Err(StoreError::WriteInReadSnapshot)
+        ));
+        assert!(store.conn.is_autocommit());
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM settings WHERE key = 'x'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, 0);
+        // After the snapshot, writes are made again.
+        store.add_user("out@example.com", "", "pw").unwrap();
     }
 
     #[test]

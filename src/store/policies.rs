@@ -117,20 +117,101 @@ impl Store {
         &self,
         levels: &[PolicyLevel],
     ) -> Result<EffectivePolicy, StoreError> {
-        // One snapshot for the levels: one consistent policy, one read lock.
-        let snapshot = self.read_snapshot()?;
-        let mut layers = Vec::with_capacity(levels.len());
-        for level in levels {
-            layers.push((level.source(), self.policy_overrides(level)?));
+        let Some(sql) = LEVELS_QUERIES.get(levels.len()) else {
+            // More levels than the prepared forms cover: one query each, in one snapshot
+            // (one consistent policy, one read lock).
+            let snapshot = self.read_snapshot()?;
+            let mut layers = Vec::with_capacity(levels.len());
+            for level in levels {
+                layers.push((level.source(), self.policy_overrides(level)?));
+            }
+            snapshot.end()?;
+            return Ok(EffectivePolicy::resolve(&layers));
+        };
+        // One statement for every level (one consistent policy, one lookup per request
+        // rather than a query per level): each row names the level it belongs to.
+        let mut layers: Vec<_> = levels
+            .iter()
+            .map(|level| (level.source(), Vec::new()))
+            .collect();
+        let mut statement = self.conn.prepare_cached(sql)?;
+        for (position, level) in levels.iter().enumerate() {
+            let (name, scope) = level.key();
+            statement.raw_bind_parameter(2 * position + 1, name)?;
+            statement.raw_bind_parameter(2 * position + 2, scope)?;
         }
-        snapshot.end()?;
+        let mut rows = statement.raw_query();
+        while let Some(row) = rows.next()? {
+            let position: i64 = row.get(0)?;
+            let layer = usize::try_from(position)
+                .ok()
+                .and_then(|position| layers.get_mut(position));
+            if let Some((_, overrides)) = layer {
+                overrides.push((row.get(1)?, row.get(2)?));
+            }
+        }
         Ok(EffectivePolicy::resolve(&layers))
     }
 }
 
+/// [`Store::effective_policy_of`]'s statement for 0, 1, 2, 3 and 4 levels: each level's
+/// settings in key order, tagged with the level's position.
+const LEVELS_QUERIES: [&str; 5] = [
+    "SELECT 0, '', '' WHERE 0",
+    "SELECT 0, key, value FROM policy_settings WHERE level = ?1 AND scope = ?2",
+    "SELECT 0, key, value FROM policy_settings WHERE level = ?1 AND scope = ?2 \
+     UNION ALL SELECT 1, key, value FROM policy_settings WHERE level = ?3 AND scope = ?4",
+    "SELECT 0, key, value FROM policy_settings WHERE level = ?1 AND scope = ?2 \
+     UNION ALL SELECT 1, key, value FROM policy_settings WHERE level = ?3 AND scope = ?4 \
+     UNION ALL SELECT 2, key, value FROM policy_settings WHERE level = ?5 AND scope = ?6",
+    "SELECT 0, key, value FROM policy_settings WHERE level = ?1 AND scope = ?2 \
+     UNION ALL SELECT 1, key, value FROM policy_settings WHERE level = ?3 AND scope = ?4 \
+     UNION ALL SELECT 2, key, value FROM policy_settings WHERE level = ?5 AND scope = ?6 \
+     UNION ALL SELECT 3, key, value FROM policy_settings WHERE level = ?7 AND scope = ?8",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_statement_for_the_levels_resolves_as_a_query_per_level_does() {
+        let store = Store::open_in_memory().unwrap();
+        let levels = [
+            PolicyLevel::Global,
+            PolicyLevel::Domain("example.com".into()),
+            PolicyLevel::User("kim@example.com".into()),
+            PolicyLevel::Device("D1".into()),
+            PolicyLevel::User("kim@example.com".into()),
+        ];
+        for (level, key, value) in [
+            (&levels[0], "MaxEmailAgeFilter", "3"),
+            (&levels[0], "AllowHTMLEmail", "0"),
+            (&levels[1], "MaxEmailAgeFilter", "2"),
+            (&levels[2], "AllowHTMLEmail", "1"),
+            (&levels[3], "MaxEmailAgeFilter", "5"),
+            (&PolicyLevel::Device("D2".into()), "MaxEmailAgeFilter", "1"),
+        ] {
+            store.set_policy_value(level, key, value).unwrap();
+        }
+        for count in 0..=levels.len() {
+            let layers: Vec<_> = levels[..count]
+                .iter()
+                .map(|level| (level.source(), store.policy_overrides(level).unwrap()))
+                .collect();
+            let expected: Vec<_> = EffectivePolicy::resolve(&layers)
+                .entries()
+                .map(|(def, value, source)| (def.name, value.to_string(), source))
+                .collect();
+            let got: Vec<_> = store
+                .effective_policy_of(&levels[..count])
+                .unwrap()
+                .entries()
+                .map(|(def, value, source)| (def.name, value.to_string(), source))
+                .collect();
+            assert_eq!(got, expected, "{count} levels");
+        }
+    }
 
     #[test]
     fn levels_inherit_until_customised() {

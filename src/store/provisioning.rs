@@ -65,6 +65,29 @@ fn key_from_sql(value: Option<i64>) -> Option<u32> {
     value.and_then(|v| u32::try_from(v).ok())
 }
 
+/// A device's provisioning state from `policy_key, policy_hash, policy_status,
+/// provisioned_at, pending_policy_key, pending_policy_hash, keyless_asked, policy_notice,
+/// wipe_status, wipe_account_only`, starting at column `at`.
+pub(super) fn provisioning_from_row(
+    row: &rusqlite::Row,
+    at: usize,
+) -> rusqlite::Result<Provisioning> {
+    Ok(Provisioning {
+        policy_key: key_from_sql(row.get(at)?),
+        policy_hash: row.get(at + 1)?,
+        policy_status: row
+            .get::<_, Option<i64>>(at + 2)?
+            .and_then(|s| u8::try_from(s).ok()),
+        provisioned_at: row.get(at + 3)?,
+        pending_key: key_from_sql(row.get(at + 4)?),
+        pending_hash: row.get(at + 5)?,
+        keyless_asked: row.get::<_, i64>(at + 6)? != 0,
+        notice: row.get(at + 7)?,
+        wipe: WipeStatus::parse(&row.get::<_, String>(at + 8)?),
+        wipe_account_only: row.get::<_, i64>(at + 9)? != 0,
+    })
+}
+
 impl Store {
     /// The provisioning state of the device with row id `device`.
     pub fn provisioning(&self, device: i64) -> Result<Provisioning, StoreError> {
@@ -76,22 +99,7 @@ impl Store {
                         wipe_account_only
                  FROM devices WHERE id = ?1",
             )?
-            .query_row([device], |row| {
-                Ok(Provisioning {
-                    policy_key: key_from_sql(row.get(0)?),
-                    policy_hash: row.get(1)?,
-                    policy_status: row
-                        .get::<_, Option<i64>>(2)?
-                        .and_then(|s| u8::try_from(s).ok()),
-                    provisioned_at: row.get(3)?,
-                    pending_key: key_from_sql(row.get(4)?),
-                    pending_hash: row.get(5)?,
-                    keyless_asked: row.get::<_, i64>(6)? != 0,
-                    notice: row.get(7)?,
-                    wipe: WipeStatus::parse(&row.get::<_, String>(8)?),
-                    wipe_account_only: row.get::<_, i64>(9)? != 0,
-                })
-            })
+            .query_row([device], |row| provisioning_from_row(row, 0))
             .optional()?;
         found.ok_or_else(|| StoreError::NotFound(format!("device {device}")))
     }

@@ -54,6 +54,10 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
         Some(body) if body.tag != airsync::SYNC => return Ok(top_status(status::PROTOCOL_ERROR)),
         other => other,
     };
+    // The reads before the collections (the heartbeat limits, the cached request, the states
+    // it names) share one snapshot, the request loop's when it left it open; it ends before
+    // the cached request is written.
+    let snapshot = request.read_snapshot()?;
     let wait = match hanging::requested(request, body)? {
         Ok(wait) => wait,
         Err(reply) => return Ok(reply),
@@ -104,6 +108,7 @@ pub fn handle(request: &Request) -> Result<Reply, CommandError> {
             });
         }
     }
+    snapshot.end()?;
     if collections.is_empty() {
         return Ok(top_status(status::INCOMPLETE_REQUEST));
     }
