@@ -565,12 +565,10 @@ fn a_scheduled_oof_replies_only_inside_its_window() {
     assert_eq!(setup.recorder.count(), 1);
 }
 
-#[test]
-fn mail_deliver_queued_is_sent_by_the_server_without_waiting_for_a_request() {
-    // `easd deliver` tells the running server (a change notification) after it queued a
-    // reply its MTA refused; the server then looks at its outbox at once. Without that it
-    // would notice only after its next request or its once-a-minute look, and this test
-    // makes no request after the delivery and waits well under a minute.
+/// Alice away for everyone, a server retrying its outbox every second, and Carol's mail
+/// delivered while the MTA refuses everything: the setup, Alice's phone and what `easd
+/// deliver` said.
+fn delivered_while_the_mta_refuses() -> (OofSetup, TestDevice, std::process::Output) {
     let setup = oof_setup_with_env(&[("EASD_OUTBOX_BACKOFF", "1,1,3600,1")]);
     let mut phone = setup.server.device(ALICE, "phone");
     away_for_everyone(&mut phone);
@@ -579,6 +577,16 @@ fn mail_deliver_queued_is_sent_by_the_server_without_waiting_for_a_request() {
         &["deliver", ALICE],
         b"From: Carol <carol@remote.example>\r\nTo: alice@example.com\r\nSubject: Lunch?\r\n\r\nhi\r\n",
     );
+    (setup, phone, out)
+}
+
+#[test]
+fn mail_deliver_queued_is_sent_by_the_server_without_waiting_for_a_request() {
+    // `easd deliver` tells the running server (a change notification) after it queued a
+    // reply its MTA refused; the server then looks at its outbox at once. Without that it
+    // would notice only after its next request or its once-a-minute look, and this test
+    // makes no request after the delivery and waits well under a minute.
+    let (setup, _phone, out) = delivered_while_the_mta_refuses();
     assert!(out.status.success(), "deliver: {out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("queued, the server retries"));
     setup.recorder.set_failing(false);
@@ -598,14 +606,7 @@ fn mail_deliver_queued_is_sent_by_the_server_without_waiting_for_a_request() {
 
 #[test]
 fn an_out_of_office_reply_the_mta_refused_is_sent_by_the_server_later() {
-    let setup = oof_setup_with_env(&[("EASD_OUTBOX_BACKOFF", "1,1,3600,1")]);
-    let mut phone = setup.server.device(ALICE, "phone");
-    away_for_everyone(&mut phone);
-    setup.recorder.set_failing(true);
-    let out = setup.server.easd_stdin(
-        &["deliver", ALICE],
-        b"From: Carol <carol@remote.example>\r\nTo: alice@example.com\r\nSubject: Lunch?\r\n\r\nhi\r\n",
-    );
+    let (setup, mut phone, out) = delivered_while_the_mta_refuses();
     // Delivered; the refused reply waits in the outbox, and the sender counts as answered.
     assert!(out.status.success(), "deliver: {out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
