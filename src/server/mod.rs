@@ -316,9 +316,8 @@ impl Backend {
         let gated =
             query.command != Command::Provision && eas::IMPLEMENTED.contains(&query.command);
         // Still in the snapshot: the device as stored when this contact changes nothing
-        // (the usual case; `None` when it must be recorded, a write) and its provisioning
-        // state for the policy gate.
-        // (The device and its provisioning state in one statement when the gate needs it.)
+        // (the usual case; `None` when it must be recorded, a write) and, in the same
+        // statement, its provisioning state when the policy gate needs it.
         let stored = if gated {
             self.store
                 .device_with_provisioning(user.id, &query.device_id)
