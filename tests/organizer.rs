@@ -407,8 +407,13 @@ fn quick_backoff(give_up: u32) -> String {
 }
 
 /// Waits (generous deadline) until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_within(what, 60, done);
+}
+
+/// Waits until `done` holds, at most `seconds`.
+fn wait_within(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while !done() {
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -763,6 +768,33 @@ fn last_mail(store: &Store, user: i64, folder: i64) -> String {
     let mut raw = Vec::new();
     std::io::Read::read_to_end(&mut store.open_raw(user, last).unwrap(), &mut raw).unwrap();
     String::from_utf8_lossy(&raw).replace("\r\n ", "")
+}
+
+#[test]
+fn mail_the_administrator_retries_is_sent_at_once() {
+    // A refused invitation waits an hour; `easd outbox retry` tells the running server, which
+    // sends it without waiting for a request or its once-a-minute look at the outbox.
+    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", "3600,3600,7200,1")]);
+    f.recorder.set_failing(true);
+    alice_invites(&f);
+    wait_until("a refused attempt", || {
+        f.store
+            .queued_mails()
+            .unwrap()
+            .first()
+            .is_some_and(|m| m.attempts >= 1)
+    });
+    f.recorder.set_failing(false);
+    let id = f.store.queued_mails().unwrap()[0].id.to_string();
+    let out = f.server.easd(&["outbox", "retry", &id]);
+    assert!(out.status.success(), "{out:?}");
+    // Well under the minute after which the server would look anyway.
+    wait_within("the retried invitation sent", 20, || {
+        f.recorder.count() == 1
+    });
+    wait_until("the outbox emptied", || {
+        f.store.queued_mails().unwrap().is_empty()
+    });
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `easd outbox list|retry|drop`: the mail the server sends for users (meeting invitations
 //! and answers, out-of-office replies) that waits in the outbox because the mail system
-//! refused it (see [`crate::outbox`]). `retry` makes an entry due now (the running server
-//! notices within a minute); `drop` removes it unsent.
+//! refused it (see [`crate::outbox`]). `retry` makes an entry due now and tells the running
+//! server (a change notification, which makes it look at its outbox at once); `drop` removes it unsent.
 
 use argh::FromArgs;
 
@@ -56,7 +56,7 @@ pub fn run(config: &Config, args: OutboxArgs) -> i32 {
     let now = crate::store::now();
     let outcome = match args.action {
         OutboxAction::List(_) => list(&store, now).map(|()| true),
-        OutboxAction::Retry(a) => store.retry_queued_mail(a.id, now),
+        OutboxAction::Retry(a) => retry(config, &store, a.id, now),
         OutboxAction::Drop(a) => store.remove_queued_mail(a.id),
     };
     match outcome {
@@ -70,6 +70,20 @@ pub fn run(config: &Config, args: OutboxArgs) -> i32 {
             exit::TEMPFAIL
         }
     }
+}
+
+/// Makes entry `id` due now; the owner's change notification wakes the running server's
+/// request loop, which then sends it.
+fn retry(config: &Config, store: &Store, id: i64, now: i64) -> Result<bool, StoreError> {
+    let owner = match store.queued_mail(id)? {
+        Some(mail) => store.user_by_id(mail.user)?,
+        None => return Ok(false),
+    };
+    let retried = store.retry_queued_mail(id, now)?;
+    if let (true, Some(owner)) = (retried, owner) {
+        crate::push::notify(config.notify, &owner.email);
+    }
+    Ok(retried)
 }
 
 fn list(store: &Store, now: i64) -> Result<(), StoreError> {

@@ -28,10 +28,11 @@ pub const INDEX_DELAY_SECS: i64 = 600;
 /// `easd deliver` files mail from another process.
 const BACKLOG_LOOK_SECS: i64 = 30;
 
-/// The longest the loop sleeps without looking at the outbox: entries another process made
-/// due without a change notification (`easd outbox retry`) are noticed within it. (Mail
-/// `easd deliver` queues comes with a notification, which makes the loop look at once; see
-/// [`crate::server::Backend::run`].) One indexed read a minute.
+/// The longest the loop sleeps without looking at the outbox. Other processes that queue
+/// mail or make it due (`easd deliver`, `easd outbox retry`) send a change notification,
+/// which makes the loop look at once (see [`crate::server::Backend::run`]); this bounds what
+/// a lost datagram (or a server started without a notify socket) leaves waiting. One indexed
+/// read a minute.
 const OUTBOX_POLL_SECS: i64 = 60;
 
 /// How long the loop may wait for a request before idle work is due.
