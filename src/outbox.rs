@@ -218,7 +218,7 @@ fn is_meeting_mail(message: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::mail_submit::SUBMISSION_TIMEOUT;
-    use crate::store::Outgoing;
+    use crate::store::test_support::queue_for_rita;
 
     fn sh(script: &str) -> Vec<String> {
         vec!["/bin/sh".into(), "-c".into(), script.into(), "sh".into()]
@@ -228,15 +228,13 @@ mod tests {
     fn a_refused_entry_waits_and_is_given_up_with_a_note_to_its_owner() {
         let store = Store::open_in_memory().unwrap();
         let ann = store.add_user("ann@example.com", "", "pw").unwrap();
-        let to = vec!["rita@remote.example".to_string()];
-        let queued = Outgoing {
-            user: ann.id,
-            sender: &ann.email,
-            recipients: &to,
-            message: b"Subject: Invitation: Garden\r\n\r\nbody",
-        };
         let now = crate::store::now();
-        store.enqueue_mail(&queued, now).unwrap();
+        queue_for_rita(
+            &store,
+            &ann,
+            b"Subject: Invitation: Garden\r\n\r\nbody",
+            now,
+        );
         let refusing = sh("cat >/dev/null; echo 'relay refused' >&2; exit 75");
         let backoff = Backoff {
             first_retry: 60,
@@ -281,15 +279,8 @@ mod tests {
     fn an_accepted_entry_leaves_the_queue() {
         let store = Store::open_in_memory().unwrap();
         let ann = store.add_user("ann@example.com", "", "pw").unwrap();
-        let to = vec!["rita@remote.example".to_string()];
-        let queued = Outgoing {
-            user: ann.id,
-            sender: &ann.email,
-            recipients: &to,
-            message: b"Subject: x\r\n\r\nbody",
-        };
         let now = crate::store::now();
-        let id = store.enqueue_mail(&queued, now).unwrap();
+        let id = queue_for_rita(&store, &ann, b"Subject: x\r\n\r\nbody", now);
         let accepting = sh("cat >/dev/null");
         assert_eq!(
             send_next_due(&store, &accepting, &Backoff::default(), None, now).unwrap(),

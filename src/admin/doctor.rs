@@ -938,14 +938,7 @@ mod tests {
         let path = dir.path().join("easd.db");
         let store = crate::store::Store::open(&path).unwrap();
         let ann = store.add_user("ann@example.com", "", "pw").unwrap();
-        let to = vec!["rita@remote.example".to_string()];
-        let mail = crate::store::Outgoing {
-            user: ann.id,
-            sender: &ann.email,
-            recipients: &to,
-            message: b"x",
-        };
-        store.enqueue_mail(&mail, 10_000).unwrap();
+        crate::store::test_support::queue_for_rita(&store, &ann, b"x", 10_000);
         let conn = Connection::open(&path).unwrap();
         let mut report = Report::default();
         check_outbox(&mut report, Some(&conn), 10_000 + 3000);

@@ -137,24 +137,13 @@ fn span(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Outgoing;
+    use crate::store::test_support::queue_for_rita;
 
     #[test]
     fn a_line_names_owner_recipients_age_and_the_last_error() {
         let store = Store::open_in_memory().unwrap();
         let ann = store.add_user("ann@example.com", "", "pw").unwrap();
-        let to = vec!["rita@remote.example".to_string()];
-        let id = store
-            .enqueue_mail(
-                &Outgoing {
-                    user: ann.id,
-                    sender: &ann.email,
-                    recipients: &to,
-                    message: b"x",
-                },
-                1000,
-            )
-            .unwrap();
+        let id = queue_for_rita(&store, &ann, b"x", 1000);
         let backoff = crate::store::Backoff::default();
         store
             .queued_mail_failed(id, "relay refused\nnow", 1000, &backoff)

@@ -120,14 +120,7 @@ impl Decision {
 /// while keyless; refused and mailed; a wiped device returning).
 pub fn check(input: &GateInput) -> Result<GateOutcome, StoreError> {
     let state = input.store.provisioning(input.device.id)?;
-    check_state(input, &state)
-}
-
-/// [`check`] with the device's provisioning state already read (by a caller that read it
-/// in the snapshot of its other reads). Writes as [`check`] does, so no read snapshot may
-/// be open.
-pub fn check_state(input: &GateInput, state: &Provisioning) -> Result<GateOutcome, StoreError> {
-    decide(input, state).apply(input, state)
+    decide(input, &state).apply(input, &state)
 }
 
 /// The decision for one request from the device's provisioning state, without writing.

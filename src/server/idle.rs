@@ -189,7 +189,7 @@ impl IdleWork {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Outgoing;
+    use crate::store::test_support::queue_for_rita;
 
     #[test]
     fn the_loop_sleeps_until_queued_mail_is_due_but_never_long() {
@@ -199,18 +199,7 @@ mod tests {
         // Nothing due: the next look at the index backlog bounds the sleep.
         let look = Wait::For(Duration::from_secs(BACKLOG_LOOK_SECS as u64));
         assert_eq!(idle.wait(1000), look);
-        let to = vec!["rita@remote.example".to_string()];
-        let id = store
-            .enqueue_mail(
-                &Outgoing {
-                    user: ann.id,
-                    sender: &ann.email,
-                    recipients: &to,
-                    message: b"x",
-                },
-                1010,
-            )
-            .unwrap();
+        let id = queue_for_rita(&store, &ann, b"x", 1010);
         idle.reread_outbox(&store);
         assert_eq!(idle.wait(1000), Wait::For(Duration::from_secs(10)));
         assert_eq!(idle.wait(1010), Wait::NoTime);

@@ -563,7 +563,19 @@ pub(crate) mod test_support {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use super::{DeviceSeen, Store};
+    use super::{DeviceSeen, Outgoing, Store, User};
+
+    /// Queues `message` from `owner` to rita@remote.example in the outbox, due at `now`.
+    pub fn queue_for_rita(store: &Store, owner: &User, message: &[u8], now: i64) -> i64 {
+        let to = ["rita@remote.example".to_string()];
+        let mail = Outgoing {
+            user: owner.id,
+            sender: &owner.email,
+            recipients: &to,
+            message,
+        };
+        store.enqueue_mail(&mail, now).unwrap()
+    }
 
     /// An in-memory store with one user (`email`) and one device of theirs: the store and the
     /// device's row id.
