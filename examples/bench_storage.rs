@@ -140,13 +140,7 @@ struct Delivery {
 /// `/proc/PID/schedstat` still hold them.
 fn deliver(binary: &Path, config: &Path, raw: &[u8]) -> Result<Delivery, String> {
     let started = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("--config")
-        .arg(config)
-        .args(["deliver", ACCOUNT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+    let mut child = deliver_command(Command::new(binary), config)
         .spawn()
         .map_err(|e| format!("easd deliver: {e}"))?;
     child
@@ -200,24 +194,31 @@ fn run_time(pid: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("/proc/{pid}/schedstat: {schedstat:?}"))
 }
 
+/// `command` (easd itself, or a tracer followed by easd) completed as `easd deliver` of one
+/// message to the benchmark's account: the message on standard input, errors captured.
+fn deliver_command(mut command: Command, config: &Path) -> Command {
+    command
+        .arg("--config")
+        .arg(config)
+        .args(["deliver", ACCOUNT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// fsync-type calls one delivery makes, counted with `strace -f -c`; `None` without strace.
 fn fsyncs_of_one_delivery(binary: &Path, config: &Path, raw: &[u8]) -> Option<(u64, String)> {
-    let mut child = Command::new("strace")
+    let mut strace = Command::new("strace");
+    strace
         .args([
             "-f",
             "-c",
             "-e",
             "trace=fsync,fdatasync,sync_file_range,msync",
         ])
-        .arg(binary)
-        .arg("--config")
-        .arg(config)
-        .args(["deliver", ACCOUNT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
+        .arg(binary);
+    let mut child = deliver_command(strace, config).spawn().ok()?;
     child.stdin.take()?.write_all(raw).ok()?;
     let out = child.wait_with_output().ok()?;
     if !out.status.success() {
@@ -346,15 +347,17 @@ fn file_marks(db: &Path) -> Vec<(u64, Option<std::time::SystemTime>)> {
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
-    println!("easd storage benchmark");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: deliveries={} idle={}s db={} MiB runs={} easd={}",
-        options.deliveries,
-        options.idle_seconds,
-        options.db_mib,
-        options.runs,
-        binary.display()
+    bench_util::print_header(
+        "storage",
+        args,
+        &format!(
+            "deliveries={} idle={}s db={} MiB runs={} easd={}",
+            options.deliveries,
+            options.idle_seconds,
+            options.db_mib,
+            options.runs,
+            binary.display()
+        ),
     );
     let tmp = std::env::temp_dir();
     let fs_type = Command::new("stat")

@@ -110,13 +110,15 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: &[String], options: &Options) -> Result<(), String> {
     let binary = bench_util::easd_under_test(options.easd.as_deref(), true)?;
-    println!("easd request-path benchmark (over TLS)");
-    println!("command: {}", args.join(" "));
-    println!(
-        "settings: messages={} runs={} truncation={TRUNCATION} easd={}",
-        options.messages,
-        options.runs,
-        binary.display()
+    bench_util::print_header(
+        "request-path (over TLS)",
+        args,
+        &format!(
+            "messages={} runs={} truncation={TRUNCATION} easd={}",
+            options.messages,
+            options.runs,
+            binary.display()
+        ),
     );
     let server = TestServer::start_with("log-level = warn");
     server.add_user(ACCOUNT);
