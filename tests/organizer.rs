@@ -438,18 +438,8 @@ fn alice_invites(f: &Family) {
 
 #[test]
 fn an_invitation_the_mta_refused_is_sent_by_a_later_retry_exactly_once() {
-    let backoff = quick_backoff(3600);
-    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", &backoff)]);
-    f.recorder.set_failing(true);
-    alice_invites(&f);
     // The phone's write stands; the refused invitation waits in the outbox.
-    wait_until("a refused attempt", || {
-        f.store
-            .queued_mails()
-            .unwrap()
-            .first()
-            .is_some_and(|m| m.attempts >= 1)
-    });
+    let f = a_refused_invitation_waiting(&quick_backoff(3600));
     let queued = f.store.queued_mails().unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].recipients, [REMOTE]);
@@ -770,10 +760,10 @@ fn last_mail(store: &Store, user: i64, folder: i64) -> String {
     String::from_utf8_lossy(&raw).replace("\r\n ", "")
 }
 
-/// Alice's invitation to Rita, refused once by the MTA (which still refuses), waiting an
-/// hour for its next attempt.
-fn a_refused_invitation_waiting() -> Family {
-    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", "3600,3600,7200,1")]);
+/// Alice's invitation to Rita, refused once by the MTA (which still refuses), waiting in the
+/// outbox under `backoff` (`EASD_OUTBOX_BACKOFF`).
+fn a_refused_invitation_waiting(backoff: &str) -> Family {
+    let f = family_with_env(&[("EASD_OUTBOX_BACKOFF", backoff)]);
     f.recorder.set_failing(true);
     alice_invites(&f);
     wait_until("a refused attempt", || {
@@ -790,7 +780,7 @@ fn a_refused_invitation_waiting() -> Family {
 fn mail_the_administrator_retries_is_sent_at_once() {
     // A refused invitation waits an hour; `easd outbox retry` tells the running server, which
     // sends it without waiting for a request or its once-a-minute look at the outbox.
-    let f = a_refused_invitation_waiting();
+    let f = a_refused_invitation_waiting("3600,3600,7200,1");
     f.recorder.set_failing(false);
     let id = f.store.queued_mails().unwrap()[0].id.to_string();
     let out = f.server.easd(&["outbox", "retry", &id]);
@@ -807,7 +797,7 @@ fn mail_the_administrator_retries_is_sent_at_once() {
 #[test]
 fn the_administrator_lists_and_drops_waiting_mail() {
     // A refused invitation waits an hour for its next attempt.
-    let f = a_refused_invitation_waiting();
+    let f = a_refused_invitation_waiting("3600,3600,7200,1");
     let id = f.store.queued_mails().unwrap()[0].id.to_string();
     let out = f.server.easd(&["outbox", "list"]);
     assert!(out.status.success(), "{out:?}");
